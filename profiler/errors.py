@@ -1,0 +1,27 @@
+"""The one user-facing error type, caught once by the CLI.
+
+Both halves of gpupack raise it: the profiler (measuring) and the packer (deciding). The CLI prints
+``error: <message>`` and, where one exists, ``To fix: <hint>``, then exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+EXIT_BAD_INPUT = 2
+EXIT_RUNTIME = 1
+
+
+class GpupackError(Exception):
+    """A failure the user can understand and act on; ``exit_code`` tells the CLI how to exit."""
+
+    exit_code = EXIT_RUNTIME
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InputError(GpupackError):
+    """Bad input: a missing file or column, a bad value, an impossible request (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT

@@ -1,0 +1,264 @@
+"""Read and write profiles: gpupack's own directory format and Model Analyzer's 2020 export.
+
+Every read error is an ``InputError`` naming the file, the row (1 = first data row), the model and
+the column. Writes are atomic: each file goes to a temporary name in the same directory and is
+renamed over the old one, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from profiler.errors import InputError
+from profiler.schema import (
+    METADATA_JSON,
+    POINT_COLUMNS,
+    PROFILE_CSV,
+    SERVER_COLUMNS,
+    SERVER_CSV,
+    Column,
+    Profile,
+    ProfileMetadata,
+    ProfilePoint,
+    ServerBaseline,
+)
+
+MA_MODEL_CSV = "metrics-model.csv"
+MA_SERVER_CSV = "metrics-server-only.csv"
+# Model Analyzer (2020) export header -> our column; _MaxBar1(MB) (BAR1 memory) is not used.
+MA_COLUMNS = {
+    "Model": "model",
+    "Batch": "batch_size",
+    "Concurrency": "concurrency",
+    "Throughput": "throughput_infer_per_sec",
+    "MaxMemoryUtil(%)": "max_memory_utilization_pct",
+    "MaxGpuUtil(%)": "max_gpu_utilization_pct",
+    "_MaxBar1(MB)": None,
+    "MaxFramebuffer(MB)": "max_gpu_memory_mb",
+}
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n"}
+
+
+def _parse_cell(column: Column, text: str) -> object:
+    text = text.strip()
+    if column.kind is str:
+        return text
+    if text == "" or text.lower() == "nan":
+        return None
+    if column.kind is bool:
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError(f"expected true or false, got {text!r}")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text!r}") from None
+    if column.kind is int:
+        if not number.is_integer():
+            raise ValueError(f"expected a whole number, got {text!r}")
+        return int(number)
+    return number
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise InputError(f"{path}: empty file, expected a CSV header")
+    rows = [{k.strip(): (v or "") for k, v in row.items() if k is not None} for row in reader]
+    return header, rows
+
+
+def _check_header(path: Path, header: list[str], columns: tuple[Column, ...]) -> None:
+    known = [c.name for c in columns]
+    for name in header:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(known)}"
+            raise InputError(f"{path}: unknown column {name!r}", hint)
+    for column in columns:
+        if column.required and column.name not in header:
+            raise InputError(f"{path}: missing column {column.name!r} ({column.doc})")
+
+
+def _row_values(path: Path, index: int, row: dict[str, str], columns: tuple[Column, ...]) -> dict:
+    values = {}
+    where = f"{path} row {index}" + (f" (model {row['model']!r})" if row.get("model") else "")
+    for column in columns:
+        if column.name not in row:
+            continue
+        try:
+            values[column.attr] = _parse_cell(column, row[column.name])
+        except ValueError as exc:
+            raise InputError(f"{where}: column {column.name!r}: {exc}") from None
+        if column.required and values[column.attr] in (None, ""):
+            if column.attr == "throughput" and row.get("error", "").strip():
+                continue
+            raise InputError(f"{where}: column {column.name!r} is empty")
+    return values
+
+
+def _build(path: Path, index: int, row: dict[str, str], cls: type, values: dict) -> object:
+    try:
+        return cls(**{k: v for k, v in values.items() if v is not None})
+    except ValueError as exc:
+        where = f"{path} row {index}" + (f" (model {row['model']!r})" if row.get("model") else "")
+        raise InputError(f"{where}: {exc}") from None
+
+
+def read_points(path: Path) -> tuple[ProfilePoint, ...]:
+    """Read a ``profile.csv``."""
+    header, rows = _read_rows(path)
+    _check_header(path, header, POINT_COLUMNS)
+    if not rows:
+        raise InputError(f"{path}: no rows; a profile needs at least one measured point")
+    return tuple(
+        _build(path, i, row, ProfilePoint, _row_values(path, i, row, POINT_COLUMNS))
+        for i, row in enumerate(rows, start=1)
+    )
+
+
+def read_server(path: Path) -> ServerBaseline:
+    """Read a ``server-only.csv`` (one row); a missing file means nothing was measured."""
+    if not path.exists():
+        return ServerBaseline()
+    header, rows = _read_rows(path)
+    _check_header(path, header, SERVER_COLUMNS)
+    if len(rows) != 1:
+        raise InputError(f"{path}: expected exactly one row (the server alone), found {len(rows)}")
+    return _build(path, 1, rows[0], ServerBaseline, _row_values(path, 1, rows[0], SERVER_COLUMNS))
+
+
+def read_metadata(path: Path) -> ProfileMetadata:
+    """Read a ``metadata.json``; a missing file means unknown metadata."""
+    if not path.exists():
+        return ProfileMetadata()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    known = [f.name for f in dataclasses.fields(ProfileMetadata)]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise InputError(f"{path}: unknown key {key!r}", f"did you mean {close[0]!r}?" if close else None)
+    try:
+        return ProfileMetadata(**data)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _read_model_analyzer(model_csv: Path) -> Profile:
+    """Read Model Analyzer's 2020 export: metrics-model.csv (+ metrics-server-only.csv beside it)."""
+
+    def convert(path: Path) -> list[dict[str, str]]:
+        header, rows = _read_rows(path)
+        missing = [name for name in MA_COLUMNS if name not in header]
+        if missing:
+            raise InputError(f"{path}: missing Model Analyzer column {missing[0]!r}")
+        return [{MA_COLUMNS[k]: v for k, v in row.items() if MA_COLUMNS.get(k)} for row in rows]
+
+    rows = convert(model_csv)
+    if not rows:
+        raise InputError(f"{model_csv}: no rows")
+    points = tuple(
+        _build(model_csv, i, row, ProfilePoint, _row_values(model_csv, i, row, POINT_COLUMNS))
+        for i, row in enumerate(rows, start=1)
+    )
+    server = ServerBaseline()
+    server_csv = model_csv.with_name(MA_SERVER_CSV)
+    if server_csv.exists():
+        server_rows = convert(server_csv)
+        if not server_rows:
+            raise InputError(f"{server_csv}: no rows")
+        # Model Analyzer writes one row per batch/concurrency it ran the server at: take the max.
+        values = [_row_values(server_csv, i, r, SERVER_COLUMNS) for i, r in enumerate(server_rows, 1)]
+        merged = {
+            c.attr: max((v[c.attr] for v in values if v.get(c.attr) is not None), default=None)
+            for c in SERVER_COLUMNS
+        }
+        server = _build(server_csv, 1, {}, ServerBaseline, merged)
+    metadata = ProfileMetadata(device="gpu", load_generator="perf_analyzer (Model Analyzer export)")
+    return Profile(points=points, server=server, metadata=metadata, source=str(model_csv))
+
+
+def read_profile(path: str | os.PathLike[str]) -> Profile:
+    """Read a profile from a directory or file, in gpupack's format or Model Analyzer's export."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / PROFILE_CSV).exists():
+            path = path / PROFILE_CSV
+        elif (path / MA_MODEL_CSV).exists():
+            path = path / MA_MODEL_CSV
+        else:
+            raise InputError(
+                f"{path}: no {PROFILE_CSV} (gpupack) or {MA_MODEL_CSV} (Model Analyzer) in this directory"
+            )
+    elif not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    header, _ = _read_rows(path)
+    if "MaxFramebuffer(MB)" in header:
+        return _read_model_analyzer(path)
+    points = read_points(path)
+    server = read_server(path.with_name(SERVER_CSV))
+    metadata = read_metadata(path.with_name(METADATA_JSON))
+    return Profile(points=points, server=server, metadata=metadata, source=str(path))
+
+
+def _format_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}" if abs(value) < 1e6 else f"{value:.1f}"
+    return str(value)
+
+
+def _csv_text(columns: tuple[Column, ...], records: Iterable[object]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.name for c in columns])
+    for record in records:
+        writer.writerow([_format_cell(getattr(record, c.attr)) for c in columns])
+    return out.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_profile(profile: Profile, directory: str | os.PathLike[str]) -> Path:
+    """Write ``profile`` as gpupack's three files in ``directory``; returns the CSV's path."""
+    directory = Path(directory)
+    write_atomic(directory / SERVER_CSV, _csv_text(SERVER_COLUMNS, [profile.server]))
+    write_atomic(directory / METADATA_JSON, json.dumps(dataclasses.asdict(profile.metadata), indent=2) + "\n")
+    write_atomic(directory / PROFILE_CSV, _csv_text(POINT_COLUMNS, profile.points))
+    return directory / PROFILE_CSV

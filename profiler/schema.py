@@ -1,0 +1,194 @@
+"""The profile: what `gpupack profile` writes and `gpupack plan` reads.
+
+A profile is a directory of three files:
+
+* ``profile.csv``: one row per model and measured point (batch size, concurrency, instance count),
+  columns in ``POINT_COLUMNS`` below. The seed blog's Table 2 is such a file with fewer columns.
+* ``server-only.csv``: one row, the server running with no model loaded (the blog's Table 1),
+  columns in ``SERVER_COLUMNS``.
+* ``metadata.json``: the GPU (name, total memory, driver), Triton version, date, load generator.
+
+Only ``profile.csv`` is required; a missing server row means a 0 MB server, missing metadata means
+an unknown GPU. Units: MB are 10^6 bytes, percentages are 0-100 per GPU, throughput is infer/s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+PROFILE_CSV = "profile.csv"
+SERVER_CSV = "server-only.csv"
+METADATA_JSON = "metadata.json"
+SERVER_MODEL_NAME = "triton-server"
+
+Device = Literal["gpu", "cpu", "unknown"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One CSV column: its header, the dataclass field it fills, its type and its meaning."""
+
+    name: str
+    attr: str
+    kind: type
+    doc: str
+    required: bool = False
+
+
+POINT_COLUMNS: tuple[Column, ...] = (
+    Column("model", "model", str, "model name, as in the Triton model repository", True),
+    Column("batch_size", "batch_size", int, "requests carry this many samples (1 = no batching)", True),
+    Column("concurrency", "concurrency", int, "requests kept in flight by the load generator", True),
+    Column("instance_count", "instance_count", int, "model instances on the GPU (default 1)"),
+    Column("throughput_infer_per_sec", "throughput", float, "inferences (samples) per second", True),
+    Column("latency_p50_ms", "latency_p50_ms", float, "client latency, 50th percentile, ms"),
+    Column("latency_p90_ms", "latency_p90_ms", float, "client latency, 90th percentile, ms"),
+    Column("latency_p95_ms", "latency_p95_ms", float, "client latency, 95th percentile, ms"),
+    Column("latency_p99_ms", "latency_p99_ms", float, "client latency, 99th percentile, ms"),
+    Column("max_gpu_utilization_pct", "gpu_util_pct", float, "max NVML utilization.gpu, %"),
+    Column("max_memory_utilization_pct", "mem_util_pct", float, "max NVML utilization.memory, %"),
+    Column("max_sm_activity_pct", "sm_activity_pct", float, "max GPM SM activity, % (Hopper and later)"),
+    Column("max_gpu_memory_mb", "memory_mb", float, "max GPU memory used, MB, server included"),
+    Column("max_host_memory_mb", "host_memory_mb", float, "max resident memory of server + model, MB"),
+    Column("max_server_cpu_pct", "server_cpu_pct", float, "max CPU use of server + model, % of one core"),
+    Column("stable", "stable", bool, "true if 3 consecutive windows agreed on throughput"),
+    Column("selected", "selected", bool, "true marks the point `plan` uses by default"),
+    Column("error", "error", str, "why the point has no measurement (load failure, OOM, ...)"),
+)
+
+SERVER_COLUMNS: tuple[Column, ...] = tuple(
+    c
+    for c in POINT_COLUMNS
+    if c.attr
+    in ("gpu_util_pct", "mem_util_pct", "sm_activity_pct", "memory_mb", "host_memory_mb", "server_cpu_pct")
+)
+
+
+def _check_non_negative(obj: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and (math.isnan(value) or value < 0):
+            raise ValueError(f"{name} must be a non-negative number, got {value}")
+
+
+_MEASURES = (
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "gpu_util_pct",
+    "mem_util_pct",
+    "sm_activity_pct",
+    "memory_mb",
+    "host_memory_mb",
+    "server_cpu_pct",
+)
+
+
+@dataclass(frozen=True)
+class ProfilePoint:
+    """One model measured at one (batch size, concurrency, instance count) point.
+
+    ``memory_mb`` includes the server, as Model Analyzer reports it. ``None`` means not measured.
+    A point with an ``error`` has no throughput and is never planned.
+    """
+
+    model: str
+    batch_size: int
+    concurrency: int
+    instance_count: int = 1
+    throughput: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p90_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    gpu_util_pct: float | None = None
+    mem_util_pct: float | None = None
+    sm_activity_pct: float | None = None
+    memory_mb: float | None = None
+    host_memory_mb: float | None = None
+    server_cpu_pct: float | None = None
+    stable: bool = True
+    selected: bool = False
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("model name is empty")
+        for name in ("batch_size", "concurrency", "instance_count"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        _check_non_negative(self, ("throughput", *_MEASURES))
+        if not self.error and self.throughput is None:
+            raise ValueError("throughput_infer_per_sec is empty and no error is given")
+
+    @property
+    def key(self) -> tuple[str, int, int, int]:
+        """Identity of the point within a profile."""
+        return (self.model, self.batch_size, self.concurrency, self.instance_count)
+
+    @property
+    def ok(self) -> bool:
+        """True when the point was measured (no error)."""
+        return not self.error
+
+
+@dataclass(frozen=True)
+class ServerBaseline:
+    """The server alone, no model loaded (the blog's Table 1). Its utilizations are usually ~0."""
+
+    gpu_util_pct: float | None = None
+    mem_util_pct: float | None = None
+    sm_activity_pct: float | None = None
+    memory_mb: float | None = None
+    host_memory_mb: float | None = None
+    server_cpu_pct: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_non_negative(self, tuple(f.name for f in dataclasses.fields(self)))
+
+
+@dataclass(frozen=True)
+class ProfileMetadata:
+    """Where and how a profile was measured."""
+
+    device: Device = "unknown"
+    gpu_name: str = ""
+    gpu_memory_mb: float | None = None
+    driver: str = ""
+    triton_version: str = ""
+    date: str = ""
+    load_generator: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.device not in ("gpu", "cpu", "unknown"):
+            raise ValueError(f"device must be gpu, cpu or unknown, got {self.device!r}")
+        if self.gpu_memory_mb is not None and not self.gpu_memory_mb > 0:
+            raise ValueError(f"gpu_memory_mb must be positive, got {self.gpu_memory_mb}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """All points of a profile, the server baseline and the metadata; ``source`` names the file."""
+
+    points: tuple[ProfilePoint, ...]
+    server: ServerBaseline = field(default_factory=ServerBaseline)
+    metadata: ProfileMetadata = field(default_factory=ProfileMetadata)
+    source: str = ""
+
+    def models(self) -> tuple[str, ...]:
+        """Model names in first-seen order."""
+        return tuple(dict.fromkeys(p.model for p in self.points))
+
+    def points_for(self, model: str) -> tuple[ProfilePoint, ...]:
+        """The points of one model, in file order."""
+        return tuple(p for p in self.points if p.model == model)
+
+    def with_point(self, point: ProfilePoint) -> Profile:
+        """A copy with ``point`` added, replacing any earlier point with the same key."""
+        kept = tuple(p for p in self.points if p.key != point.key)
+        return dataclasses.replace(self, points=(*kept, point))
