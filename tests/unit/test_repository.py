@@ -1,0 +1,145 @@
+"""Per-GPU model repositories: copies, protobuf-rewritten instance groups, launch scripts, atomicity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from cli import cli
+from packer.repository import check_model_name, rewrite_config
+from packer.service import BUILTIN_PROFILE
+from profiler.errors import InputError
+from profiler.profile_io import read_profile
+
+CONFIGS = {
+    # several GPU groups pinned to other devices, plus settings that must survive
+    "classification_chest": """
+name: "classification_chest"
+backend: "python"
+max_batch_size: 8
+dynamic_batching { max_queue_delay_microseconds: 100 }
+instance_group [ { kind: KIND_GPU, count: 2, gpus: [1, 2] }, { kind: KIND_CPU, count: 3 } ]
+parameters { key: "EXECUTION_ENV_PATH" value: { string_value: "$$TRITON_MODEL_DIRECTORY/env.tar.gz" } }
+""",
+    "segmentation_liver": (
+        'name: "segmentation_liver"\nbackend: "python"\ninstance_group [ { kind: KIND_AUTO, count: 4 } ]\n'
+    ),
+    "classification_breast": 'backend: "python"\ninstance_group [ { count: 1, gpus: [3] } ]\n',
+    "segmentation_mri_brain_tumor": 'backend: "python"\ninstance_group [ { kind: KIND_CPU, count: 2 } ]\n',
+}
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "models"
+    for model in read_profile(BUILTIN_PROFILE).models():
+        (repo / model / "1").mkdir(parents=True)
+        (repo / model / "1" / "model.py").write_text(f"# {model}\n")
+        (repo / model / "config.pbtxt").write_text(
+            CONFIGS.get(model, f'name: "{model}"\nbackend: "python"\n')
+        )
+    return repo
+
+
+def write(model_repo: Path, out: Path, *args: str):
+    return CliRunner().invoke(
+        cli, ["plan", "--model-repository", str(model_repo), "--write-repositories", str(out), *args]
+    )
+
+
+def parse(path: Path) -> mc.ModelConfig:
+    return text_format.Parse(path.read_text(), mc.ModelConfig())
+
+
+def test_write_repositories_places_each_model_once_with_the_plan(model_repo: Path, tmp_path: Path):
+    out = tmp_path / "deploy"
+    result = write(model_repo, out, "--objective", "min-gpus")
+    assert result.exit_code == 0, result.output
+    plan = json.loads((out / "plan.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["plan.json"] + [f"gpu{i}" for i in range(4)] + [f"launch-gpu{i}.sh" for i in range(4)]
+    )
+    for gpu in plan["gpus"]:
+        repo = out / f"gpu{gpu['index']}"
+        assert sorted(p.name for p in repo.iterdir()) == sorted(m["name"] for m in gpu["models"])
+        for model in gpu["models"]:
+            assert (repo / model["name"] / "1" / "model.py").read_text() == f"# {model['name']}\n"
+
+
+def test_every_written_config_pins_gpu_groups_to_device_zero_and_keeps_the_rest(
+    model_repo: Path, tmp_path: Path
+):
+    out = tmp_path / "deploy"
+    assert write(model_repo, out).exit_code == 0
+    configs = {p.parent.name: parse(p) for p in out.glob("gpu*/*/config.pbtxt")}
+    assert len(configs) == 9
+    chest = configs["classification_chest"]
+    assert [(g.kind, g.count, list(g.gpus)) for g in chest.instance_group] == [
+        (mc.ModelInstanceGroup.KIND_GPU, 2, [0]),
+        (mc.ModelInstanceGroup.KIND_CPU, 3, []),
+    ]
+    assert chest.max_batch_size == 8
+    assert chest.dynamic_batching.max_queue_delay_microseconds == 100
+    assert chest.parameters["EXECUTION_ENV_PATH"].string_value == "$$TRITON_MODEL_DIRECTORY/env.tar.gz"
+    liver = configs["segmentation_liver"].instance_group[0]
+    assert (liver.kind, liver.count, list(liver.gpus)) == (mc.ModelInstanceGroup.KIND_GPU, 4, [0])
+    breast = configs["classification_breast"].instance_group[0]  # kind omitted = KIND_AUTO
+    assert (breast.kind, list(breast.gpus)) == (mc.ModelInstanceGroup.KIND_GPU, [0])
+    brain = configs["segmentation_mri_brain_tumor"].instance_group[0]
+    assert (brain.kind, brain.count, list(brain.gpus)) == (mc.ModelInstanceGroup.KIND_CPU, 2, [])
+    assert len(configs["segmentation_ct_spleen"].instance_group) == 0  # Triton's default: the one visible GPU
+
+
+def test_launch_scripts_pin_one_gpu_and_distinct_ports(model_repo: Path, tmp_path: Path):
+    out = tmp_path / "deploy"
+    assert write(model_repo, out, "--base-port", "9000").exit_code == 0
+    scripts = sorted(out.glob("launch-gpu*.sh"))
+    ports = set()
+    for i, script in enumerate(scripts):
+        text = script.read_text()
+        assert script.stat().st_mode & 0o111
+        assert f'CUDA_VISIBLE_DEVICES="${{GPUPACK_GPU:-{i}}}"' in text
+        assert f'--model-repository="$here/gpu{i}"' in text
+        for flag, offset in (("--http-port", 0), ("--grpc-port", 1), ("--metrics-port", 2)):
+            port = 9000 + 3 * i + offset
+            assert f"{flag}={port}" in text
+            ports.add(port)
+    assert len(ports) == 3 * len(scripts)
+
+
+def test_existing_non_empty_output_is_refused_and_left_alone(model_repo: Path, tmp_path: Path):
+    out = tmp_path / "deploy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = write(model_repo, out)
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_a_failure_midway_leaves_no_partial_output(model_repo: Path, tmp_path: Path):
+    (model_repo / "segmentation_ct_spleen" / "config.pbtxt").write_text(
+        "instance_group [ { kind: KIND_NOPE } ]"
+    )
+    out = tmp_path / "deploy"
+    result = write(model_repo, out)
+    assert result.exit_code == 2, result.output
+    assert "segmentation_ct_spleen" in result.output and "not a valid model config" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", "a\\b", ""])
+def test_model_names_with_path_separators_are_refused(name: str):
+    with pytest.raises(InputError, match="not a plain directory name"):
+        check_model_name(name)
+
+
+def test_rewrite_config_is_a_protobuf_round_trip():
+    text = rewrite_config(CONFIGS["classification_chest"], "x")
+    again = rewrite_config(text, "x")
+    assert text == again
