@@ -218,7 +218,7 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
 
 def main() -> None:
     """Console-script entry point (``gpupack``)."""
-    cli(prog_name="gpupack")
+    cli(prog_name="gpupack", auto_envvar_prefix="GPUPACK")
 
 
 if __name__ == "__main__":

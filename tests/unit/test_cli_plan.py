@@ -205,3 +205,11 @@ def test_debug_shows_the_traceback():
     result = CliRunner().invoke(cli, ["--debug", "plan", "--gpu-memory", "10GB"])
     assert result.exit_code != 0
     assert result.exception is not None
+
+
+def test_options_can_come_from_gpupack_environment_variables():
+    result = CliRunner().invoke(
+        cli, ["plan", "--json"], auto_envvar_prefix="GPUPACK", env={"GPUPACK_PLAN_GPU_MEMORY": "80GiB"}
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["gpu_count"] == 1
