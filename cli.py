@@ -7,7 +7,6 @@ only with ``--debug``.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,16 +43,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 # ---- plan -------------------------------------------------------------------------------------------
 
-_UNITS_MB = {
-    "": 1.0,
-    "mb": 1.0,
-    "gb": 1e3,
-    "tb": 1e6,
-    "mib": 2**20 / 1e6,
-    "gib": 2**30 / 1e6,
-    "tib": 2**40 / 1e6,
-}
-
 
 class MemorySize(click.ParamType):
     """A memory size such as 16GB, 16GiB, 16000MB or 80GiB, converted to MB (10^6 bytes)."""
@@ -62,19 +51,130 @@ class MemorySize(click.ParamType):
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
         """Parse ``value`` into MB, or fail with the accepted forms."""
+        from packer.units import MEMORY_FORMS, parse_memory_mb
+
         if isinstance(value, float):
             return value
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
-        unit = match.group(2).lower() if match else None
-        if unit not in _UNITS_MB or not float(match.group(1)) > 0:
-            self.fail(f"{value!r} is not a memory size like 16GB, 16GiB, 16000MB or 80GiB", param, ctx)
-        return float(match.group(1)) * _UNITS_MB[unit]
+        megabytes = parse_memory_mb(value)
+        if megabytes is None:
+            self.fail(f"{value!r} is not a memory size like {MEMORY_FORMS}", param, ctx)
+        return megabytes
 
 
 def _percent(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
     if value is not None and not value > 0:
         raise click.BadParameter("must be a percentage above 0 (values above 100 oversubscribe)")
     return value
+
+
+def _pins(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pins = []
+    for value in values:
+        model, sep, gpu_type = (v.strip() for v in value.partition("="))
+        if not (sep and model and gpu_type):
+            raise click.BadParameter(f"{value!r} is not MODEL=TYPE")
+        pins.append((model, gpu_type))
+    return tuple(pins)
+
+
+def _model_groups(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
+    groups = []
+    for value in values:
+        names = tuple(n.strip() for n in value.split(","))
+        if len(names) < 2 or not all(names) or len(set(names)) < len(names):
+            raise click.BadParameter(f"{value!r} is not two or more different model names joined by commas")
+        groups.append(names)
+    return tuple(groups)
+
+
+def _headroom(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 100:
+        raise click.BadParameter("must be a percentage of at least 0 and below 100")
+    return value
+
+
+_GENERALIZED_OPTIONS = (
+    click.option(
+        "--choose-points",
+        is_flag=True,
+        help="Choose each model's profiled point (batch size, concurrency, instances) jointly with the "
+        "placement: fewest GPUs (or lowest cost), ties to the highest total throughput. --batch and "
+        "--concurrency then only narrow the candidates.",
+    ),
+    click.option(
+        "--targets",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Throughput targets, YAML (model: infer/s, or model: {throughput: infer/s, "
+        "max_latency_p99_ms: ms}) or CSV (model,throughput[,max_latency_p99_ms]). Places as many "
+        "replicas as each target needs (one profiled point on one GPU each, at most one per model per "
+        "GPU); points above a p99 bound are never used; models not listed run once. Packs GPU and "
+        "memory-controller utilization too, whatever --objective.",
+    ),
+    click.option(
+        "--gpus",
+        "gpu_budget",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="A budget of N GPUs, with --objective throughput: maximize the total throughput (with "
+        "--targets: the smallest fraction of any target met), choosing points and replicas, instead of "
+        "minimizing GPUs; ties go to the fewest GPUs (lowest cost).",
+    ),
+    click.option(
+        "--fleet",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Mixed fleet, YAML: GPU types (name, memory, count, cost_per_hour, profile) and optional "
+        "rules; see examples/fleet.yaml. Replaces --profiles and --gpu-memory.",
+    ),
+    click.option(
+        "--minimize",
+        type=click.Choice(["cost", "gpus"]),
+        help="With --fleet: minimize the total cost per hour (default) or the number of GPUs.",
+    ),
+    click.option(
+        "--pin",
+        "pins",
+        multiple=True,
+        callback=_pins,
+        metavar="MODEL=TYPE",
+        help="Run MODEL only on GPUs of TYPE (a type of --fleet). Repeatable.",
+    ),
+    click.option(
+        "--apart",
+        multiple=True,
+        callback=_model_groups,
+        metavar="A,B[,...]",
+        help="No two of these models on the same GPU. Repeatable.",
+    ),
+    click.option(
+        "--together",
+        multiple=True,
+        callback=_model_groups,
+        metavar="A,B[,...]",
+        help="These models always share GPUs: every GPU running one runs all. Repeatable.",
+    ),
+    click.option(
+        "--max-models-per-gpu",
+        type=click.IntRange(min=1),
+        metavar="K",
+        help="At most K models (replicas) per GPU. Default: no limit; overrides the fleet file's.",
+    ),
+    click.option(
+        "--headroom",
+        type=float,
+        metavar="PCT",
+        callback=_headroom,
+        help="Keep PCT % of every packed resource of every GPU free: usage ≤ min(threshold, 100 − PCT) %. "
+        "Default 0; overrides the fleet file's.",
+    ),
+)
+
+
+def _generalized_options(command: click.decorators.FC) -> click.decorators.FC:
+    """The options beyond the blog (configuration choice, targets, budget, fleet, rules)."""
+    for option in reversed(_GENERALIZED_OPTIONS):
+        command = option(command)
+    return command
 
 
 @cli.command()
@@ -166,6 +266,7 @@ def _percent(ctx: click.Context, param: click.Parameter, value: float | None) ->
     show_default=True,
     help="GPU i's server listens on HTTP base+3i, gRPC base+3i+1, metrics base+3i+2.",
 )
+@_generalized_options
 @click.pass_context
 def plan(ctx: click.Context, **opts: object) -> None:
     """Assign models to the fewest GPUs and prove it where possible.
@@ -173,6 +274,10 @@ def plan(ctx: click.Context, **opts: object) -> None:
     Memory model: a GPU running models M holds server + sum over M of (model - server): every
     profiled memory includes the server, which is counted once per GPU, as the blog does.
     Units: memory in MB (10^6 bytes), utilization in % of one GPU, throughput in infer/s.
+
+    Beyond the blog: --choose-points, --targets, --gpus, --fleet and the rules (--pin, --apart,
+    --together, --max-models-per-gpu, --headroom) switch to the generalized planner; without them
+    the plan is the blog's.
     """
     # Imported here, not at the top: the packer needs OR-Tools, which the GPU host (profile) lacks.
     from packer.report import plan_table
@@ -189,6 +294,7 @@ def plan(ctx: click.Context, **opts: object) -> None:
 
 
 def _plan_request(opts: dict, debug: bool) -> PlanRequest:
+    from packer.fleet import Rules
     from packer.problem import Objective, Selection, SolverSettings, Thresholds
     from packer.service import PlanRequest
 
@@ -197,6 +303,7 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
         raise click.UsageError("--max-gpu-util/--max-mem-util apply to --objective throughput only")
     if bool(opts["model_repository"]) != bool(opts["write_repositories"]):
         raise click.UsageError("--model-repository and --write-repositories go together")
+    _check_generalized(opts, objective)
     return PlanRequest(
         profiles=opts["profiles"],
         objective=objective,
@@ -210,10 +317,265 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
         model_repository=opts["model_repository"],
         write_repositories=opts["write_repositories"],
         base_port=opts["base_port"],
+        choose_points=opts["choose_points"],
+        targets=opts["targets"],
+        gpu_budget=opts["gpu_budget"],
+        fleet=opts["fleet"],
+        minimize=opts["minimize"] or "cost",
+        rules=Rules(
+            pins=opts["pins"],
+            apart=opts["apart"],
+            together=opts["together"],
+            max_models_per_gpu=opts["max_models_per_gpu"],
+            headroom_pct=opts["headroom"],
+        ),
     )
 
 
+def _check_generalized(opts: dict, objective: object) -> None:
+    """Combinations of the generalized options that make no sense."""
+    from packer.problem import Objective
+
+    if opts["gpu_budget"] and objective is not Objective.THROUGHPUT:
+        raise click.UsageError("--gpus (a budget to maximize throughput on) goes with --objective throughput")
+    if opts["fleet"] and (opts["profiles"] or opts["gpu_memory"]):
+        raise click.UsageError(
+            "--fleet names each GPU type's profile and memory; drop --profiles/--gpu-memory"
+        )
+    if opts["minimize"] and not opts["fleet"]:
+        raise click.UsageError("--minimize chooses between cost and GPU count of a --fleet")
+    if opts["minimize"] and opts["gpu_budget"]:
+        raise click.UsageError("--minimize does not apply with --gpus, which maximizes throughput")
+    if opts["pins"] and not opts["fleet"]:
+        raise click.UsageError("--pin names a GPU type of --fleet")
+
+
 # ---- profile ----------------------------------------------------------------------------------------
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+
+def _counts(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``1,2,4`` -> (1, 2, 4): whole numbers of at least 1, repeats dropped, order kept."""
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: expected whole numbers separated by commas, e.g. 1,2,4"
+        ) from None
+    if any(number < 1 for number in numbers):
+        raise click.BadParameter(f"{value!r}: every value must be at least 1")
+    return tuple(dict.fromkeys(numbers))
+
+
+def _model_names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    if not names:
+        raise click.BadParameter("give at least one model name, e.g. --models identity,sleepy")
+    return names
+
+
+def _shapes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
+    from profiler.inputs import parse_shape
+
+    try:
+        return tuple(parse_shape(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+class _ProfileProgress:
+    """Prints the sweep's progress lines and notices on stderr."""
+
+    def progress(self, event: object) -> None:
+        from profiler.report import progress_line
+
+        click.echo(progress_line(event), err=True)  # type: ignore[arg-type]
+
+    def notice(self, message: str) -> None:
+        click.echo(f"note: {message}", err=True)
+
+
+_PATH = click.Path(path_type=Path)
+
+
+@cli.command()
+@click.option(
+    "--models", required=True, callback=_model_names, help="Comma-separated model names to profile."
+)
+@click.option(
+    "--batch",
+    default="1",
+    show_default=True,
+    callback=_counts,
+    help="Batch sizes (samples per request), comma-separated.",
+)
+@click.option(
+    "--concurrency",
+    default="1",
+    show_default=True,
+    callback=_counts,
+    help="Requests kept in flight, comma-separated.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=_PATH,
+    default="profile",
+    show_default=True,
+    help="Directory for profile.csv, server-only.csv and metadata.json (local mode: tritonserver.log too).",
+)
+@click.option(
+    "--resume", is_flag=True, help="Finish the profile in --output: skip points measured without error."
+)
+@click.option(
+    "--model-repository",
+    type=_PATH,
+    help="Local mode: the Triton model repository; gpupack starts its own tritonserver on free ports.",
+)
+@click.option(
+    "--triton-url",
+    help="Remote mode instead: gRPC HOST[:PORT] (default port 8001) of a running server started with "
+    "--model-control-mode=explicit.",
+)
+@click.option(
+    "--metrics-url", help="Remote mode: the server's metrics URL.  [default: http://HOST:8002/metrics]"
+)
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    callback=_shapes,
+    help="NAME:D1,D2,... dims of an input with dynamic dims, without the batch dimension (repeatable).",
+)
+@click.option(
+    "--triton-server",
+    type=_PATH,
+    help="Local mode: the tritonserver binary.  [default: tritonserver on PATH, else nvidia-pytriton's]",
+)
+@click.option(
+    "--backend-python",
+    type=_PATH,
+    help="Local mode: the python3 whose packages the models import (needs numpy<2); its folder goes first "
+    "on the server's PATH.  [default: the Python running gpupack]",
+)
+@click.option(
+    "--backend-directory",
+    type=_PATH,
+    help="Local mode: the server's --backend-directory, used as is.  [default: a temporary copy of the "
+    "server's, with the Python backend stub for --backend-python's version]",
+)
+@click.option(
+    "--gpu",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and the sampler reads.",
+)
+@click.option(
+    "--load-generator",
+    type=click.Choice(["builtin", "perf_analyzer"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: gpupack's asyncio gRPC client; perf_analyzer: Triton's, to compare.",
+)
+@click.option(
+    "--perf-analyzer", type=_PATH, help="The perf_analyzer binary.  [default: perf_analyzer on PATH]"
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Measurement window, seconds.",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Warm-up before the first window, seconds (built-in generator).",
+)
+@click.option(
+    "--max-windows",
+    type=click.IntRange(min=3),
+    default=10,
+    show_default=True,
+    help="Windows to try before recording a point as unstable.",
+)
+@click.option(
+    "--stability",
+    type=click.FloatRange(min=0, max=100, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Stable when 3 consecutive windows' throughputs lie within ± this % of their mean.",
+)
+@click.option(
+    "--sample-interval",
+    type=click.IntRange(min=10),
+    default=100,
+    show_default=True,
+    help="GPU and process sampling interval, milliseconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
+@click.pass_context
+def profile(ctx: click.Context, **opts: object) -> None:
+    """Measure models on a real Triton server, one model loaded at a time.
+
+    For each model and each (batch, concurrency) point: throughput (infer/s), client latency
+    p50/p90/p95/p99 (ms), and the maxima of GPU utilization, memory-controller utilization, SM
+    activity (%), GPU memory (MB = 10^6 bytes, server included), server CPU (% of one core) and host
+    memory (MB); plus the server alone, with no model loaded. The profile is rewritten after every
+    point, so Ctrl-C (exit 130) keeps what finished and --resume goes on from there. A model that
+    fails to load is recorded with its error and the sweep goes on; the exit code is 1 only when
+    every point failed.
+    """
+    from profiler.loadgen import MeasureSettings
+    from profiler.report import profile_json, profile_report
+    from profiler.run import ProfileRequest, run_profile
+
+    try:
+        settings = MeasureSettings(
+            window_s=opts["window"],
+            warmup_s=opts["warmup"],
+            max_windows=opts["max_windows"],
+            stability_pct=opts["stability"],
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    request = ProfileRequest(
+        models=opts["models"],
+        batch_sizes=opts["batch"],
+        concurrencies=opts["concurrency"],
+        output=opts["output"],
+        model_repository=opts["model_repository"],
+        triton_url=opts["triton_url"],
+        metrics_url=opts["metrics_url"],
+        triton_server=opts["triton_server"],
+        backend_python=opts["backend_python"],
+        backend_directory=opts["backend_directory"],
+        gpu=opts["gpu"],
+        shapes=opts["shapes"],
+        load_generator=opts["load_generator"],
+        perf_analyzer=opts["perf_analyzer"],
+        settings=settings,
+        sample_interval_s=opts["sample_interval"] / 1000,
+        resume=opts["resume"],
+    )  # type: ignore[arg-type]
+    result = run_profile(request, _ProfileProgress())
+    outcome = result.outcome
+    if result.profile is None:
+        click.echo(result.summary())
+    elif opts["as_json"]:
+        click.echo(
+            profile_json(result.profile, {"summary": result.summary(), "notices": list(result.notices)})
+        )
+    else:
+        click.echo(profile_report(result.profile, result.summary()))
+    if outcome.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    if outcome.failed and not outcome.measured and not outcome.skipped:
+        ctx.exit(1)
 
 
 def main() -> None:

@@ -21,30 +21,84 @@ class Gpu:
     memory_mb: float
     gpu_util_pct: float
     mem_util_pct: float
+    # Set by the generalized planner only (``fleet_planner``); the blog planner leaves the defaults.
+    gpu_type: str = ""
+    cost_per_hour: float | None = None
+    gpu_memory_mb: float | None = None
 
     @property
     def throughput(self) -> float:
         """Sum of the placed points' throughputs, infer/s."""
         return sum(p.throughput or 0.0 for p in self.points)
 
+    def _model_dict(self, p: ProfilePoint) -> dict:
+        entry = {
+            "name": p.model,
+            "batch_size": p.batch_size,
+            "concurrency": p.concurrency,
+            "throughput": p.throughput,
+            "memory_mb": p.memory_mb,
+            "gpu_util_pct": p.gpu_util_pct,
+            "mem_util_pct": p.mem_util_pct,
+        }
+        if self.gpu_type:
+            entry.update(instance_count=p.instance_count, latency_p99_ms=p.latency_p99_ms)
+        return entry
+
     def to_dict(self) -> dict:
-        """The GPU as in the plan JSON."""
-        return {
+        """The GPU as in the plan JSON (``type``, ``gpu_memory_mb``, ``cost_per_hour``: generalized plans)."""
+        data = {
             "index": self.index,
             "memory_mb": round(self.memory_mb, 3),
             "gpu_util_pct": round(self.gpu_util_pct, 3),
             "mem_util_pct": round(self.mem_util_pct, 3),
-            "models": [
+        }
+        if self.gpu_type:
+            data.update(
+                type=self.gpu_type, gpu_memory_mb=self.gpu_memory_mb, cost_per_hour=self.cost_per_hour
+            )
+        data["models"] = [self._model_dict(p) for p in self.points]
+        return data
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model in a generalized plan: its replicas (GPU index, chosen point) and its target, if any."""
+
+    model: str
+    replicas: tuple[tuple[int, ProfilePoint], ...]
+    target: float | None = None
+    max_latency_p99_ms: float | None = None
+
+    @property
+    def throughput(self) -> float:
+        """Sum of the replicas' throughputs, infer/s."""
+        return sum(p.throughput or 0.0 for _, p in self.replicas)
+
+    @property
+    def target_fraction(self) -> float | None:
+        """Served throughput over the target (1.0 = met exactly), ``None`` without a target."""
+        return None if self.target is None else self.throughput / self.target
+
+    def to_dict(self) -> dict:
+        """The model as in the plan JSON's ``models`` list."""
+        return {
+            "name": self.model,
+            "replicas": len(self.replicas),
+            "throughput": round(self.throughput, 6),
+            "target": self.target,
+            "target_fraction": None if self.target is None else round(self.target_fraction, 6),
+            "max_latency_p99_ms": self.max_latency_p99_ms,
+            "points": [
                 {
-                    "name": p.model,
+                    "gpu": gpu,
                     "batch_size": p.batch_size,
                     "concurrency": p.concurrency,
+                    "instance_count": p.instance_count,
                     "throughput": p.throughput,
-                    "memory_mb": p.memory_mb,
-                    "gpu_util_pct": p.gpu_util_pct,
-                    "mem_util_pct": p.mem_util_pct,
+                    "latency_p99_ms": p.latency_p99_ms,
                 }
-                for p in self.points
+                for gpu, p in self.replicas
             ],
         }
 
@@ -67,6 +121,14 @@ class Plan:
     ffd_gpu_count: int
     solver_status: str
     notes: tuple[str, ...] = field(default=())
+    # Set by the generalized planner only: its goal (a ``fleet.Goal`` value), the goal's value and
+    # proven bound (GPUs, cost per hour, infer/s or target fraction), and every model's replicas.
+    goal: str = ""
+    objective_value: float | None = None
+    objective_bound: float | None = None
+    total_cost_per_hour: float | None = None
+    gpu_budget: int | None = None
+    models: tuple[ModelPlan, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.lower_bound > len(self.gpus):
@@ -81,6 +143,34 @@ class Plan:
     def gap(self) -> int:
         """GPUs above the lower bound (0 when optimal is proven by the bound)."""
         return 0 if self.optimal else self.gpu_count - self.lower_bound
+
+    @property
+    def objective_gap(self) -> float | None:
+        """Distance from the goal's value to its proven bound (0 when optimal), generalized plans only."""
+        if self.objective_value is None or self.objective_bound is None:
+            return None
+        return 0.0 if self.optimal else abs(self.objective_value - self.objective_bound)
+
+    @property
+    def min_target_fraction(self) -> float | None:
+        """The lowest served/target over the models with a target, ``None`` without targets."""
+        fractions = [m.target_fraction for m in self.models if m.target is not None]
+        return min(fractions) if fractions else None
+
+    def _generalized_dict(self) -> dict:
+        gap = self.objective_gap
+        scale = max(abs(self.objective_value or 0.0), 1e-9)
+        return {
+            "goal": self.goal,
+            "objective_value": self.objective_value,
+            "objective_bound": self.objective_bound,
+            "objective_gap": gap,
+            "objective_gap_pct": None if gap is None else round(100 * gap / scale, 4),
+            "total_cost_per_hour": self.total_cost_per_hour,
+            "gpu_budget": self.gpu_budget,
+            "min_target_fraction": self.min_target_fraction,
+            "models": [m.to_dict() for m in self.models],
+        }
 
     def to_dict(self) -> dict:
         """The plan JSON (names documented in the README; scripts rely on them)."""
@@ -97,7 +187,7 @@ class Plan:
             "server_memory_mb": self.server_memory_mb,
             "notes": list(self.notes),
             "gpus": [g.to_dict() for g in self.gpus],
-        }
+        } | (self._generalized_dict() if self.goal else {})
 
     def to_json(self) -> str:
         """``to_dict`` as indented JSON text."""

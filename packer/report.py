@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from packer.fleet_problem import FleetProblem
+from packer.fleet_report import fleet_table
 from packer.plan import Plan
 from packer.problem import HOST_MEMORY, Problem
 
@@ -27,8 +29,13 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def plan_table(plan: Plan, problem: Problem) -> str:
-    """One row per GPU: models, memory with the server, utilizations, throughput; then the summary."""
+def plan_table(plan: Plan, problem: Problem | FleetProblem) -> str:
+    """One row per GPU: models, memory with the server, utilizations, throughput; then the summary.
+
+    Plans of the generalized planner (a ``FleetProblem``) add GPU types, cost, chosen points and targets.
+    """
+    if isinstance(problem, FleetProblem):
+        return fleet_table(plan, problem)
     label = _point_label(plan)
     memory = (
         "HOST MEMORY (MB, with server)" if problem.resources[0] is HOST_MEMORY else "MEMORY (MB, with server)"

@@ -52,6 +52,12 @@ POINT_COLUMNS: tuple[Column, ...] = (
     Column("max_memory_utilization_pct", "mem_util_pct", float, "max NVML utilization.memory, %"),
     Column("max_sm_activity_pct", "sm_activity_pct", float, "max GPM SM activity, % (Hopper and later)"),
     Column("max_gpu_memory_mb", "memory_mb", float, "max GPU memory used, MB, server included"),
+    Column(
+        "max_process_gpu_memory_mb",
+        "process_memory_mb",
+        float,
+        "max GPU memory of the server and model processes alone (NVML per process), MB",
+    ),
     Column("max_host_memory_mb", "host_memory_mb", float, "max resident memory of server + model, MB"),
     Column("max_server_cpu_pct", "server_cpu_pct", float, "max CPU use of server + model, % of one core"),
     Column("stable", "stable", bool, "true if 3 consecutive windows agreed on throughput"),
@@ -63,7 +69,15 @@ SERVER_COLUMNS: tuple[Column, ...] = tuple(
     c
     for c in POINT_COLUMNS
     if c.attr
-    in ("gpu_util_pct", "mem_util_pct", "sm_activity_pct", "memory_mb", "host_memory_mb", "server_cpu_pct")
+    in (
+        "gpu_util_pct",
+        "mem_util_pct",
+        "sm_activity_pct",
+        "memory_mb",
+        "process_memory_mb",
+        "host_memory_mb",
+        "server_cpu_pct",
+    )
 )
 
 
@@ -85,6 +99,7 @@ _MEASURES = (
     "memory_mb",
     "host_memory_mb",
     "server_cpu_pct",
+    "process_memory_mb",
 )
 
 
@@ -114,6 +129,7 @@ class ProfilePoint:
     stable: bool = True
     selected: bool = False
     error: str = ""
+    process_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -146,6 +162,7 @@ class ServerBaseline:
     memory_mb: float | None = None
     host_memory_mb: float | None = None
     server_cpu_pct: float | None = None
+    process_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
         _check_non_negative(self, tuple(f.name for f in dataclasses.fields(self)))

@@ -1,0 +1,168 @@
+"""An independent check of a generalized plan, in real numbers, from the raw profiles and the rules.
+
+It recomputes everything from the GPU types' profiles (not the solver's integers or the problem's
+demands): per GPU, ``server + Σ (model − server)`` within ``capacity × min(threshold, 100 − headroom) %``
+for every packed resource; type counts and the GPU budget; each point measured in its type's profile,
+within the model's p99 bound and on its pinned type; one replica of a model per GPU; targets; the
+model limit per GPU; apart and together; and the reported totals, cost, goal value and bound.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+from packer.fleet import Goal, GpuType
+from packer.fleet_problem import FleetProblem
+from packer.plan import Gpu, Plan
+from packer.problem import GPU_UTIL, HOST_MEMORY, MEMORY, Resource, Thresholds
+
+# Totals are summed in another order than the planner's: allow float noise only.
+_TOLERANCE = 1e-6
+
+
+def _limit(resource: Resource, gpu_type: GpuType, thresholds: Thresholds, headroom: float | None) -> float:
+    if resource in (MEMORY, HOST_MEMORY):
+        capacity, pct = gpu_type.memory_mb, thresholds.max_memory_pct
+    else:
+        capacity = 100.0
+        pct = thresholds.max_gpu_util_pct if resource is GPU_UTIL else thresholds.max_mem_util_pct
+    if headroom is not None:
+        pct = min(pct, 100 - headroom)
+    return capacity * pct / 100
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def _check_gpu(problem: FleetProblem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
+    """Capacity, reported totals, points, pins, p99 bounds, replicas per GPU, model limit."""
+    out = []
+    where = f"GPU {gpu.index} ({gpu.gpu_type})"
+    names = [p.model for p in gpu.points]
+    if not names:
+        out.append(f"{where} is empty")
+    out += [f"{where} runs {n} twice" for n, c in Counter(names).items() if c > 1]
+    limit = problem.rules.max_models_per_gpu
+    if limit is not None and len(names) > limit:
+        out.append(f"{where} runs {len(names)} models, more than {limit}")
+    if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
+        out.append(f"{where}: memory or cost differs from its type's")
+    for r in problem.resources:
+        server = getattr(gpu_type.profile.server, r.attr) or 0.0
+        total = server + sum(max(0.0, (getattr(p, r.attr) or 0.0) - server) for p in gpu.points)
+        allowed = _limit(r, gpu_type, problem.thresholds, problem.rules.headroom_pct)
+        if total > allowed + _TOLERANCE:
+            out.append(f"{where}: {r.name} {total:g} {r.unit} > limit {allowed:g}")
+        reported = gpu.memory_mb if r in (MEMORY, HOST_MEMORY) else getattr(gpu, r.attr)
+        if not _close(reported, total):
+            out.append(f"{where}: reported {r.name} {reported:g}, actual {total:g}")
+    pins = problem.rules.pin_of
+    targets = {item.model: item.target for item in problem.items}
+    fixed = {(item.model, o.type_index): o.point for item in problem.items for o in item.options}
+    t = next(k for k, candidate in enumerate(problem.types) if candidate is gpu_type)
+    for p in gpu.points:
+        if p.model not in targets:
+            out.append(f"{where}: model {p.model} is not in the problem")
+            continue
+        if p not in gpu_type.profile.points or not p.ok:
+            out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
+        elif not problem.choose_points and fixed.get((p.model, t)) != p:
+            out.append(f"{where}: {p.model} runs at a point the problem did not choose")
+        bound = targets[p.model].max_latency_p99_ms if targets[p.model] else None
+        if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
+            out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
+        if pins.get(p.model, gpu_type.name) != gpu_type.name:
+            out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
+    return out
+
+
+def _check_models(problem: FleetProblem, plan: Plan) -> list[str]:
+    """Replicas and targets per model, and the plan's per-model summary."""
+    out = []
+    hosts: dict[str, list[int]] = {item.model: [] for item in problem.items}
+    served: Counter = Counter()
+    for gpu in plan.gpus:
+        for p in gpu.points:
+            hosts.setdefault(p.model, []).append(gpu.index)
+            served[p.model] += p.throughput or 0.0
+    for item in problem.items:
+        count = len(hosts[item.model])
+        if item.target is None and count != 1:
+            out.append(f"model {item.model} has {count} replicas, expected 1 (no target)")
+        elif count == 0:
+            out.append(f"model {item.model} is not placed")
+        elif (
+            item.target is not None
+            and problem.goal.minimizes
+            and served[item.model] < item.target.throughput * (1 - _TOLERANCE)
+        ):
+            out.append(
+                f"model {item.model} serves {served[item.model]:g} infer/s "
+                f"< target {item.target.throughput:g}"
+            )
+    for a, b in problem.rules.apart_pairs:
+        if set(hosts[a]) & set(hosts[b]):
+            out.append(f"models {a} and {b} share a GPU but must be kept apart")
+    for group in problem.rules.together:
+        for a, b in pairwise(group):
+            if sorted(hosts[a]) != sorted(hosts[b]):
+                out.append(f"models {a} and {b} must share GPUs but run on {hosts[a]} and {hosts[b]}")
+    summary = {m.model: sorted(g for g, _ in m.replicas) for m in plan.models}
+    if summary != {m: sorted(g) for m, g in hosts.items()}:
+        out.append("the per-model replica summary does not match the GPUs")
+    return out
+
+
+def _check_goal(problem: FleetProblem, plan: Plan) -> list[str]:
+    """Counts, budget, cost, the goal's value and bound, and the proof claims."""
+    out = []
+    used = Counter(g.gpu_type for g in plan.gpus)
+    for gpu_type in problem.types:
+        if gpu_type.count is not None and used[gpu_type.name] > gpu_type.count:
+            out.append(f"{used[gpu_type.name]} GPUs of type {gpu_type.name}, only {gpu_type.count} available")
+    if problem.gpu_budget is not None and plan.gpu_count > problem.gpu_budget:
+        out.append(f"{plan.gpu_count} GPUs, above the budget of {problem.gpu_budget}")
+    cost = sum(g.cost_per_hour or 0.0 for g in plan.gpus)
+    if plan.total_cost_per_hour is not None and not _close(plan.total_cost_per_hour, cost):
+        out.append(f"reported cost {plan.total_cost_per_hour:g}/h, actual {cost:g}/h")
+    fractions = [
+        sum(p.throughput or 0.0 for g in plan.gpus for p in g.points if p.model == i.model)
+        / i.target.throughput
+        for i in problem.items
+        if i.target is not None
+    ]
+    actual = {
+        Goal.MIN_GPUS: float(plan.gpu_count),
+        Goal.MIN_COST: cost,
+        Goal.MAX_THROUGHPUT: sum(g.throughput for g in plan.gpus),
+        Goal.MAX_TARGET_FRACTION: min(fractions, default=0.0),
+    }[problem.goal]
+    value, bound = plan.objective_value, plan.objective_bound
+    if plan.goal != problem.goal.value or value is None or bound is None:
+        out.append("the plan does not report its goal, value and bound")
+        return out
+    if not _close(value, actual):
+        out.append(f"reported {problem.goal.value} value {value:g}, actual {actual:g}")
+    if (bound > value + _TOLERANCE) if problem.goal.minimizes else (bound < value - _TOLERANCE):
+        out.append(f"bound {bound:g} is on the wrong side of the value {value:g}")
+    if plan.optimal and not _close(bound, value):
+        out.append("plan claims optimality with a gap between value and bound")
+    if plan.lower_bound > plan.gpu_count:
+        out.append(f"lower bound {plan.lower_bound} above the GPU count {plan.gpu_count}")
+    return out
+
+
+def check_fleet_plan(problem: FleetProblem, plan: Plan) -> list[str]:
+    """Every violation of ``plan`` against ``problem``, as sentences; empty when the plan is valid."""
+    problems: list[str] = []
+    types = {t.name: t for t in problem.types}
+    for k, gpu in enumerate(plan.gpus):
+        if gpu.index != k:
+            problems.append(f"GPU {gpu.index} is numbered out of order (expected {k})")
+        if gpu.gpu_type not in types:
+            problems.append(f"GPU {gpu.index} has unknown type {gpu.gpu_type!r}")
+            continue
+        problems += _check_gpu(problem, gpu, types[gpu.gpu_type])
+    return problems + _check_models(problem, plan) + _check_goal(problem, plan)

@@ -1,0 +1,154 @@
+"""First-fit decreasing for the generalized problem: the upper bound, the warm start and the fallback.
+
+Together groups go largest first (by the room their smallest options take), as bundles: one option
+per member, all on one GPU. A bundle's option per member is the smallest one, or, while a target is
+unmet, the smallest one that meets what is left (else the fastest); its GPU type is the one with the
+lowest cost per unit of progress. It goes on the first open GPU of that type with room, free of its
+members and their apart partners and under the model limit, else on a newly opened GPU, numbered in
+opening order per type (the model's symmetry breaking accepts that numbering as a hint). On a budget
+with targets, replicas are then added to the model furthest from its target while any fits.
+Returns ``None`` when it cannot place everything; the solver may still succeed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from packer.fleet import Goal
+from packer.fleet_params import Params, Placement
+from packer.fleet_problem import FleetProblem
+
+
+@dataclass
+class _Gpu:
+    """An open GPU while the greedy runs."""
+
+    type: int
+    slot: int
+    load: list[int]
+    items: set[int] = field(default_factory=set)
+
+
+class _Greedy:
+    """The greedy's state: open GPUs, placements so far, and the limits on opening more."""
+
+    def __init__(self, problem: FleetProblem, params: Params) -> None:
+        self.params = params
+        self.caps = [t.count for t in problem.types]
+        self.budget = problem.gpu_budget
+        self.gpus: list[_Gpu] = []
+        self.placements: list[Placement] = []
+        index = {item.model: i for i, item in enumerate(problem.items)}
+        self.apart: dict[int, set[int]] = {i: set() for i in range(len(problem.items))}
+        for a, b in problem.rules.apart_pairs:
+            self.apart[index[a]].add(index[b])
+            self.apart[index[b]].add(index[a])
+
+    def _choose(self, i: int, t: int, left: int | None) -> int | None:
+        p = self.params
+        options = [o for o, ot in enumerate(p.option_type[i]) if ot == t]
+        if not options:
+            return None
+        small = min(options, key=lambda o: (p.share(i, o), -p.throughput[i][o], o))
+        if left is None or left <= 0:
+            return small
+        meeting = [o for o in options if p.throughput[i][o] >= left]
+        if meeting:
+            return min(meeting, key=lambda o: (p.share(i, o), -p.throughput[i][o], o))
+        return max(options, key=lambda o: (p.throughput[i][o], -p.share(i, o), -o))
+
+    def _bundles(self, group: tuple[int, ...], left: dict[int, int | None]) -> list[tuple[int, list]]:
+        """Per GPU type, the bundle to try, cheapest progress first."""
+        p, scored = self.params, []
+        for t in range(len(p.room)):
+            bundle = [(i, self._choose(i, t, left[i])) for i in group]
+            if any(o is None for _, o in bundle):
+                continue
+            share = max(
+                sum(p.demand[i][o][r] for i, o in bundle) / p.room[t][r] for r in range(len(p.room[t]))
+            )
+            progress = sum(
+                min(p.throughput[i][o], left[i]) / p.target[i] if left[i] and left[i] > 0 else 1
+                for i, o in bundle
+            )
+            scored.append((p.cost[t] * share / max(progress, 1e-9), t, bundle))
+        return [(t, bundle) for _, t, bundle in sorted(scored, key=lambda s: (s[0], s[1]))]
+
+    def _fits(self, gpu: _Gpu, bundle: list[tuple[int, int]]) -> bool:
+        p = self.params
+        members = {i for i, _ in bundle}
+        if members & gpu.items or any(self.apart[i] & gpu.items for i in members):
+            return False
+        if p.max_per_gpu is not None and len(gpu.items) + len(bundle) > p.max_per_gpu:
+            return False
+        return all(
+            gpu.load[r] + sum(p.demand[i][o][r] for i, o in bundle) <= cap
+            for r, cap in enumerate(p.room[gpu.type])
+        )
+
+    def _can_open(self, t: int) -> bool:
+        opened = sum(1 for g in self.gpus if g.type == t)
+        under_count = self.caps[t] is None or opened < self.caps[t]
+        return under_count and (self.budget is None or len(self.gpus) < self.budget)
+
+    def place(self, group: tuple[int, ...], left: dict[int, int | None]) -> list[tuple[int, int]] | None:
+        """Place one bundle of ``group`` (first fit, else a new GPU); the bundle, or ``None``."""
+        for t, bundle in self._bundles(group, left):
+            target = next((g for g in self.gpus if g.type == t and self._fits(g, bundle)), None)
+            if target is None and self._can_open(t):
+                fresh = _Gpu(t, sum(1 for g in self.gpus if g.type == t), [0] * len(self.params.room[t]))
+                target = fresh if self._fits(fresh, bundle) else None
+                if target is not None:
+                    self.gpus.append(fresh)
+            if target is None:
+                continue
+            for i, o in bundle:
+                target.items.add(i)
+                target.load = [x + d for x, d in zip(target.load, self.params.demand[i][o], strict=True)]
+                self.placements.append(Placement(i, o, target.slot))
+            return bundle
+        return None
+
+    def served(self, i: int) -> int:
+        """Item ``i``'s placed throughput, integer units."""
+        return sum(self.params.throughput[i][pl.option] for pl in self.placements if pl.item == i)
+
+
+def _raise_fractions(state: _Greedy, problem: FleetProblem) -> None:
+    """On a budget: add replicas to the model furthest from its target while one fits."""
+    p = state.params
+    group_of = {i: g for g in problem.groups for i in g}
+    targeted = [i for i, tau in enumerate(p.target) if tau is not None]
+    while targeted:
+        worst = min(targeted, key=lambda i: (state.served(i) / p.target[i], i))
+        group = group_of[worst]
+        if any(p.target[i] is None for i in group):
+            return
+        if state.place(group, {i: p.target[i] for i in group}) is None:
+            return
+
+
+def greedy(problem: FleetProblem, params: Params) -> tuple[Placement, ...] | None:
+    """A feasible plan, or ``None`` (see the module docstring)."""
+    state = _Greedy(problem, params)
+    cover = problem.goal.minimizes
+    size = {
+        g: sum(min(params.share(i, o) for o in range(len(params.demand[i]))) for i in g)
+        for g in problem.groups
+    }
+    for group in sorted(problem.groups, key=lambda g: (-size[g], g)):
+        left = {i: params.target[i] if cover else None for i in group}
+        while True:
+            bundle = state.place(group, left)
+            if bundle is None:
+                return None
+            for i, o in bundle:
+                if left[i] is not None:
+                    left[i] -= params.throughput[i][o]
+            if all(v is None or v <= 0 for v in left.values()):
+                break
+            if any(v is None for v in left.values()):
+                return None  # a member without a target runs once, so the group cannot repeat
+    if problem.goal is Goal.MAX_TARGET_FRACTION:
+        _raise_fractions(state, problem)
+    return tuple(state.placements)

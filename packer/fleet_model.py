@@ -1,0 +1,260 @@
+r"""CP-SAT model of the generalized planner: choose points and replicas, place them on a mixed fleet.
+
+One model serves every goal (multiple-choice vector packing with replicas, rules and a budget);
+stage 1 optimizes the goal, stage 2 keeps it and breaks ties.
+
+Sets
+    I               models (items); T ⊆ I those with a throughput target
+    O[i]            options of i: (GPU type, profiled point) pairs (``fleet_problem``); pins keep only
+                    the pinned type's options, so (7) "i runs only on pin(i)" holds by construction
+    S = {(t, k)}    GPU slots, k = 0..U[t]−1 per type t; U[t] ≤ the type's count (and budget, bounds)
+    R               packed resources; A apart pairs; G together groups
+Parameters (integers, ``fleet_params``)
+    d[i, o, r]      demand of option o (server removed);  C[t, r]  room per GPU of type t
+    w[i, o]         throughput of option o;  τ[i]  target of i;  c[t]  cost (1 per GPU for min-gpus)
+    K               max models per GPU;  N  GPU budget;  L  a lower bound on the cost;  B  greedy's cost
+    F = 1000        fraction scale
+Variables
+    x[i, o, k] ∈ {0, 1}   a replica of i runs at option o on slot k of o's type
+    used[t, k] ∈ {0, 1}   slot (t, k) is a GPU of the plan
+    z ∈ ℤ≥0                min over T of served / target, in 1/F (only with targets)
+    on[i, t, k] = Σ_{o ∈ O[i], type o = t} x[i, o, k]   (an expression, 0 or 1 by (1))
+Objective (stage 1)
+    min-gpus, min-cost:   minimize  Σ c[t]·used[t, k]
+    max-throughput:       maximize  Σ w[i, o]·x[i, o, k]
+    max-target-fraction:  maximize  z
+Constraints
+    (1) on[i, t, k] ≤ 1                         ∀ i, (t, k)   one replica of a model per GPU (one server)
+    (2) Σ_{o, k} x[i, o, k] = 1                 ∀ i ∉ T       one replica without a target
+    (3) Σ_{o, k} w[i, o]·x[i, o, k] ≥ τ[i]      ∀ i ∈ T       target met (min goals)
+    (4) F·Σ w[i, o]·x[i, o, k] ≥ z·τ[i],  Σ_{o, k} x[i, o, k] ≥ 1   ∀ i ∈ T   fraction, ≥ 1 replica
+    (5) Σ_{i, o} d[i, o, r]·x[i, o, k] ≤ C[t, r]·used[t, k]   ∀ (t, k), r   capacity on used GPUs
+    (6) x[i, o, k] ≤ used[t, k]                               models only on used GPUs
+    (7) used[t, k] ≥ used[t, k + 1]                           used slots first (symmetry)
+    (8) Σ_i on[i, t, k] ≤ K·used[t, k]                        at most K models per GPU
+    (9) on[a, t, k] + on[b, t, k] ≤ 1           ∀ (a, b) ∈ A  apart
+    (10) on[a, t, k] = on[b, t, k]              ∀ a, b consecutive in a group of G   together
+    (11) Σ used[t, k] ≤ N                                     the budget (max goals)
+    (12) L ≤ Σ c[t]·used[t, k] ≤ B                            the bounds (min goals)
+Stage 2 (tie-break), with V the stage-1 value and X = Σ x[i, o, k] the number of replicas:
+    (13) keep the goal at least as good as V, then
+    min goals:  with targets maximize (|x| + 1)·z − X (the most margin on the worst target, then
+                no replica it does not need); else maximize Σ w·x
+    max goals:  minimize (|x| + 1)·Σ c[t]·used[t, k] + X (lowest cost, then fewest replicas)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import pairwise
+
+from ortools.sat.python import cp_model
+
+from packer.fleet import Goal
+from packer.fleet_params import FRACTION_SCALE, Params, Placement
+from packer.fleet_problem import FleetProblem
+from packer.problem import SolverSettings
+from profiler.errors import GpupackError
+
+
+@dataclass(frozen=True)
+class Variables:
+    """The decision variables of one built model, and the objective expressions over them."""
+
+    x: dict[tuple[int, int, int], cp_model.IntVar]
+    used: dict[tuple[int, int], cp_model.IntVar]
+    fraction: cp_model.IntVar | None
+    cost: cp_model.LinearExpr
+    throughput: cp_model.LinearExpr
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One solve: the status, the replicas found (``None`` if none) and the proven objective bound."""
+
+    status: str
+    placements: tuple[Placement, ...] | None
+    bound: float | None
+    seconds: float
+
+
+def _on(params: Params, x: dict, i: int, t: int, k: int) -> list:
+    """The variables of on[i, t, k]: model i's options on type t, at slot k."""
+    return [x[i, o, k] for o, ot in enumerate(params.option_type[i]) if ot == t]
+
+
+def _fraction_var(model: cp_model.CpModel, params: Params, slots: list[int]) -> cp_model.IntVar:
+    # z = min over targeted models of served / target, in 1/F; bounded by all slots at the fastest option.
+    most = max(
+        FRACTION_SCALE * sum(slots[t] for t in params.types_of(i)) * max(params.throughput[i]) // tau
+        for i, tau in enumerate(params.target)
+        if tau is not None
+    )
+    return model.new_int_var(0, max(most, FRACTION_SCALE), "z")
+
+
+def _demand_constraints(
+    model: cp_model.CpModel, problem: FleetProblem, params: Params, x: dict, slots: list[int]
+) -> cp_model.IntVar | None:
+    """(2)-(4): replicas per model; returns z when there are targets."""
+    fraction = _fraction_var(model, params, slots) if problem.has_targets else None
+    per_item: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in params.target]
+    for (i, o, _), v in x.items():
+        per_item[i].append((o, v))
+    for i, tau in enumerate(params.target):
+        replicas = [v for _, v in per_item[i]]
+        served = sum(params.throughput[i][o] * v for o, v in per_item[i])
+        if tau is None:
+            # (2) one replica without a target
+            model.add(sum(replicas) == 1)
+            continue
+        if problem.goal.minimizes:
+            # (3) target met
+            model.add(served >= tau)
+        else:
+            # (4) at least one replica on a budget
+            model.add(sum(replicas) >= 1)
+        # (4) z is at most this model's served fraction
+        model.add(FRACTION_SCALE * served >= fraction * tau)
+    return fraction
+
+
+def _gpu_constraints(
+    model: cp_model.CpModel, problem: FleetProblem, params: Params, x: dict, used: dict, t: int, k: int
+) -> None:
+    """(1), (5), (6), (8), (9), (10) for GPU slot (t, k)."""
+    on = {i: _on(params, x, i, t, k) for i in range(len(problem.items))}
+    index = {item.model: i for i, item in enumerate(problem.items)}
+    # (1) one replica of a model per GPU
+    for replicas in on.values():
+        if len(replicas) > 1:
+            model.add_at_most_one(replicas)
+    here = [(i, o) for i, types in enumerate(params.option_type) for o, ot in enumerate(types) if ot == t]
+    # (5) capacity per resource, only on used GPUs
+    for r, cap in enumerate(params.room[t]):
+        model.add(sum(params.demand[i][o][r] * x[i, o, k] for i, o in here) <= cap * used[t, k])
+    # (6) models only on used GPUs
+    for i, o in here:
+        model.add_implication(x[i, o, k], used[t, k])
+    # (8) at most K models per GPU
+    if params.max_per_gpu is not None:
+        model.add(sum(sum(replicas) for replicas in on.values()) <= params.max_per_gpu * used[t, k])
+    # (9) apart
+    for a, b in problem.rules.apart_pairs:
+        if on[index[a]] and on[index[b]]:
+            model.add(sum(on[index[a]]) + sum(on[index[b]]) <= 1)
+    # (10) together
+    for group in problem.groups:
+        for a, b in pairwise(group):
+            model.add(sum(on[a]) == sum(on[b]))
+
+
+def build_model(
+    problem: FleetProblem, params: Params, slots: list[int], lower: int, upper: int | None
+) -> tuple[cp_model.CpModel, Variables]:
+    """Build stage 1 for ``problem`` on ``slots[t]`` GPUs per type (``lower``/``upper``: (12))."""
+    model = cp_model.CpModel()
+    gpu_slots = [(t, k) for t, n in enumerate(slots) for k in range(n)]
+    # x[i, o, k] = 1 if a replica of model i runs at option o on slot k of o's GPU type
+    x = {
+        (i, o, k): model.new_bool_var(f"x[{i},{o},{k}]")
+        for i, types in enumerate(params.option_type)
+        for o, t in enumerate(types)
+        for k in range(slots[t])
+    }
+    # used[t, k] = 1 if slot k of GPU type t is a GPU of the plan
+    used = {(t, k): model.new_bool_var(f"used[{t},{k}]") for t, k in gpu_slots}
+    # z (in Variables.fraction) and (2)-(4)
+    fraction = _demand_constraints(model, problem, params, x, slots)
+    for t, k in gpu_slots:
+        _gpu_constraints(model, problem, params, x, used, t, k)
+    # (7) used slots first, per type
+    for t, n in enumerate(slots):
+        for k in range(n - 1):
+            model.add(used[t, k] >= used[t, k + 1])
+    cost = sum(params.cost[t] * used[t, k] for t, k in gpu_slots)
+    throughput = sum(params.throughput[i][o] * v for (i, o, _), v in x.items())
+    if problem.gpu_budget is not None:
+        # (11) the budget
+        model.add(sum(used.values()) <= problem.gpu_budget)
+    variables = Variables(x=x, used=used, fraction=fraction, cost=cost, throughput=throughput)
+    if problem.goal.minimizes:
+        # (12) the bounds
+        model.add(cost >= lower)
+        if upper is not None:
+            model.add(cost <= upper)
+        model.minimize(cost)
+    elif problem.goal is Goal.MAX_THROUGHPUT:
+        model.maximize(throughput)
+    else:
+        model.maximize(fraction)
+    return model, variables
+
+
+def primary(problem: FleetProblem, variables: Variables) -> cp_model.LinearExpr:
+    """The stage-1 objective expression of ``problem``'s goal."""
+    if problem.goal.minimizes:
+        return variables.cost
+    return variables.throughput if problem.goal is Goal.MAX_THROUGHPUT else variables.fraction
+
+
+def add_tie_break(model: cp_model.CpModel, problem: FleetProblem, variables: Variables, value: int) -> None:
+    """Stage 2: keep the goal at ``value`` or better and optimize the tie-break."""
+    replicas = sum(variables.x.values())
+    # A weight above any replica count makes the replica term a tie-break of the tie-break.
+    weight = len(variables.x) + 1
+    if problem.goal.minimizes:
+        # (13) the goal stays at V
+        model.add(variables.cost <= value)
+        if variables.fraction is not None:
+            model.maximize(weight * variables.fraction - replicas)
+        else:
+            model.maximize(variables.throughput)
+    else:
+        # (13) the goal stays at V
+        model.add(primary(problem, variables) >= value)
+        model.minimize(weight * variables.cost + replicas)
+
+
+def add_hint(
+    model: cp_model.CpModel, params: Params, variables: Variables, placements: tuple[Placement, ...]
+) -> None:
+    """Warm-start from ``placements`` (numbered per type in opening order, as ``fleet_greedy`` does)."""
+    model.clear_hints()
+    chosen = {(p.item, p.option, p.slot) for p in placements}
+    opened = {(params.option_type[p.item][p.option], p.slot) for p in placements}
+    for key, var in variables.x.items():
+        model.add_hint(var, key in chosen)
+    for key, var in variables.used.items():
+        model.add_hint(var, key in opened)
+
+
+def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolver:
+    """Run CP-SAT with ``settings``; returns the solver holding the status and the solution."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = settings.max_time_in_seconds
+    if settings.num_workers:
+        solver.parameters.num_workers = settings.num_workers
+    solver.parameters.random_seed = settings.random_seed
+    # Deterministic parallel search: the same input gives the same plan, whatever the thread timing.
+    solver.parameters.interleave_search = True
+    solver.parameters.log_search_progress = settings.debug
+    solver.solve(model)
+    return solver
+
+
+def extract(solver: cp_model.CpSolver, params: Params, variables: Variables, started: float) -> Outcome:
+    """The solve's outcome; raises ``GpupackError`` on an invalid model (a bug, not bad input)."""
+    status = solver.status_name()
+    seconds = time.perf_counter() - started
+    if status == "MODEL_INVALID":
+        raise GpupackError("internal error: CP-SAT rejected the generalized model as invalid")
+    if status in ("INFEASIBLE", "UNKNOWN"):
+        return Outcome(status=status, placements=None, bound=None, seconds=seconds)
+    if status not in ("OPTIMAL", "FEASIBLE"):
+        raise GpupackError(f"internal error: unexpected CP-SAT status {status}")
+    placements = tuple(
+        Placement(i, o, k) for (i, o, k), var in variables.x.items() if solver.boolean_value(var)
+    )
+    return Outcome(status=status, placements=placements, bound=solver.best_objective_bound, seconds=seconds)

@@ -1,0 +1,152 @@
+"""The generalized problem in the solver's integers, its simple bounds, and GPU slots per type.
+
+Demands are rounded up and rooms down (1/100 MB or %, as ``packer.problem``); throughputs are
+rounded down and targets up (1/100 infer/s), so an integer-feasible plan meets every target in real
+numbers too. Costs are in 1/1000 per hour (one unit per GPU when minimizing GPUs), target fractions in
+1/1000. The bounds are the solver's parameter L and the fallback's proof; each holds for every plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from packer.fleet import Goal
+from packer.fleet_problem import FleetProblem
+from packer.problem import SCALE
+
+COST_SCALE = 1000
+FRACTION_SCALE = 1000
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A replica: ``items[item].options[option]`` on slot ``slot`` (0-based within its GPU type)."""
+
+    item: int
+    option: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class Params:
+    """Integer parameters, indexed [item][option][resource], [type][resource], [item][option], [type]."""
+
+    demand: tuple[tuple[tuple[int, ...], ...], ...]
+    room: tuple[tuple[int, ...], ...]
+    throughput: tuple[tuple[int, ...], ...]
+    option_type: tuple[tuple[int, ...], ...]
+    target: tuple[int | None, ...]
+    cost: tuple[int, ...]
+    max_per_gpu: int | None
+
+    def share(self, i: int, o: int) -> float:
+        """The largest fraction of its GPU's room any resource of option ``o`` of item ``i`` takes."""
+        room = self.room[self.option_type[i][o]]
+        # A room below the integers' resolution rounds to 0: treat it as 1 unit rather than divide by 0.
+        return max(d / max(c, 1) for d, c in zip(self.demand[i][o], room, strict=True))
+
+    def types_of(self, i: int) -> set[int]:
+        """GPU types item ``i`` has an option on."""
+        return set(self.option_type[i])
+
+
+def scale(problem: FleetProblem) -> Params:
+    """``problem`` in integers (see the module docstring for the rounding)."""
+    by_goal = problem.goal is not Goal.MIN_GPUS
+    return Params(
+        demand=tuple(
+            tuple(tuple(math.ceil(d * SCALE - 1e-6) for d in o.demand) for o in item.options)
+            for item in problem.items
+        ),
+        room=tuple(tuple(math.floor(c * SCALE + 1e-6) for c in room) for room in problem.room),
+        throughput=tuple(
+            tuple(math.floor(o.throughput * SCALE + 1e-6) for o in item.options) for item in problem.items
+        ),
+        option_type=tuple(tuple(o.type_index for o in item.options) for item in problem.items),
+        target=tuple(
+            math.ceil(item.target.throughput * SCALE - 1e-6) if item.target else None
+            for item in problem.items
+        ),
+        cost=tuple(
+            max(1, round(t.cost_per_hour * COST_SCALE)) if by_goal and t.cost_per_hour else 1
+            for t in problem.types
+        ),
+        max_per_gpu=problem.rules.max_models_per_gpu,
+    )
+
+
+def min_replicas(params: Params, i: int, targets: bool) -> int:
+    """Fewest replicas item ``i`` needs: its target over its fastest option (one GPU each), at least 1."""
+    if not targets or params.target[i] is None:
+        return 1
+    fastest = max(params.throughput[i])
+    return math.ceil(params.target[i] / fastest) if fastest > 0 else 1
+
+
+def lower_bound(problem: FleetProblem, params: Params, weights: tuple[int, ...], targets: bool) -> int:
+    """A lower bound on Σ weight[type] over the GPUs of any plan (``targets``: plans that meet them).
+
+    Per resource r, a GPU of type t is worth weight[t] and holds at most room[t][r], so every replica
+    costs at least weight × demand / room; an item with a target needs replicas worth at least its
+    target × the best weight per infer/s. Also: each item's minimum replicas need distinct GPUs,
+    items above half a GPU in some resource on every option need distinct GPUs, K models per GPU.
+    """
+    n = len(params.demand)
+    reps = [min_replicas(params, i, targets) for i in range(n)]
+    cheapest = [min(weights[t] for t in params.types_of(i)) for i in range(n)]
+    best = float(min(weights))
+    for r in range(len(problem.resources)):
+        volume, big = 0.0, 0
+        for i in range(n):
+            share = [
+                weights[t] * d[r] / params.room[t][r]
+                for d, t in zip(params.demand[i], params.option_type[i], strict=True)
+            ]
+            need = min(share)
+            if targets and params.target[i] is not None:
+                rate = min(
+                    (s / w for s, w in zip(share, params.throughput[i], strict=True) if w > 0), default=0.0
+                )
+                need = max(need, params.target[i] * rate)
+            volume += need
+            if all(
+                2 * d[r] > params.room[t][r]
+                for d, t in zip(params.demand[i], params.option_type[i], strict=True)
+            ):
+                big += reps[i] * cheapest[i]
+        best = max(best, volume, big)
+    best = max(best, max(r * c for r, c in zip(reps, cheapest, strict=True)))
+    if params.max_per_gpu:
+        best = max(best, sum(reps) / params.max_per_gpu * min(weights))
+    return math.ceil(best - 1e-9)
+
+
+def bundle_bound(problem: FleetProblem, params: Params) -> int:
+    """Most GPUs an optimal plan of a min goal needs: per together group, its bundles after pruning.
+
+    A group with an untargeted member has one bundle; otherwise drop bundles while every target still
+    holds: each remaining bundle is critical for some member m, and at most ⌊τ/w_min⌋ + 1 bundles can be
+    critical for m. Every GPU of a pruned plan holds a bundle, and pruning never adds cost.
+    """
+    total = 0
+    for group in problem.groups:
+        if any(params.target[i] is None for i in group):
+            total += 1
+            continue
+        for i in group:
+            slowest = min((w for w in params.throughput[i] if w > 0), default=1)
+            total += params.target[i] // slowest + 1
+    return total
+
+
+def upper_bound(problem: FleetProblem, params: Params, slots: list[int]) -> int:
+    """An upper bound on a max goal's objective: total throughput, or min target fraction (1/1000)."""
+    if problem.goal is Goal.MAX_THROUGHPUT:
+        return sum(max(w) for w in params.throughput)
+    fractions = []
+    for i, tau in enumerate(params.target):
+        if tau is not None:
+            gpus = min(problem.gpu_budget or 0, sum(slots[t] for t in params.types_of(i)))
+            fractions.append(FRACTION_SCALE * gpus * max(params.throughput[i]) // tau)
+    return min(fractions)

@@ -1,0 +1,146 @@
+"""Render a generalized plan: the GPU table (with types and points), the model table, the proof line."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tabulate import tabulate
+
+from packer.fleet import DEFAULT_TYPE, Goal
+from packer.fleet_problem import FleetProblem, limit_pct
+from packer.plan import Plan
+from packer.problem import HOST_MEMORY
+
+
+def _same_point(plan: Plan) -> str | None:
+    """``batch 2, concurrency 4`` when every replica runs at that point, else ``None``."""
+    points = {(p.batch_size, p.concurrency, p.instance_count) for g in plan.gpus for p in g.points}
+    if len(points) != 1:
+        return None
+    batch, concurrency, instances = points.pop()
+    return f"batch {batch}, concurrency {concurrency}" + (f", {instances} instances" if instances > 1 else "")
+
+
+def _point(p) -> str:
+    return f"b{p.batch_size} c{p.concurrency}" + (f" i{p.instance_count}" if p.instance_count > 1 else "")
+
+
+def _gpu_rows(plan: Plan, problem: FleetProblem, label: str | None) -> tuple[list[str], list[list]]:
+    show_type = len(problem.types) > 1 or problem.types[0].name != DEFAULT_TYPE
+    show_cost = plan.total_cost_per_hour is not None
+    memory = (
+        "HOST MEMORY (MB, with server)" if problem.resources[0] is HOST_MEMORY else "MEMORY (MB, with server)"
+    )
+    headers = ["GPU", *(["TYPE"] if show_type else []), "MODELS", memory, "GPU UTIL (%)", "MEM UTIL (%)"]
+    headers += ["THROUGHPUT (infer/s)", *(["COST (/h)"] if show_cost else [])]
+    rows = []
+    for gpu in plan.gpus:
+        names = ", ".join(p.model if label else f"{p.model} ({_point(p)})" for p in gpu.points)
+        row = [gpu.index, *([gpu.gpu_type] if show_type else []), names, gpu.memory_mb, gpu.gpu_util_pct]
+        rows.append(row + [gpu.mem_util_pct, gpu.throughput, *([gpu.cost_per_hour] if show_cost else [])])
+    return headers, rows
+
+
+def _model_rows(plan: Plan) -> tuple[list[str], list[list]]:
+    headers = ["MODEL", "REPLICAS", "POINTS (batch, concurrency)", "THROUGHPUT (infer/s)", "TARGET (infer/s)"]
+    headers += ["TARGET MET (%)", "P99 (ms, worst)", "P99 BOUND (ms)"]
+    rows = []
+    for m in plan.models:
+        points = Counter(_point(p) for _, p in m.replicas)
+        p99 = [p.latency_p99_ms for _, p in m.replicas if p.latency_p99_ms is not None]
+        rows.append(
+            [
+                m.model,
+                len(m.replicas),
+                ", ".join(f"{n}× {pt}" if n > 1 else pt for pt, n in points.items()),
+                m.throughput,
+                m.target,
+                None if m.target_fraction is None else 100 * m.target_fraction,
+                max(p99) if p99 else None,
+                m.max_latency_p99_ms,
+            ]
+        )
+    return headers, rows
+
+
+def _settings_line(plan: Plan, problem: FleetProblem, label: str | None) -> str:
+    types = "; ".join(
+        ("GPU" if t.name == DEFAULT_TYPE else t.name)
+        + f" memory {t.memory_mb:g} MB, server {problem.server[k][0]:g} MB"
+        + (f", {t.cost_per_hour:g}/h" if t.cost_per_hour is not None else "")
+        + (f", {t.count} available" if t.count is not None else "")
+        for k, t in enumerate(problem.types)
+    )
+    headroom = problem.rules.headroom_pct
+    limits = ", ".join(
+        f"{r.name} ≤ {limit_pct(r, problem.thresholds, headroom):g} %" for r in problem.resources
+    )
+    if problem.goal.minimizes:
+        ties = "highest smallest target fraction" if problem.has_targets else "highest total throughput"
+    else:
+        ties = (
+            "fewest GPUs"
+            if problem.goal is Goal.MAX_THROUGHPUT and plan.total_cost_per_hour is None
+            else "lowest cost"
+        )
+    points = "points chosen with the placement" if problem.choose_points else "fixed points"
+    parts = [f"goal {problem.goal.value} (ties: {ties}; {points})", types, limits]
+    rules = problem.rules
+    if rules.max_models_per_gpu is not None:
+        parts.append(f"at most {rules.max_models_per_gpu} models per GPU")
+    for name, count in (
+        ("pin", len(rules.pins)),
+        ("apart", len(rules.apart)),
+        ("together", len(rules.together)),
+    ):
+        if count:
+            parts.append(f"{count} {name} rule{'s' if count > 1 else ''}")
+    return "; ".join(parts + ([label] if label else []))
+
+
+def fleet_summary(plan: Plan) -> str:
+    """The proof line: ``6 GPUs (...), cost 5.2/h, lower bound 5.2/h: optimal, solved in 0.43 s (...)``."""
+    goal, value, bound = Goal(plan.goal), plan.objective_value, plan.objective_bound
+    n = plan.gpu_count
+    gpus = f"{n} GPU{'s' if n != 1 else ''}" if plan.gpu_budget is None else f"{n} of {plan.gpu_budget} GPUs"
+    kinds = Counter(g.gpu_type for g in plan.gpus)
+    if len(kinds) > 1 or DEFAULT_TYPE not in kinds:
+        gpus += " (" + ", ".join(f"{c} {t}" for t, c in kinds.items()) + ")"
+    fmt = {
+        Goal.MIN_GPUS: lambda x: f"{x:g}",
+        Goal.MIN_COST: lambda x: f"{x:.2f}/h",
+        Goal.MAX_THROUGHPUT: lambda x: f"{x:.2f} infer/s",
+        Goal.MAX_TARGET_FRACTION: lambda x: f"{100 * x:.1f} %",
+    }[goal]
+    head = {
+        Goal.MIN_GPUS: gpus,
+        Goal.MIN_COST: f"{gpus}, cost {fmt(value)}",
+        Goal.MAX_THROUGHPUT: f"{gpus}, total throughput {fmt(value)}",
+        Goal.MAX_TARGET_FRACTION: f"{gpus}, every target at least {fmt(value)} met",
+    }[goal]
+    side = "lower" if goal.minimizes else "upper"
+    if plan.optimal:
+        proof = "optimal"
+    else:
+        gap = plan.objective_gap or 0.0
+        gap_text = f"{100 * gap:.1f} percentage points" if goal is Goal.MAX_TARGET_FRACTION else fmt(gap)
+        proof = f"not proven optimal, gap {gap_text} ({100 * gap / max(abs(value), 1e-9):.1f} %)"
+    greedy = f"{plan.ffd_gpu_count} GPUs" if plan.ffd_gpu_count else "no plan"
+    return (
+        f"{head}, {side} bound {fmt(bound)}: {proof}, solved in {plan.solve_seconds:.2f} s "
+        f"(first-fit decreasing: {greedy})"
+    )
+
+
+def fleet_table(plan: Plan, problem: FleetProblem) -> str:
+    """The GPU table, the model table (when points are chosen or targets set), settings and proof."""
+    label = _same_point(plan)
+    headers, rows = _gpu_rows(plan, problem, label)
+    lines = [tabulate(rows, headers=headers, floatfmt=".6g")]
+    if problem.choose_points or problem.has_targets:
+        headers, rows = _model_rows(plan)
+        lines += ["", tabulate(rows, headers=headers, floatfmt=".6g", missingval="-")]
+    lines.append(_settings_line(plan, problem, label))
+    lines.extend(f"note: {note}" for note in plan.notes)
+    lines.append(fleet_summary(plan))
+    return "\n".join(lines)
