@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from packer.ffd import decreasing_order, first_fit_decreasing
+from packer.outcome import PackingOutcome
 from packer.plan import Gpu, Plan
 from packer.problem import GPU_UTIL, MEM_UTIL, Objective, Problem
+from packer.scale import at_scale, pack_at_scale
 from packer.vector_packing import SolverSettings, add_hint, build_model, extract, solve
 
 
@@ -47,6 +49,8 @@ def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
     settings = settings or SolverSettings()
     started = time.perf_counter()
     demands, capacity = problem.scaled()
+    if at_scale(demands, capacity):
+        return _from_outcome(problem, pack_at_scale(demands, capacity, settings), started)
     order = decreasing_order(demands, capacity)
     ffd = first_fit_decreasing(demands, capacity)
     ffd_count = max(ffd) + 1
@@ -88,4 +92,20 @@ def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
         ffd_gpu_count=ffd_count,
         solver_status=status,
         notes=tuple(notes),
+    )
+
+
+def _from_outcome(problem: Problem, outcome: PackingOutcome, started: float) -> Plan:
+    """The Plan for an outcome of ``packer.scale`` (one resource, or a fleet too large for x[m, g])."""
+    return Plan(
+        objective=problem.objective,
+        gpus=_gpus(problem, outcome.assignment),
+        lower_bound=max(outcome.lower, problem.lower_bound()),
+        optimal=outcome.proven,
+        solve_seconds=time.perf_counter() - started,
+        gpu_memory_mb=problem.gpu_memory_mb,
+        server_memory_mb=problem.server_memory_mb,
+        ffd_gpu_count=outcome.ffd_count,
+        solver_status=outcome.status,
+        notes=outcome.notes,
     )

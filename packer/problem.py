@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from packer.bounds import vector_lower_bound
 from profiler.errors import InputError
 from profiler.schema import Profile, ProfilePoint
 
@@ -109,17 +110,13 @@ class Problem:
         return demands, capacity
 
     def lower_bound(self) -> int:
-        """The larger of two bounds on the GPU count, per resource.
+        """Martello–Toth L2 per resource (``bounds.vector_lower_bound``), at least 1 with models.
 
-        Ceiling of total demand over capacity (counting the server once per GPU), and the number
-        of models each needing more than half a GPU of one resource (no two of them can share).
+        L2 includes the ceiling of total demand over capacity (counting the server once per GPU)
+        and the number of models each needing more than half a GPU of one resource.
         """
         demands, capacity = self.scaled()
-        bound = 1 if self.items else 0
-        for r, cap in enumerate(capacity):
-            column = [d[r] for d in demands]
-            bound = max(bound, math.ceil(sum(column) / cap), sum(1 for d in column if 2 * d > cap))
-        return bound
+        return max(1 if self.items else 0, vector_lower_bound(demands, capacity))
 
 
 def _resources(objective: Objective, profile: Profile) -> tuple[Resource, ...]:

@@ -1,0 +1,284 @@
+r"""Exact one-resource bin packing (the min-gpus objective): bounds, patterns, then a pattern IP.
+
+Items of equal size are one type with a count d[t] (many replicas of one model cost nothing
+extra); sizes and capacity are divided by their common divisor. The steps, each skipped once the
+best packing meets the best bound:
+
+    1. upper bound: first-fit and best-fit decreasing (``fit``; FFD's count is reported), and
+       minimum bin slack (``slack``).
+    2. lower bound: Martello–Toth L2 (``bounds``).
+    3. lower bound: the Gilmore–Gomory pattern LP by column generation (``patterns``), ⌈z_LP⌉.
+       Nearly every instance in the literature has its optimum at ⌈z_LP⌉ (the IRUP property).
+    4. a heuristic: the IP over the column-generation patterns, for one bin fewer than the best.
+    5. K = the lower bound: enumerate every pattern whose reduced cost allows it in a K-bin
+       packing and solve the pattern IP (``pattern_ip``, with SCIP). A K-bin packing proves the
+       optimum; INFEASIBLE over a complete enumeration proves K + 1 a lower bound. Too many
+       patterns: the IP over those of smallest reduced cost, as a heuristic.
+    6. up to ``fixed_bins.MAX_ITEMS`` items: CP-SAT's x[i, b] search for a K-bin packing, with the
+       time left (INFEASIBLE there also proves K + 1).
+
+The result keeps the planner's contract: every item in a bin, the bound proven, ``proven`` only
+when the count meets the bound, and the best packing found (FFD's at worst) when time runs out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+from packer import fixed_bins, pattern_ip
+from packer.bounds import l2_bound
+from packer.fit import best_fit, decreasing, first_fit
+from packer.outcome import PackingOutcome
+from packer.patterns import Pattern, PatternLp, solve_pattern_lp
+from packer.problem import SolverSettings
+from packer.slack import minimum_slack
+
+# Above this many enumerated patterns the IP is no longer quick to solve, and the depth-first
+# enumeration itself takes about a second in CPython.
+PATTERN_LIMIT = 20_000
+# Dynamic programs over capacities (MBS', pricing) cost types × capacity cells per bin or column;
+# above this (e.g. thousands of distinct model sizes in 0.01 MB units) only steps 1–2 run.
+DP_CELL_LIMIT = 20_000_000
+# Share of the time limit column generation may use; the rest goes to the pattern IPs.
+LP_SHARE = 0.4
+# Share of the time left the column-pattern heuristic may use before the exact step.
+HEURISTIC_SHARE = 0.2
+# Share of the time left the pattern enumeration may use, and how often it narrows the gap.
+ENUMERATION_SHARE = 0.3
+ENUMERATION_TRIES = 3
+# Share of the time left the exact step's IP may use when step 6 is still to come.
+EXACT_SHARE = 0.6
+
+
+@dataclass(frozen=True)
+class Types:
+    """Items grouped by size: sizes largest first, counts, and the items (input indices) of each."""
+
+    sizes: list[int]
+    counts: list[int]
+    members: list[list[int]]
+    capacity: int
+
+    @classmethod
+    def of(cls, sizes: list[int], capacity: int) -> Types:
+        """Group ``sizes`` (already divided by their common divisor with ``capacity``)."""
+        members: dict[int, list[int]] = {}
+        for i in decreasing(sizes):
+            members.setdefault(sizes[i], []).append(i)
+        return cls(list(members), [len(m) for m in members.values()], list(members.values()), capacity)
+
+    def patterns(self, assignment: list[int]) -> list[Pattern]:
+        """One pattern (copies per type) per bin of an item-level assignment."""
+        type_of = {i: t for t, m in enumerate(self.members) for i in m}
+        bins = [[0] * len(self.sizes) for _ in range(max(assignment) + 1)]
+        for i, b in enumerate(assignment):
+            bins[b][type_of[i]] += 1
+        return [tuple(b) for b in bins]
+
+    def assign(self, bins: list[Pattern]) -> list[int]:
+        """Item-level assignment from bins of type copies: each type's items handed out in order."""
+        left = [iter(m) for m in self.members]
+        assignment = [-1] * sum(self.counts)
+        for b, pattern in enumerate(bins):
+            for t, copies in enumerate(pattern):
+                for _ in range(copies):
+                    assignment[next(left[t])] = b
+        return assignment
+
+
+def materialize(groups: tuple[pattern_ip.Group, ...], types: Types) -> list[Pattern]:
+    """Bins from an IP answer: one per copy of each group, over-covered copies dropped, fill added.
+
+    A group's fill items go first-fit (largest first) into that group's bins; whatever is still
+    missing goes into the fullest bin with room, or into a new bin.
+    """
+    sizes, cap = types.sizes, types.capacity
+    loads = [[*g.pattern] for g in groups for _ in range(g.copies)]
+    for t, d in enumerate(types.counts):
+        surplus = max(0, sum(b[t] for b in loads) - d)
+        for b in reversed(loads):
+            take = min(surplus, b[t])
+            b[t] -= take
+            surplus -= take
+    room = [cap - sum(a * w for a, w in zip(b, sizes, strict=True)) for b in loads]
+    start = 0
+    for g in groups:
+        members = range(start, start + g.copies)
+        start += g.copies
+        for t in sorted(range(len(sizes)), key=lambda t: -sizes[t]):
+            for _ in range(g.fill[t]):
+                k = next((k for k in members if room[k] >= sizes[t]), None)
+                if k is not None:
+                    loads[k][t] += 1
+                    room[k] -= sizes[t]
+    for t, d in enumerate(types.counts):
+        for _ in range(d - sum(b[t] for b in loads)):
+            fits = [k for k, r in enumerate(room) if r >= sizes[t]]
+            k = min(fits, key=lambda k: (room[k], k)) if fits else len(loads)
+            if k == len(loads):
+                loads.append([0] * len(sizes))
+                room.append(cap)
+            loads[k][t] += 1
+            room[k] -= sizes[t]
+    return [tuple(b) for b in loads if any(b)]
+
+
+def _enumerate(types: Types, duals: tuple[float, ...], gap: float, deadline: float) -> pattern_ip.Enumeration:
+    """All patterns within ``gap``; if too many, those within gap/4, gap/16 (then incomplete)."""
+    threshold = gap
+    for _ in range(ENUMERATION_TRIES):
+        found = pattern_ip.enumerate_patterns(
+            types.sizes, types.counts, types.capacity, duals, threshold, PATTERN_LIMIT, deadline
+        )
+        if found.complete:
+            full = threshold == gap
+            return dataclasses.replace(found, complete=full, exact=full)
+        if time.perf_counter() >= deadline:
+            break
+        threshold /= 4
+    return dataclasses.replace(found, patterns=())
+
+
+def _run_ip(
+    types: Types, enumeration: pattern_ip.Enumeration, bins: int, settings: SolverSettings, deadline: float
+) -> tuple[str, list[Pattern] | None]:
+    """Solve the pattern IP for ``bins``: its status, and the bins if it found a packing."""
+    model, variables = pattern_ip.build_model(types.sizes, types.counts, types.capacity, enumeration, bins)
+    result = pattern_ip.solve(model, settings, deadline - time.perf_counter())
+    answer = pattern_ip.extract(model, result, enumeration, variables)
+    if not answer.groups:
+        return answer.status, None
+    return answer.status, materialize(answer.groups, types)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one exact step learned: a better packing (bins per type) and/or a higher bound."""
+
+    bins: list[Pattern] | None
+    lower: int
+    note: str | None = None
+
+
+def _exact_step(
+    types: Types, lp: PatternLp, lower: int, best: int, settings: SolverSettings, deadline: float
+) -> Step:
+    """Step 5: the pattern IP for K = ``lower`` over every pattern a K-bin packing may use."""
+    gap = lower - lp.dual_value
+    if gap >= 1:
+        return Step(None, lower)
+    now = time.perf_counter()
+    enumeration = _enumerate(types, lp.duals, gap, now + ENUMERATION_SHARE * (deadline - now))
+    if enumeration.complete and not enumeration.patterns:
+        return Step(None, lower + 1)
+    if not enumeration.patterns:
+        return Step(None, lower, f"more than {PATTERN_LIMIT} patterns for {lower} GPUs")
+    status, bins = _run_ip(types, enumeration, lower, settings, deadline)
+    if bins is not None and len(bins) < best:
+        return Step(bins, lower)
+    if status == "INFEASIBLE" and enumeration.complete:
+        return Step(None, lower + 1)
+    return Step(None, lower, f"pattern IP for {lower} GPUs: {status.lower()}")
+
+
+def _heuristic_step(
+    types: Types, lp: PatternLp, lower: int, best: int, settings: SolverSettings, deadline: float
+) -> Step:
+    """Step 4: the IP over the column-generation patterns (all types core) for ``best`` − 1 bins.
+
+    Cheap (a few hundred patterns), so it runs first, within ``HEURISTIC_SHARE`` of the time left.
+    """
+    columns = pattern_ip.Enumeration(
+        lp.patterns, tuple(True for _ in types.sizes), complete=False, exact=False
+    )
+    now = time.perf_counter()
+    _, bins = _run_ip(types, columns, best - 1, settings, now + HEURISTIC_SHARE * (deadline - now))
+    return Step(bins if bins is not None and len(bins) < best else None, lower)
+
+
+@dataclass(frozen=True)
+class FixedBinsStep:
+    """What step 6 learned: an item-level packing into K bins, and/or a higher bound."""
+
+    bins: list[int] | None
+    lower: int
+
+
+def _fixed_bins_step(
+    sizes: list[int], capacity: int, order: list[int], lower: int, settings: SolverSettings, deadline: float
+) -> FixedBinsStep:
+    """Step 6: CP-SAT's x[i, b] search for a packing into K = ``lower`` bins."""
+    model, x = fixed_bins.build_model([sizes[i] for i in order], capacity, lower)
+    solver = fixed_bins.solve(model, settings, deadline - time.perf_counter())
+    status, sorted_bins = fixed_bins.extract(solver, x, len(order))
+    if status == "INFEASIBLE":
+        return FixedBinsStep(None, lower + 1)
+    if sorted_bins is None:
+        return FixedBinsStep(None, lower)
+    renumber = {b: k for k, b in enumerate(dict.fromkeys(sorted_bins))}
+    assignment = [-1] * len(sizes)
+    for rank, i in enumerate(order):
+        assignment[i] = renumber[sorted_bins[rank]]
+    return FixedBinsStep(assignment, lower)
+
+
+def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettings) -> PackingOutcome:
+    """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
+    started = time.perf_counter()
+    deadline = started + settings.max_time_in_seconds
+    divisor = math.gcd(capacity, *demands)
+    sizes, cap = [d // divisor for d in demands], capacity // divisor
+    order = decreasing(sizes)
+    ffd, bfd = first_fit(sizes, cap, order), best_fit(sizes, cap, order)
+    best, status, notes = min((ffd, bfd), key=max), "FFD", []
+    lower = max(1, l2_bound(sizes, cap))
+    types = Types.of(sizes, cap)
+    patterns_fit = len(types.sizes) * cap <= DP_CELL_LIMIT
+    if not patterns_fit:
+        notes.append("too many distinct sizes for the pattern steps (3-5): fits, L2 and step 6 only")
+    elif max(best) + 1 > lower:
+        slack = types.assign(minimum_slack(types.sizes, types.counts, cap))
+        if max(slack) < max(best):
+            best, status = slack, "FEASIBLE"
+    if max(best) + 1 > lower and patterns_fit:
+        lp_deadline = started + LP_SHARE * settings.max_time_in_seconds
+        lp = solve_pattern_lp(
+            types.sizes,
+            types.counts,
+            cap,
+            types.patterns(ffd) + types.patterns(bfd),
+            max(best) + 1,
+            lp_deadline,
+        )
+        lower = max(lower, lp.bound)
+        for step in (_heuristic_step, _exact_step):
+            if max(best) + 1 == lower or time.perf_counter() >= deadline:
+                break
+            small = len(sizes) <= fixed_bins.MAX_ITEMS
+            now = time.perf_counter()
+            until = now + EXACT_SHARE * (deadline - now) if small else deadline
+            found = step(types, lp, lower, max(best) + 1, settings, until)
+            lower = found.lower
+            if found.bins is not None:
+                best, status = types.assign(found.bins), "FEASIBLE"
+            if found.note:
+                notes.append(found.note)
+        if not lp.converged and max(best) + 1 > lower:
+            notes.append("column generation stopped at the time limit before converging")
+    if max(best) + 1 > lower and len(sizes) <= fixed_bins.MAX_ITEMS and time.perf_counter() < deadline:
+        found = _fixed_bins_step(sizes, cap, order, lower, settings, deadline)
+        lower = found.lower
+        if found.bins is not None:
+            best, status = found.bins, "FEASIBLE"
+    proven = max(best) + 1 == lower
+    return PackingOutcome(
+        assignment=tuple(best),
+        lower=lower,
+        proven=proven,
+        status="OPTIMAL" if proven else status,
+        ffd_count=max(ffd) + 1,
+        notes=tuple(notes) if not proven else (),
+    )

@@ -1,0 +1,76 @@
+"""Vector fleets above the x[m, g] limit: greedy + CP-SAT repairs, always a check_plan-clean plan."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+
+from packer.check import check_plan
+from packer.planner import plan
+from packer.problem import Objective, SolverSettings, Thresholds, build_problem
+from packer.scale import VECTOR_EXACT_LIMIT, at_scale
+from packer.service import BUILTIN_PROFILE
+from packer.vector_scale import greedy, improve
+from profiler.profile_io import read_profile
+from profiler.schema import Profile, ProfilePoint
+
+
+def seed_like_fleet(models: int, seed: int = 7) -> Profile:
+    base = read_profile(BUILTIN_PROFILE)
+    rng = random.Random(seed)
+    points = []
+    for k in range(models):
+        row = base.points[rng.randrange(len(base.points))]
+        f = rng.uniform(0.8, 1.2)
+        points.append(
+            ProfilePoint(
+                model=f"{row.model}-{k}",
+                batch_size=row.batch_size,
+                concurrency=row.concurrency,
+                throughput=row.throughput * f,
+                gpu_util_pct=row.gpu_util_pct * f,
+                mem_util_pct=row.mem_util_pct * f,
+                memory_mb=309 + (row.memory_mb - 309) * f,
+            )
+        )
+    return Profile(points=tuple(points), server=base.server, metadata=base.metadata)
+
+
+def test_one_resource_and_large_fleets_go_to_the_scale_engines():
+    assert at_scale([[1]] * 3, [10])
+    assert not at_scale([[1, 1]] * 3, [10, 10])
+    assert at_scale([[1, 1]] * (VECTOR_EXACT_LIMIT + 1), [10, 10])
+
+
+def test_large_throughput_fleet_plan_is_valid_and_within_one_gpu_of_its_bound():
+    problem = build_problem(seed_like_fleet(300), Objective.THROUGHPUT, 16000.0, Thresholds())
+    result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
+    assert check_plan(problem, result) == []
+    assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count
+    assert result.gpu_count <= result.lower_bound + 2
+
+
+def test_large_min_gpus_fleet_plan_is_valid():
+    problem = build_problem(seed_like_fleet(300), Objective.MIN_GPUS, 16000.0, Thresholds())
+    result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
+    assert check_plan(problem, result) == []
+    assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count
+
+
+def test_repairs_only_ever_replace_the_plan_with_a_feasible_smaller_one():
+    rng = random.Random(3)
+    demands = np.array([[rng.randint(10, 60), rng.randint(5, 50)] for _ in range(60)])
+    capacity = np.array([100, 100])
+    start = greedy(demands, capacity, list(range(60)), best=False)
+    better = improve(demands, capacity, start, 1, SolverSettings(random_seed=1), deadline=0.0)
+    assert better == start  # no time: nothing changes
+    improved = improve(
+        demands, capacity, start, 1, SolverSettings(random_seed=1), deadline=time.perf_counter() + 2
+    )
+    loads = np.zeros((max(improved) + 1, 2))
+    for m, g in enumerate(improved):
+        loads[g] += demands[m]
+    assert (loads <= capacity).all()
+    assert max(improved) <= max(start)
