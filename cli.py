@@ -470,7 +470,7 @@ _PATH = click.Path(path_type=Path)
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and the sampler reads.",
+    help="Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
 )
 @click.option(
     "--load-generator",
@@ -526,13 +526,14 @@ def profile(ctx: click.Context, **opts: object) -> None:
     p50/p90/p95/p99 (ms), and the maxima of GPU utilization, memory-controller utilization, SM
     activity (%), GPU memory (MB = 10^6 bytes, server included), server CPU (% of one core) and host
     memory (MB); plus the server alone, with no model loaded. The profile is rewritten after every
-    point, so Ctrl-C (exit 130) keeps what finished and --resume goes on from there. A model that
-    fails to load is recorded with its error and the sweep goes on; the exit code is 1 only when
-    every point failed.
+    point, so Ctrl-C keeps what finished and --resume goes on from there. A model that fails to
+    load is recorded with its error and the sweep goes on. Exit codes: 0 when anything was
+    measured, 1 when every point failed or the server failed, 2 for bad input, 130 on Ctrl-C.
     """
     from profiler.loadgen import MeasureSettings
     from profiler.report import profile_json, profile_report
-    from profiler.run import ProfileRequest, run_profile
+    from profiler.request import ProfileRequest
+    from profiler.run import run_profile
 
     try:
         settings = MeasureSettings(
