@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ortools.sat.python import cp_model
 
+from packer import cpsat
 from packer.problem import SolverSettings
 
 # Above this many items the x[i, b] model is too large to help within seconds.
@@ -43,16 +44,8 @@ def build_model(
 
 
 def solve(model: cp_model.CpModel, settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
-    """Run CP-SAT for at most ``seconds`` with the plan's workers and seed."""
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(seconds, 0.01)
-    if settings.num_workers:
-        solver.parameters.num_workers = settings.num_workers
-    solver.parameters.random_seed = settings.random_seed
-    solver.parameters.interleave_search = True
-    solver.parameters.log_search_progress = settings.debug
-    solver.solve(model)
-    return solver
+    """Run CP-SAT for at most ``seconds`` with the plan's workers and seed (``cpsat.run``)."""
+    return cpsat.run(model, settings, seconds)
 
 
 def extract(

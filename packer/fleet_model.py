@@ -51,6 +51,7 @@ from itertools import pairwise
 
 from ortools.sat.python import cp_model
 
+from packer import cpsat
 from packer.fleet import Goal
 from packer.fleet_params import FRACTION_SCALE, Params, Placement
 from packer.fleet_problem import FleetProblem
@@ -231,17 +232,8 @@ def add_hint(
 
 
 def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolver:
-    """Run CP-SAT with ``settings``; returns the solver holding the status and the solution."""
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = settings.max_time_in_seconds
-    if settings.num_workers:
-        solver.parameters.num_workers = settings.num_workers
-    solver.parameters.random_seed = settings.random_seed
-    # Deterministic parallel search: the same input gives the same plan, whatever the thread timing.
-    solver.parameters.interleave_search = True
-    solver.parameters.log_search_progress = settings.debug
-    solver.solve(model)
-    return solver
+    """Run CP-SAT with ``settings`` (``cpsat.run``); returns the solver holding the result."""
+    return cpsat.run(model, settings)
 
 
 def extract(solver: cp_model.CpSolver, params: Params, variables: Variables, started: float) -> Outcome:

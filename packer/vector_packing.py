@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from packer import cpsat
 from packer.problem import SolverSettings
 from profiler.errors import GpupackError
 
@@ -130,17 +131,8 @@ def add_hint(model: cp_model.CpModel, variables: Variables, assignment: list[int
 
 
 def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolver:
-    """Run CP-SAT with ``settings``; returns the solver holding the status and the solution."""
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = settings.max_time_in_seconds
-    if settings.num_workers:
-        solver.parameters.num_workers = settings.num_workers
-    solver.parameters.random_seed = settings.random_seed
-    # Deterministic parallel search: the same input gives the same plan, whatever the thread timing.
-    solver.parameters.interleave_search = True
-    solver.parameters.log_search_progress = settings.debug
-    solver.solve(model)
-    return solver
+    """Run CP-SAT with ``settings`` (``cpsat.run``); returns the solver holding the result."""
+    return cpsat.run(model, settings)
 
 
 def extract(solver: cp_model.CpSolver, variables: Variables, n_models: int, started: float) -> Packing | None:

@@ -24,12 +24,14 @@ The plan is only ever replaced by a feasible one with fewer GPUs, so it stays va
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
 import numpy as np
 from ortools.sat.python import cp_model
 
+from packer import cpsat
 from packer.bounds import vector_lower_bound
 from packer.ffd import decreasing_order
 from packer.outcome import PackingOutcome
@@ -83,12 +85,9 @@ def _repair(
             model.add(
                 sum(int(demands[m, r]) * x[k, g] for k, m in enumerate(ranked) if (k, g) in x) <= int(cap)
             )
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = REPAIR_SECONDS
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = settings.random_seed
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    # One worker: many small repairs, each too small to share between threads.
+    solver = cpsat.run(model, dataclasses.replace(settings, num_workers=1, debug=False), REPAIR_SECONDS)
+    if solver.status_name() not in ("OPTIMAL", "FEASIBLE"):
         # INFEASIBLE, UNKNOWN (time) or MODEL_INVALID: this neighbourhood gives nothing.
         return None
     placed = {}
