@@ -290,7 +290,8 @@ def plan(ctx: click.Context, **opts: object) -> None:
         click.echo(plan_table(result.plan, result.problem))
         if result.written:
             count = len(result.written.repositories)
-            click.echo(f"wrote {count} repositories and launch scripts to {result.written.root}")
+            noun = "repository" if count == 1 else "repositories"
+            click.echo(f"wrote {count} {noun}, launch scripts and plan.json to {result.written.root}")
 
 
 def _plan_request(opts: dict, debug: bool) -> PlanRequest:
