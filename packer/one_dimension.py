@@ -9,6 +9,7 @@ best packing meets the best bound:
     2. lower bound: Martello–Toth L2 (``bounds``).
     3. lower bound: the Gilmore–Gomory pattern LP by column generation (``patterns``), ⌈z_LP⌉.
        Nearly every instance in the literature has its optimum at ⌈z_LP⌉ (the IRUP property).
+    4'. a heuristic: bin elimination (``elimination``), a local search emptying one bin at a time.
     4. a heuristic: the IP over the column-generation patterns, for one bin fewer than the best.
     5. K = the lower bound: enumerate every pattern whose reduced cost allows it in a K-bin
        packing and solve the pattern IP (``pattern_ip``, with SCIP). A K-bin packing proves the
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from packer import fixed_bins, pattern_ip
 from packer.bounds import l2_bound
+from packer.elimination import eliminate
 from packer.fit import best_fit, decreasing, first_fit
 from packer.outcome import PackingOutcome
 from packer.patterns import Pattern, PatternLp, solve_pattern_lp
@@ -44,6 +46,8 @@ PATTERN_LIMIT = 20_000
 DP_CELL_LIMIT = 20_000_000
 # Share of the time limit column generation may use; the rest goes to the pattern IPs.
 LP_SHARE = 0.4
+# Share of the time left bin elimination (step 4') may use.
+ELIMINATION_SHARE = 0.3
 # Share of the time left the column-pattern heuristic may use before the exact step.
 HEURISTIC_SHARE = 0.2
 # Share of the time left the pattern enumeration may use, and how often it narrows the gap.
@@ -225,6 +229,25 @@ def _fixed_bins_step(
     return FixedBinsStep(assignment, lower)
 
 
+def _eliminate_step(
+    sizes: list[int],
+    cap: int,
+    best: list[int],
+    status: str,
+    lower: int,
+    settings: SolverSettings,
+    deadline: float,
+) -> tuple[list[int], str]:
+    """Step 4': bin elimination (``elimination``) within ``ELIMINATION_SHARE`` of the time left."""
+    now = time.perf_counter()
+    if max(best) + 1 <= lower or now >= deadline:
+        return best, status
+    found = eliminate(
+        sizes, cap, best, lower, now + ELIMINATION_SHARE * (deadline - now), settings.random_seed
+    )
+    return (found, "FEASIBLE") if max(found) < max(best) else (best, status)
+
+
 def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettings) -> PackingOutcome:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
     started = time.perf_counter()
@@ -238,7 +261,8 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
     types = Types.of(sizes, cap)
     patterns_fit = len(types.sizes) * cap <= DP_CELL_LIMIT
     if not patterns_fit:
-        notes.append("too many distinct sizes for the pattern steps (3-5): fits, L2 and step 6 only")
+        notes.append("too many distinct sizes for the pattern steps (3-5): fits, L2, 4' and 6 only")
+        best, status = _eliminate_step(sizes, cap, best, status, lower, settings, deadline)
     elif max(best) + 1 > lower:
         slack = types.assign(minimum_slack(types.sizes, types.counts, cap))
         if max(slack) < max(best):
@@ -254,6 +278,7 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
             lp_deadline,
         )
         lower = max(lower, lp.bound)
+        best, status = _eliminate_step(sizes, cap, best, status, lower, settings, deadline)
         for step in (_heuristic_step, _exact_step):
             if max(best) + 1 == lower or time.perf_counter() >= deadline:
                 break
