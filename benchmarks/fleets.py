@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import random
 import sys
 from pathlib import Path
 
@@ -25,44 +24,24 @@ from packer.check import check_plan  # noqa: E402
 from packer.planner import plan  # noqa: E402
 from packer.problem import Objective, SolverSettings, Thresholds, build_problem  # noqa: E402
 from packer.service import BUILTIN_PROFILE  # noqa: E402
+from packer.synthetic import seed_like_fleet  # noqa: E402
 from profiler.profile_io import read_profile  # noqa: E402
-from profiler.schema import Profile, ProfilePoint  # noqa: E402
+from profiler.schema import Profile  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CSV_PATH = RESULTS / "fleets.csv"
 SEED = 20240601
-SERVER_MB = 309.0
 # Time limit per size: the issue's targets (2,000 models in 30 s, 10,000 in 120 s); 10 s below.
 LIMITS = {9: 10.0, 100: 10.0, 1000: 10.0, 2000: 30.0, 10000: 120.0}
 FIELDS = ["models", "objective", "gpus", "lower_bound", "optimal", "gap_pct", "seconds", "ffd", "status"]
 
 
 def fleet(models: int, seed: int = SEED) -> Profile:
-    """``models`` seed-like models, each a seed row with its measures scaled by one factor.
-
-    ``models`` = 9 is the seed fleet itself (the blog's Table 2, unscaled).
-    """
+    """``models`` seed-like models (``packer.synthetic``); 9 is the seed fleet itself, unscaled."""
     base = read_profile(BUILTIN_PROFILE)
     if models == len(base.points):
         return base
-    rows = [p for p in base.points if p.ok]
-    rng = random.Random(seed)
-    points = []
-    for k in range(models):
-        row = rows[rng.randrange(len(rows))]
-        f = rng.uniform(0.8, 1.2)
-        points.append(
-            ProfilePoint(
-                model=f"{row.model}-{k}",
-                batch_size=row.batch_size,
-                concurrency=row.concurrency,
-                throughput=row.throughput * f,
-                gpu_util_pct=row.gpu_util_pct * f,
-                mem_util_pct=row.mem_util_pct * f,
-                memory_mb=SERVER_MB + (row.memory_mb - SERVER_MB) * f,
-            )
-        )
-    return Profile(points=tuple(points), server=base.server, metadata=base.metadata, source=f"fleet-{models}")
+    return seed_like_fleet(models, seed)
 
 
 def run(models: int, objective: Objective, seconds: float, workers: int) -> dict:

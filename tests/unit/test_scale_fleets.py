@@ -11,31 +11,8 @@ from packer.check import check_plan
 from packer.planner import plan
 from packer.problem import Objective, SolverSettings, Thresholds, build_problem
 from packer.scale import VECTOR_EXACT_LIMIT, at_scale
-from packer.service import BUILTIN_PROFILE
+from packer.synthetic import seed_like_fleet
 from packer.vector_scale import greedy, improve
-from profiler.profile_io import read_profile
-from profiler.schema import Profile, ProfilePoint
-
-
-def seed_like_fleet(models: int, seed: int = 7) -> Profile:
-    base = read_profile(BUILTIN_PROFILE)
-    rng = random.Random(seed)
-    points = []
-    for k in range(models):
-        row = base.points[rng.randrange(len(base.points))]
-        f = rng.uniform(0.8, 1.2)
-        points.append(
-            ProfilePoint(
-                model=f"{row.model}-{k}",
-                batch_size=row.batch_size,
-                concurrency=row.concurrency,
-                throughput=row.throughput * f,
-                gpu_util_pct=row.gpu_util_pct * f,
-                mem_util_pct=row.mem_util_pct * f,
-                memory_mb=309 + (row.memory_mb - 309) * f,
-            )
-        )
-    return Profile(points=tuple(points), server=base.server, metadata=base.metadata)
 
 
 def test_one_resource_and_large_fleets_go_to_the_scale_engines():
@@ -45,7 +22,7 @@ def test_one_resource_and_large_fleets_go_to_the_scale_engines():
 
 
 def test_large_throughput_fleet_plan_is_valid_and_within_one_gpu_of_its_bound():
-    problem = build_problem(seed_like_fleet(300), Objective.THROUGHPUT, 16000.0, Thresholds())
+    problem = build_problem(seed_like_fleet(300, seed=7), Objective.THROUGHPUT, 16000.0, Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
     assert check_plan(problem, result) == []
     assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count
@@ -53,7 +30,7 @@ def test_large_throughput_fleet_plan_is_valid_and_within_one_gpu_of_its_bound():
 
 
 def test_large_min_gpus_fleet_plan_is_valid():
-    problem = build_problem(seed_like_fleet(300), Objective.MIN_GPUS, 16000.0, Thresholds())
+    problem = build_problem(seed_like_fleet(300, seed=7), Objective.MIN_GPUS, 16000.0, Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
     assert check_plan(problem, result) == []
     assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count
