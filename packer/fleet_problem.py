@@ -76,10 +76,6 @@ class FleetProblem:
         """True when at least one model has a throughput target."""
         return any(item.target for item in self.items)
 
-    def item_index(self, model: str) -> int:
-        """Index of ``model`` in ``items``."""
-        return next(i for i, item in enumerate(self.items) if item.model == model)
-
 
 def limit_pct(resource: Resource, thresholds: Thresholds, headroom_pct: float | None) -> float:
     """The % of a GPU's ``resource`` all models and the server together may use."""

@@ -204,8 +204,3 @@ class Profile:
     def points_for(self, model: str) -> tuple[ProfilePoint, ...]:
         """The points of one model, in file order."""
         return tuple(p for p in self.points if p.model == model)
-
-    def with_point(self, point: ProfilePoint) -> Profile:
-        """A copy with ``point`` added, replacing any earlier point with the same key."""
-        kept = tuple(p for p in self.points if p.key != point.key)
-        return dataclasses.replace(self, points=(*kept, point))
