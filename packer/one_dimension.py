@@ -9,6 +9,8 @@ best packing meets the best bound:
     2. lower bound: Martello–Toth L2 (``bounds``).
     3. lower bound: the Gilmore–Gomory pattern LP by column generation (``patterns``), ⌈z_LP⌉.
        Nearly every instance in the literature has its optimum at ⌈z_LP⌉ (the IRUP property).
+    3'. a heuristic: diving on the pattern LP (``diving``) for a packing into ⌈z_LP⌉ bins, which
+       finds the optimum of most IRUP instances within a second.
     4'. a heuristic: bin elimination (``elimination``), a local search emptying one bin at a time.
     4. a heuristic: the IP over the column-generation patterns, for one bin fewer than the best.
     5. K = the lower bound: enumerate every pattern whose reduced cost allows it in a K-bin
@@ -31,10 +33,11 @@ from dataclasses import dataclass
 
 from packer import fixed_bins, pattern_ip
 from packer.bounds import l2_bound
+from packer.diving import dive
 from packer.elimination import eliminate
 from packer.fit import best_fit, decreasing, first_fit
 from packer.outcome import PackingOutcome
-from packer.patterns import Pattern, PatternLp, solve_pattern_lp
+from packer.patterns import ColumnGeneration, Pattern, PatternLp
 from packer.problem import SolverSettings
 from packer.slack import minimum_slack
 
@@ -46,6 +49,8 @@ PATTERN_LIMIT = 20_000
 DP_CELL_LIMIT = 20_000_000
 # Share of the time limit column generation may use; the rest goes to the pattern IPs.
 LP_SHARE = 0.4
+# Share of the time left diving (step 3') may use.
+DIVE_SHARE = 0.6
 # Share of the time left bin elimination (step 4') may use.
 ELIMINATION_SHARE = 0.3
 # Share of the time left the column-pattern heuristic may use before the exact step.
@@ -248,6 +253,22 @@ def _eliminate_step(
     return (found, "FEASIBLE") if max(found) < max(best) else (best, status)
 
 
+def _dive_step(
+    types: Types, model: ColumnGeneration, best: list[int], status: str, lower: int, deadline: float
+) -> tuple[list[int], str]:
+    """Step 3': diving (``diving``) for a packing into ``lower`` bins.
+
+    Within ``DIVE_SHARE`` of the time left; the best packing it completes on the way counts too.
+    """
+    now = time.perf_counter()
+    if max(best) + 1 <= lower or now >= deadline:
+        return best, status
+    found = dive(model, types.counts, lower, now + DIVE_SHARE * (deadline - now))
+    if len(found.best) < max(best) + 1:
+        return types.assign(found.best), "FEASIBLE"
+    return best, status
+
+
 def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettings) -> PackingOutcome:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
     started = time.perf_counter()
@@ -269,15 +290,10 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
             best, status = slack, "FEASIBLE"
     if max(best) + 1 > lower and patterns_fit:
         lp_deadline = started + LP_SHARE * settings.max_time_in_seconds
-        lp = solve_pattern_lp(
-            types.sizes,
-            types.counts,
-            cap,
-            types.patterns(ffd) + types.patterns(bfd),
-            max(best) + 1,
-            lp_deadline,
-        )
+        model = ColumnGeneration(types.sizes, cap, types.patterns(ffd) + types.patterns(bfd))
+        lp = model.solve(types.counts, max(best) + 1, lp_deadline)
         lower = max(lower, lp.bound)
+        best, status = _dive_step(types, model, best, status, lower, deadline)
         best, status = _eliminate_step(sizes, cap, best, status, lower, settings, deadline)
         for step in (_heuristic_step, _exact_step):
             if max(best) + 1 == lower or time.perf_counter() >= deadline:

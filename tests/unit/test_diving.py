@@ -1,0 +1,70 @@
+"""Diving on the pattern LP (packer.diving) and the warm column generation under it."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from packer.diving import dive
+from packer.fit import decreasing, first_fit
+from packer.one_dimension import Types
+from packer.patterns import ColumnGeneration, solve_pattern_lp
+
+BPPLIB = Path(__file__).resolve().parents[1] / "data" / "bpplib"
+
+
+def read(name: str) -> tuple[list[int], Types]:
+    words = (BPPLIB / name).read_text().split()
+    m, capacity = int(words[0]), int(words[1])
+    weights = [int(words[2 + 2 * k]) for k in range(m) for _ in range(int(words[3 + 2 * k]))]
+    return weights, Types.of(weights, capacity)
+
+
+def ffd_count(weights: list[int], types: Types) -> int:
+    return max(first_fit(weights, types.capacity, decreasing(weights))) + 1
+
+
+def start(weights: list[int], types: Types) -> ColumnGeneration:
+    ffd = first_fit(weights, types.capacity, decreasing(weights))
+    return ColumnGeneration(types.sizes, types.capacity, types.patterns(ffd))
+
+
+@pytest.mark.parametrize(("name", "optimum"), [("Schwerin2_BPP27.txt", 21), ("Hard28_BPP47.txt", 71)])
+def test_dive_packs_into_the_lp_bound_where_first_fit_needs_one_more(name, optimum):
+    weights, types = read(name)
+    model = start(weights, types)
+    lp = model.solve(types.counts, math.inf, math.inf)
+    assert lp.converged and lp.bound == optimum
+    assert ffd_count(weights, types) > optimum
+    found = dive(model, types.counts, optimum, time.perf_counter() + 60)
+    assert found.bins is not None and len(found.bins) <= optimum
+    # every item exactly once, every bin within capacity
+    assert [sum(b[t] for b in found.bins) for t in range(len(types.sizes))] == types.counts
+    assert all(sum(a * w for a, w in zip(b, types.sizes, strict=True)) <= types.capacity for b in found.bins)
+
+
+def test_dive_below_the_lp_bound_fails_and_keeps_its_best_packing():
+    weights, types = read("Schwerin2_BPP27.txt")
+    model = start(weights, types)
+    found = dive(model, types.counts, 20, time.perf_counter() + 60)
+    assert found.bins is None
+    assert len(found.best) >= 21
+    assert [sum(b[t] for b in found.best) for t in range(len(types.sizes))] == types.counts
+
+
+def test_warm_model_resolves_smaller_demands_like_a_fresh_one():
+    weights, types = read("Hard28_BPP47.txt")
+    model = start(weights, types)
+    model.solve(types.counts, math.inf, math.inf)
+    half = [d // 2 for d in types.counts]
+    warm = model.solve(half, math.inf, math.inf)
+    keep = [t for t, d in enumerate(half) if d]
+    singles = [tuple(int(k == t) for k in range(len(keep))) for t in range(len(keep))]
+    fresh = solve_pattern_lp(
+        [types.sizes[t] for t in keep], [half[t] for t in keep], types.capacity, singles, math.inf, math.inf
+    )
+    assert warm.converged and fresh.converged
+    assert warm.value == pytest.approx(fresh.value, abs=1e-6)
