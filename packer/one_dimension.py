@@ -50,7 +50,7 @@ DP_CELL_LIMIT = 20_000_000
 # Share of the time limit column generation may use; the rest goes to the pattern IPs.
 LP_SHARE = 0.4
 # Share of the time left diving (step 3') may use.
-DIVE_SHARE = 0.6
+DIVE_SHARE = 0.4
 # Share of the time left bin elimination (step 4') may use.
 ELIMINATION_SHARE = 0.3
 # Share of the time left the column-pattern heuristic may use before the exact step.

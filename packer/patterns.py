@@ -86,10 +86,9 @@ def price(sizes: list[int], limits: list[int], duals: list[float], capacity: int
         weight, value = sizes[t] * take, duals[t] * take
         if weight > capacity:
             continue
-        candidate = best[:-weight] + value if weight else best + value
-        better = candidate > best[weight:] + 1e-12
-        taken[c, weight:] = better
-        best[weight:] = np.where(better, candidate, best[weight:])
+        candidate = best[:-weight] + value
+        better = np.greater(candidate, best[weight:], out=taken[c, weight:])
+        np.maximum(best[weight:], candidate, out=best[weight:], where=better)
     pattern = [0] * len(sizes)
     room = int(np.argmax(best))
     value = float(best[room])
