@@ -11,7 +11,9 @@ One server per GPU is the right shape: a Triton server allocates memory on every
 Each config.pbtxt is parsed into tritonclient's ``model_config_pb2.ModelConfig``, changed as a
 message (every KIND_GPU or KIND_AUTO instance group becomes KIND_GPU on device 0 of its server, the
 only device it sees; counts, KIND_CPU groups and all other settings are kept) and written back with
-``text_format``. The whole tree is built in a temporary directory and renamed into place.
+``text_format``, after a comment naming the profiled point the plan counts on (client batch
+size, concurrency, instance count, throughput). The whole tree is built in a temporary directory
+and renamed into place.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from packer.plan import Plan
 from profiler.errors import InputError
+from profiler.schema import ProfilePoint
 
 CONFIG = "config.pbtxt"
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
@@ -61,8 +64,12 @@ def check_model_name(name: str) -> None:
         )
 
 
-def rewrite_config(text: str, source: str) -> str:
-    """``text`` (a config.pbtxt) with every GPU/AUTO instance group pinned to KIND_GPU, device 0."""
+def rewrite_config(text: str, source: str, point: ProfilePoint | None = None) -> str:
+    """``text`` (a config.pbtxt) with every GPU/AUTO instance group pinned to KIND_GPU, device 0.
+
+    With ``point``, a comment first says which profiled point the plan counts on: the client
+    batch size and concurrency to send at, and the instance count it was measured with.
+    """
     config = mc.ModelConfig()
     try:
         text_format.Parse(text, config)
@@ -73,10 +80,19 @@ def rewrite_config(text: str, source: str) -> str:
             group.kind = mc.ModelInstanceGroup.KIND_GPU
             del group.gpus[:]
             group.gpus.append(0)
-    return text_format.MessageToString(config)
+    header = ""
+    if point is not None:
+        header = (
+            f"# gpupack plan: profiled at batch size {point.batch_size}, concurrency {point.concurrency}, "
+            f"{point.instance_count} instance(s)"
+            + (f", {point.throughput:g} infer/s" if point.throughput is not None else "")
+            + "\n"
+        )
+    return header + text_format.MessageToString(config)
 
 
-def _copy_model(source_repo: Path, name: str, target_repo: Path) -> None:
+def _copy_model(source_repo: Path, point: ProfilePoint, target_repo: Path) -> None:
+    name = point.model
     check_model_name(name)
     source = source_repo / name
     config = source / CONFIG
@@ -85,7 +101,7 @@ def _copy_model(source_repo: Path, name: str, target_repo: Path) -> None:
             f"model {name!r} of the plan is not in --model-repository {source_repo} (no {name}/{CONFIG})"
         )
     shutil.copytree(source, target_repo / name, symlinks=True)
-    (target_repo / name / CONFIG).write_text(rewrite_config(config.read_text(), str(config)))
+    (target_repo / name / CONFIG).write_text(rewrite_config(config.read_text(), str(config), point))
 
 
 def write_repositories(
@@ -106,7 +122,7 @@ def write_repositories(
             repo = tmp / f"gpu{gpu.index}"
             repo.mkdir()
             for point in gpu.points:
-                _copy_model(source_repo, point.model, repo)
+                _copy_model(source_repo, point, repo)
             port = base_port + PORTS_PER_GPU * gpu.index
             script = tmp / f"launch-gpu{gpu.index}.sh"
             script.write_text(

@@ -143,3 +143,16 @@ def test_rewrite_config_is_a_protobuf_round_trip():
     text = rewrite_config(CONFIGS["classification_chest"], "x")
     again = rewrite_config(text, "x")
     assert text == again
+
+
+def test_each_written_config_names_the_point_the_plan_counts_on(model_repo: Path, tmp_path: Path):
+    out = tmp_path / "deploy"
+    assert write(model_repo, out, "--objective", "throughput").exit_code == 0
+    plan = json.loads((out / "plan.json").read_text())
+    for gpu in plan["gpus"]:
+        for model in gpu["models"]:
+            first = (out / f"gpu{gpu['index']}" / model["name"] / "config.pbtxt").read_text().splitlines()[0]
+            assert first.startswith(
+                f"# gpupack plan: profiled at batch size {model['batch_size']}, "
+                f"concurrency {model['concurrency']}, 1 instance(s), {model['throughput']:g} infer/s"
+            )
