@@ -20,6 +20,11 @@ best packing meets the best bound:
     6. up to ``fixed_bins.MAX_ITEMS`` items: CP-SAT's x[i, b] search for a K-bin packing, with the
        time left (INFEASIBLE there also proves K + 1).
 
+When the tables of steps 3-5 (distinct sizes × capacity cells) would be too large, as with
+thousands of models measured in 0.01 MB, steps 3-5 run on a coarse grid instead
+(``_coarse_steps``): a valid bound from the sizes rounded down, a valid packing from the sizes
+rounded up; then step 4' on the true sizes.
+
 The result keeps the planner's contract: every item in a bin, the bound proven, ``proven`` only
 when the count meets the bound, and the best packing found (FFD's at worst) when time runs out.
 """
@@ -49,6 +54,11 @@ PATTERN_LIMIT = 20_000
 DP_CELL_LIMIT = 20_000_000
 # Share of the time limit column generation may use; the rest goes to the pattern IPs.
 LP_SHARE = 0.4
+# Grid (capacity units) of the pattern steps for sizes too many and fine for the exact tables, and
+# the shares of the time left its rounded-down LP and its rounded-up packing may use.
+COARSE_UNITS = 5_000
+COARSE_LP_SHARE = 0.3
+COARSE_PACK_SHARE = 0.8
 # Share of the time left diving (step 3') may use.
 DIVE_SHARE = 0.4
 # Share of the time left bin elimination (step 4') may use.
@@ -269,6 +279,52 @@ def _dive_step(
     return best, status
 
 
+def coarse_units(items: int) -> int:
+    """Grid size for ``_coarse_steps``: at most ``COARSE_UNITS``, and tables within the cell limit."""
+    return min(COARSE_UNITS, DP_CELL_LIMIT // min(items, COARSE_UNITS))
+
+
+def _coarse_steps(
+    sizes: list[int],
+    cap: int,
+    units: int,
+    best: list[int],
+    status: str,
+    lower: int,
+    settings: SolverSettings,
+    deadline: float,
+) -> tuple[list[int], str, int]:
+    """Steps 3-5 on a grid of about ``units`` units, where the exact tables would be too large.
+
+    With u = ⌈C / units⌉ and room ⌊C / u⌋:
+
+    - lower bound: the pattern LP of the sizes rounded down, ⌊w / u⌋. A bin of any packing still
+      fits after rounding down (Σ ⌊w / u⌋ ≤ ⌊Σ w / u⌋ ≤ ⌊C / u⌋), so the bound holds for the sizes.
+    - packing: this whole engine on the sizes rounded up, ⌈w / u⌉ (within the cell limit by the
+      choice of ``units``); each of its bins holds Σ w ≤ u · Σ ⌈w / u⌉ ≤ u · ⌊C / u⌋ ≤ C.
+    """
+    unit = math.ceil(cap / units)
+    room = cap // unit
+    down = [s // unit for s in sizes if s >= unit]
+    now = time.perf_counter()
+    if down:
+        types = Types.of(down, room)
+        initial = types.patterns(first_fit(down, room, decreasing(down)))
+        lp = ColumnGeneration(types.sizes, room, initial).solve(
+            types.counts, max(best) + 1, now + COARSE_LP_SHARE * (deadline - now)
+        )
+        lower = max(lower, lp.bound)
+    now = time.perf_counter()
+    if max(best) + 1 > lower and now < deadline:
+        seconds = COARSE_PACK_SHARE * (deadline - now)
+        up = pack_one_dimension(
+            [-(-s // unit) for s in sizes], room, dataclasses.replace(settings, max_time_in_seconds=seconds)
+        )
+        if up.count < max(best) + 1:
+            best, status = list(up.assignment), "FEASIBLE"
+    return best, status, lower
+
+
 def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettings) -> PackingOutcome:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
     started = time.perf_counter()
@@ -282,7 +338,9 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
     types = Types.of(sizes, cap)
     patterns_fit = len(types.sizes) * cap <= DP_CELL_LIMIT
     if not patterns_fit:
-        notes.append("too many distinct sizes for the pattern steps (3-5): fits, L2, 4' and 6 only")
+        units = coarse_units(len(sizes))
+        notes.append(f"too many distinct sizes for exact pattern steps: steps 3-5 on a grid of {units} units")
+        best, status, lower = _coarse_steps(sizes, cap, units, best, status, lower, settings, deadline)
         best, status = _eliminate_step(sizes, cap, best, status, lower, settings, deadline)
     elif max(best) + 1 > lower:
         slack = types.assign(minimum_slack(types.sizes, types.counts, cap))

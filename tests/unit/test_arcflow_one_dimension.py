@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from packer.bounds import l2_bound
 from packer.check import check_plan
 from packer.one_dimension import pack_one_dimension
 from packer.patterns import solve_pattern_lp
@@ -131,3 +132,18 @@ def test_time_limit_fallback_keeps_a_valid_plan_and_an_honest_bound():
     assert outcome.proven == (outcome.lower == outcome.count)
     result = plan_weights(weights, capacity, seconds=1e-6)
     assert result.lower_bound <= result.gpu_count
+
+
+def test_sizes_too_fine_for_exact_tables_are_solved_on_a_coarse_grid():
+    # Scholl 2 N1W1B1R0 (optimum 18 bins of 1000, L2 says 17) in units 10,007 times finer, with 1
+    # unit of slack so nothing divides out: ~10^9 table cells, far above the limit, so the bound
+    # and the packing come from steps 3-5 on the grid.
+    weights, capacity = read_csp(BPPLIB / "N1W1B1R0.txt")
+    fine, room = [w * 10_007 for w in weights], capacity * 10_007 + 1
+    assert l2_bound(fine, room) == 17
+    outcome = pack_one_dimension(fine, room, SolverSettings(max_time_in_seconds=20))
+    assert (outcome.count, outcome.lower, outcome.proven) == (18, 18, True)
+    loads = [0] * outcome.count
+    for w, b in zip(fine, outcome.assignment, strict=True):
+        loads[b] += w
+    assert max(loads) <= room
