@@ -59,6 +59,10 @@ LP_SHARE = 0.4
 COARSE_UNITS = 5_000
 COARSE_LP_SHARE = 0.3
 COARSE_PACK_SHARE = 0.8
+# Below this gap between the bound and the LP's value, step 5 runs first (before 3'), with this
+# share of the time left: non-IRUP instances are proven there within a second or two.
+EARLY_EXACT_GAP = 0.01
+EARLY_EXACT_SHARE = 0.5
 # Share of the time left diving (step 3') may use.
 DIVE_SHARE = 0.4
 # Share of the time left bin elimination (step 4') may use.
@@ -145,10 +149,12 @@ def materialize(groups: tuple[pattern_ip.Group, ...], types: Types) -> list[Patt
     return [tuple(b) for b in loads if any(b)]
 
 
-def _enumerate(types: Types, duals: tuple[float, ...], gap: float, deadline: float) -> pattern_ip.Enumeration:
+def _enumerate(
+    types: Types, duals: tuple[float, ...], gap: float, deadline: float, tries: int = ENUMERATION_TRIES
+) -> pattern_ip.Enumeration:
     """All patterns within ``gap``; if too many, those within gap/4, gap/16 (then incomplete)."""
     threshold = gap
-    for _ in range(ENUMERATION_TRIES):
+    for _ in range(tries):
         found = pattern_ip.enumerate_patterns(
             types.sizes, types.counts, types.capacity, duals, threshold, PATTERN_LIMIT, deadline
         )
@@ -183,14 +189,24 @@ class Step:
 
 
 def _exact_step(
-    types: Types, lp: PatternLp, lower: int, best: int, settings: SolverSettings, deadline: float
+    types: Types,
+    lp: PatternLp,
+    lower: int,
+    best: int,
+    settings: SolverSettings,
+    deadline: float,
+    complete_only: bool = False,
 ) -> Step:
-    """Step 5: the pattern IP for K = ``lower`` over every pattern a K-bin packing may use."""
+    """Step 5: the pattern IP for K = ``lower`` over every pattern a K-bin packing may use.
+
+    ``complete_only``: no IP over a partial enumeration (the heuristic fallback) either.
+    """
     gap = lower - lp.dual_value
     if gap >= 1:
         return Step(None, lower)
     now = time.perf_counter()
-    enumeration = _enumerate(types, lp.duals, gap, now + ENUMERATION_SHARE * (deadline - now))
+    tries = 1 if complete_only else ENUMERATION_TRIES
+    enumeration = _enumerate(types, lp.duals, gap, now + ENUMERATION_SHARE * (deadline - now), tries)
     if enumeration.complete and not enumeration.patterns:
         return Step(None, lower + 1)
     if not enumeration.patterns:
@@ -264,19 +280,36 @@ def _eliminate_step(
 
 
 def _dive_step(
-    types: Types, model: ColumnGeneration, best: list[int], status: str, lower: int, deadline: float
+    types: Types,
+    model: ColumnGeneration,
+    best: list[int],
+    status: str,
+    lower: int,
+    deadline: float,
+    share: float = DIVE_SHARE,
 ) -> tuple[list[int], str]:
     """Step 3': diving (``diving``) for a packing into ``lower`` bins.
 
-    Within ``DIVE_SHARE`` of the time left; the best packing it completes on the way counts too.
+    Within ``share`` of the time left; the best packing it completes on the way counts too.
     """
     now = time.perf_counter()
     if max(best) + 1 <= lower or now >= deadline:
         return best, status
-    found = dive(model, types.counts, lower, now + DIVE_SHARE * (deadline - now))
+    found = dive(model, types.counts, lower, now + share * (deadline - now))
     if len(found.best) < max(best) + 1:
         return types.assign(found.best), "FEASIBLE"
     return best, status
+
+
+def _take(
+    found: Step, types: Types, best: list[int], status: str, notes: list[str]
+) -> tuple[list[int], str, int]:
+    """What a step 4 or 5 learned, applied: the packing and status, and the bound (notes appended)."""
+    if found.note:
+        notes.append(found.note)
+    if found.bins is not None:
+        return types.assign(found.bins), "FEASIBLE", found.lower
+    return best, status, found.lower
 
 
 def coarse_units(items: int) -> int:
@@ -351,6 +384,12 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
         model = ColumnGeneration(types.sizes, cap, types.patterns(ffd) + types.patterns(bfd))
         lp = model.solve(types.counts, max(best) + 1, lp_deadline)
         lower = max(lower, lp.bound)
+        # A bound just above the LP leaves few patterns: step 5 is quick and settles it either way.
+        if lower - lp.dual_value < EARLY_EXACT_GAP and max(best) + 1 > lower:
+            now = time.perf_counter()
+            until = now + EARLY_EXACT_SHARE * (deadline - now)
+            found = _exact_step(types, lp, lower, max(best) + 1, settings, until, complete_only=True)
+            best, status, lower = _take(found, types, best, status, notes)
         best, status = _dive_step(types, model, best, status, lower, deadline)
         best, status = _eliminate_step(sizes, cap, best, status, lower, settings, deadline)
         for step in (_heuristic_step, _exact_step):
@@ -360,11 +399,9 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
             now = time.perf_counter()
             until = now + EXACT_SHARE * (deadline - now) if small else deadline
             found = step(types, lp, lower, max(best) + 1, settings, until)
-            lower = found.lower
-            if found.bins is not None:
-                best, status = types.assign(found.bins), "FEASIBLE"
-            if found.note:
-                notes.append(found.note)
+            best, status, lower = _take(found, types, best, status, notes)
+        if len(sizes) > fixed_bins.MAX_ITEMS:  # no step 6 to come: the time left goes to diving
+            best, status = _dive_step(types, model, best, status, lower, deadline, share=1.0)
         if not lp.converged and max(best) + 1 > lower:
             notes.append("column generation stopped at the time limit before converging")
     if max(best) + 1 > lower and len(sizes) <= fixed_bins.MAX_ITEMS and time.perf_counter() < deadline:
