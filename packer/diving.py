@@ -64,19 +64,16 @@ class _Search:
         self.lp, self.target, self.deadline = lp, target, deadline
         self.failed: dict[tuple[int, ...], tuple[int, float]] = {}
         self.best: list[Pattern] = []
-        self.best_count = math.inf
-        self.nodes = 0
 
     def node(self, demand: tuple[int, ...], fixed: list[Pattern], left: int) -> list[Pattern] | None:
-        self.nodes += 1
-        if time.perf_counter() > self.deadline:
-            raise _OutOfTime
-        # 1. best fit for what is left
+        # 1. best fit for what is left (before the clock: the root always yields a packing)
         completed = fixed + self._best_fit(demand)
-        if len(completed) < self.best_count:
-            self.best, self.best_count = completed, len(completed)
+        if not self.best or len(completed) < len(self.best):
+            self.best = completed
         if len(completed) <= self.target:
             return completed
+        if time.perf_counter() > self.deadline:
+            raise _OutOfTime
         seen = self.failed.get(demand)
         if seen is not None and len(fixed) >= seen[0] and left <= seen[1]:
             return None

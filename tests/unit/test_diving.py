@@ -68,3 +68,10 @@ def test_warm_model_resolves_smaller_demands_like_a_fresh_one():
     )
     assert warm.converged and fresh.converged
     assert warm.value == pytest.approx(fresh.value, abs=1e-6)
+
+
+def test_a_dive_out_of_time_still_returns_a_complete_packing():
+    weights, types = read("Hard28_BPP47.txt")
+    found = dive(start(weights, types), types.counts, 71, deadline=0.0)
+    assert found.bins is None
+    assert [sum(b[t] for b in found.best) for t in range(len(types.sizes))] == types.counts
