@@ -8,7 +8,8 @@ the bins fixed so far (F of them); at a node:
        dive, every pattern generated before stays); F + ⌈z_LP(r)⌉ > K fails the node;
     3. children, best first: if some λ[p] ≥ 1, the first child fixes ⌊λ[p]⌋ copies of each such
        pattern at once; then one child per fractional λ[p], largest first, fixing one copy of p.
-       A fixed copy takes min(a[t, p], r[t]) items of each type (the covering LP may over-cover).
+       A fixed copy takes p's items where demand is left; a copy of a type with none left takes
+       an item of the next smaller type that has some, as the LP's exchange columns do (``_copy``).
 
 Child k costs k discrepancies (only the first ``WIDTH`` children are tried). Pass D allows D
 discrepancies along a path; passes run D = 0, 1, 2, ... until a packing is found or the deadline.

@@ -81,15 +81,22 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C: finished points kept, the server stopped."""
+    """SIGTERM ends the run like Ctrl-C: finished points kept, the server stopped.
+
+    SIGINT gets the same handler, raising KeyboardInterrupt wherever the main thread is. Python's
+    default would let ``asyncio.run`` turn Ctrl-C into a cancellation of the load generator's task,
+    which is lost when it lands while the gRPC client is closing (the point then completes and the
+    sweep goes on).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _Session:
