@@ -10,7 +10,7 @@ import pytest
 
 from packer.diving import dive
 from packer.fit import decreasing, first_fit
-from packer.one_dimension import Types
+from packer.item_types import Types
 from packer.patterns import ColumnGeneration, solve_pattern_lp
 
 BPPLIB = Path(__file__).resolve().parents[1] / "data" / "bpplib"
