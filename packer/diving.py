@@ -11,12 +11,16 @@ the bins fixed so far (F of them); at a node:
        A fixed copy takes p's items where demand is left; a copy of a type with none left takes
        an item of the next smaller type that has some, as the LP's exchange columns do (``_copy``).
 
-Child k costs k discrepancies (only the first ``WIDTH`` children are tried). Pass D allows D
-discrepancies along a path; passes run D = 0, 1, 2, ... until a packing is found or the deadline.
-A failed node is remembered by its r with F and the discrepancies it had left: a later node with
-the same r, no fewer bins fixed and no more discrepancies left fails too (for a node failed by
-the LP bound, any number left). Nearly every instance in the literature has its optimum at
-⌈z_LP⌉; for those, pass 0 or 1 usually reaches it, which the pattern IP alone rarely does.
+A child is skipped when it cannot be part of a K-bin packing by reduced costs: with π the root's
+dual-feasible duals, every bin b costs ρ(b) = 1 − π·b ≥ 0, and the bins of any K-bin packing cost
+at most K − π·d in all (summing ρ over them); so the bins fixed on a path may cost no more.
+
+Child k (among those kept) costs k discrepancies; only the first ``WIDTH`` children are tried.
+Pass D allows D discrepancies along a path; passes run D = 0, 1, 2, ... until a packing is found
+or the deadline. A failed node is remembered by its r with F and the discrepancies it had left: a
+later node with the same r, no fewer bins fixed and no more discrepancies left fails too (for a
+node failed by the LP bound, any number left). Nearly every instance in the literature has its
+optimum at ⌈z_LP⌉; for those, pass 0 or 1 usually reaches it, which the pattern IP alone rarely does.
 """
 
 from __future__ import annotations
@@ -46,13 +50,19 @@ class Dive:
     best: list[Pattern]
 
 
-def dive(lp: ColumnGeneration, counts: list[int], target: int, deadline: float) -> Dive:
-    """Search for a packing of ``counts`` into ``target`` bins; see the module docstring."""
-    search = _Search(lp, target, deadline)
+def dive(
+    lp: ColumnGeneration, counts: list[int], target: int, deadline: float, duals: tuple[float, ...]
+) -> Dive:
+    """Search for a packing of ``counts`` into ``target`` bins; see the module docstring.
+
+    ``duals`` are dual feasible for ``counts`` (``PatternLp.duals``), for the reduced-cost rule.
+    """
+    slack = target - sum(d * pi for d, pi in zip(counts, duals, strict=True))
+    search = _Search(lp, target, deadline, duals, slack)
     demand = tuple(counts)
     try:
         for discrepancies in range(len(counts) * WIDTH + 1):
-            found = search.node(demand, [], discrepancies)
+            found = search.node(demand, [], discrepancies, 0.0)
             if found is not None:
                 return Dive(found, found)
     except _OutOfTime:
@@ -61,12 +71,17 @@ def dive(lp: ColumnGeneration, counts: list[int], target: int, deadline: float) 
 
 
 class _Search:
-    def __init__(self, lp: ColumnGeneration, target: int, deadline: float) -> None:
+    def __init__(
+        self, lp: ColumnGeneration, target: int, deadline: float, duals: tuple[float, ...], slack: float
+    ) -> None:
         self.lp, self.target, self.deadline = lp, target, deadline
+        self.duals, self.slack = duals, slack
         self.failed: dict[tuple[int, ...], tuple[int, float]] = {}
         self.best: list[Pattern] = []
 
-    def node(self, demand: tuple[int, ...], fixed: list[Pattern], left: int) -> list[Pattern] | None:
+    def node(
+        self, demand: tuple[int, ...], fixed: list[Pattern], left: int, spent: float
+    ) -> list[Pattern] | None:
         # 1. best fit for what is left (before the clock: the root always yields a packing)
         completed = fixed + self._best_fit(demand)
         if not self.best or len(completed) < len(self.best):
@@ -87,13 +102,18 @@ class _Search:
         if not solution.converged:
             raise _OutOfTime
         # 3. children, best first
-        for k, bins in enumerate(_children(demand, solution.patterns, solution.usage)):
+        k = -1
+        for bins in _children(demand, solution.patterns, solution.usage):
+            cost = spent + sum(1 - sum(a * pi for a, pi in zip(b, self.duals, strict=True)) for b in bins)
+            if cost > self.slack + _TOLERANCE:
+                continue
+            k += 1
             if k > left:
                 break
             rest = demand
             for pattern in bins:
                 rest = tuple(max(0, r - a) for r, a in zip(rest, pattern, strict=True))
-            found = self.node(rest, fixed + bins, left - k)
+            found = self.node(rest, fixed + bins, left - k, cost)
             if found is not None:
                 return found
         self.failed[demand] = (len(fixed), left)

@@ -120,6 +120,7 @@ def _eliminate_step(
 def _dive_step(
     types: Types,
     model: ColumnGeneration,
+    duals: tuple[float, ...],
     best: list[int],
     status: str,
     lower: int,
@@ -133,7 +134,7 @@ def _dive_step(
     now = time.perf_counter()
     if max(best) + 1 <= lower or now >= deadline:
         return best, status
-    found = dive(model, types.counts, lower, now + share * (deadline - now))
+    found = dive(model, types.counts, lower, now + share * (deadline - now), duals)
     if len(found.best) < max(best) + 1:
         return types.assign(found.best), "FEASIBLE"
     return best, status
@@ -217,7 +218,7 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
             until = now + EARLY_EXACT_SHARE * (deadline - now)
             found = exact_step(types, lp, lower, max(best) + 1, settings, until, complete_only=True)
             best, status, lower = take(found, types, best, status, notes)
-        best, status = _dive_step(types, model, best, status, lower, deadline)
+        best, status = _dive_step(types, model, lp.duals, best, status, lower, deadline)
         best, status = _eliminate_step(sizes, cap, best, status, lower, settings, deadline)
         for step in (heuristic_step, exact_step):
             if max(best) + 1 == lower or time.perf_counter() >= deadline:
@@ -228,7 +229,7 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
             found = step(types, lp, lower, max(best) + 1, settings, until)
             best, status, lower = take(found, types, best, status, notes)
         if len(sizes) > fixed_bins.MAX_ITEMS:  # no step 6 to come: the time left goes to diving
-            best, status = _dive_step(types, model, best, status, lower, deadline, share=1.0)
+            best, status = _dive_step(types, model, lp.duals, best, status, lower, deadline, share=1.0)
         if not lp.converged and max(best) + 1 > lower:
             notes.append("column generation stopped at the time limit before converging")
     if max(best) + 1 > lower and len(sizes) <= fixed_bins.MAX_ITEMS and time.perf_counter() < deadline:

@@ -39,7 +39,7 @@ def test_dive_packs_into_the_lp_bound_where_first_fit_needs_one_more(name, optim
     lp = model.solve(types.counts, math.inf, math.inf)
     assert lp.converged and lp.bound == optimum
     assert ffd_count(weights, types) > optimum
-    found = dive(model, types.counts, optimum, time.perf_counter() + 60)
+    found = dive(model, types.counts, optimum, time.perf_counter() + 60, lp.duals)
     assert found.bins is not None and len(found.bins) <= optimum
     # every item exactly once, every bin within capacity
     assert [sum(b[t] for b in found.bins) for t in range(len(types.sizes))] == types.counts
@@ -49,7 +49,8 @@ def test_dive_packs_into_the_lp_bound_where_first_fit_needs_one_more(name, optim
 def test_dive_below_the_lp_bound_fails_and_keeps_its_best_packing():
     weights, types = read("Schwerin2_BPP27.txt")
     model = start(weights, types)
-    found = dive(model, types.counts, 20, time.perf_counter() + 60)
+    lp = model.solve(types.counts, math.inf, math.inf)
+    found = dive(model, types.counts, 20, time.perf_counter() + 60, lp.duals)
     assert found.bins is None
     assert len(found.best) >= 21
     assert [sum(b[t] for b in found.best) for t in range(len(types.sizes))] == types.counts
@@ -72,6 +73,8 @@ def test_warm_model_resolves_smaller_demands_like_a_fresh_one():
 
 def test_a_dive_out_of_time_still_returns_a_complete_packing():
     weights, types = read("Hard28_BPP47.txt")
-    found = dive(start(weights, types), types.counts, 71, deadline=0.0)
+    model = start(weights, types)
+    lp = model.solve(types.counts, math.inf, math.inf)
+    found = dive(model, types.counts, 71, 0.0, lp.duals)
     assert found.bins is None
     assert [sum(b[t] for b in found.best) for t in range(len(types.sizes))] == types.counts
