@@ -295,9 +295,9 @@ def plan(ctx: click.Context, **opts: object) -> None:
 
 
 def _plan_request(opts: dict, debug: bool) -> PlanRequest:
-    from packer.fleet import Rules
-    from packer.problem import Objective, Selection, SolverSettings, Thresholds
+    from packer.rules import Rules
     from packer.service import PlanRequest
+    from packer.settings import Objective, Selection, SolverSettings, Thresholds
 
     objective = Objective(opts["objective"])
     if objective is Objective.MIN_GPUS and (opts["max_gpu_util"] or opts["max_mem_util"]):
@@ -335,7 +335,7 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
 
 def _check_generalized(opts: dict, objective: object) -> None:
     """Combinations of the generalized options that make no sense."""
-    from packer.problem import Objective
+    from packer.settings import Objective
 
     if opts["gpu_budget"] and objective is not Objective.THROUGHPUT:
         raise click.UsageError("--gpus (a budget to maximize throughput on) goes with --objective throughput")

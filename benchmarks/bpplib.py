@@ -24,11 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_lines  # noqa: E402
 
+from packer.binpacking.fit import decreasing, first_fit  # noqa: E402
+from packer.binpacking.patterns import solve_pattern_lp  # noqa: E402
 from packer.check import check_plan  # noqa: E402
-from packer.fit import decreasing, first_fit  # noqa: E402
-from packer.patterns import solve_pattern_lp  # noqa: E402
 from packer.planner import plan  # noqa: E402
-from packer.problem import Objective, SolverSettings, Thresholds, build_problem  # noqa: E402
+from packer.problem import plain_problem  # noqa: E402
+from packer.settings import Objective, SolverSettings, Thresholds  # noqa: E402
 from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "bpplib"
@@ -131,7 +132,7 @@ def reference_optimum(instance: Instance) -> int:
 
 def run(instance: Instance, seconds: float, workers: int) -> dict:
     profile = instance.profile()
-    problem = build_problem(profile, Objective.MIN_GPUS, float(instance.capacity), Thresholds())
+    problem = plain_problem(profile, Objective.MIN_GPUS, float(instance.capacity), Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=seconds, num_workers=workers))
     violations = check_plan(problem, result)
     if violations:

@@ -19,12 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import machine_lines  # noqa: E402
+from synthetic import seed_like_fleet  # noqa: E402
 
 from packer.check import check_plan  # noqa: E402
 from packer.planner import plan  # noqa: E402
-from packer.problem import Objective, SolverSettings, Thresholds, build_problem  # noqa: E402
+from packer.problem import plain_problem  # noqa: E402
 from packer.service import BUILTIN_PROFILE  # noqa: E402
-from packer.synthetic import seed_like_fleet  # noqa: E402
+from packer.settings import Objective, SolverSettings, Thresholds  # noqa: E402
 from profiler.profile_io import read_profile  # noqa: E402
 from profiler.schema import Profile  # noqa: E402
 
@@ -37,7 +38,7 @@ FIELDS = ["models", "objective", "gpus", "lower_bound", "optimal", "gap_pct", "s
 
 
 def fleet(models: int, seed: int = SEED) -> Profile:
-    """``models`` seed-like models (``packer.synthetic``); 9 is the seed fleet itself, unscaled."""
+    """``models`` seed-like models (``synthetic``); 9 is the seed fleet itself, unscaled."""
     base = read_profile(BUILTIN_PROFILE)
     if models == len(base.points):
         return base
@@ -45,7 +46,7 @@ def fleet(models: int, seed: int = SEED) -> Profile:
 
 
 def run(models: int, objective: Objective, seconds: float, workers: int) -> dict:
-    problem = build_problem(fleet(models), objective, 16000.0, Thresholds())
+    problem = plain_problem(fleet(models), objective, 16000.0, Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=seconds, num_workers=workers))
     violations = check_plan(problem, result)
     if violations:

@@ -1,53 +1,166 @@
-"""An independent check of a plan against its problem, in real numbers (not the solver's integers)."""
+"""An independent check of any plan, in real numbers, from the raw profiles and the rules.
+
+It recomputes everything from the GPU types' profiles (not the solver's integers or the problem's
+demands): per GPU, ``server + Σ (model − server)`` within ``capacity × min(threshold, 100 − headroom) %``
+for every packed resource; type counts and the GPU budget; each point measured in its type's profile,
+within the model's p99 bound and on its pinned type; one replica of a model per GPU; targets; the
+model limit per GPU; apart and together; and the reported totals, cost, goal value and bound.
+"""
 
 from __future__ import annotations
 
-from packer.plan import Plan
-from packer.problem import Problem
+from collections import Counter
+from itertools import pairwise
 
-# Totals are summed in a different order than the solver's integers: allow float noise only.
+from packer.inputs import GpuType
+from packer.plan import Gpu, Plan
+from packer.problem import Problem
+from packer.resources import limit
+from packer.settings import Goal
+
+# Totals are summed in another order than the planner's: allow float noise only.
 _TOLERANCE = 1e-6
 
 
-def check_plan(problem: Problem, plan: Plan) -> list[str]:
-    """Every violation of ``plan`` against ``problem``, as sentences; empty when the plan is valid.
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
 
-    Checks: each model placed exactly once, at the point the problem chose; per GPU and resource,
-    ``server + sum(model - server)`` within ``threshold × capacity``; the reported totals; the
-    lower bound not above the GPU count, and ``optimal`` only with the count at the bound.
-    """
-    problems: list[str] = []
-    placed = [p for gpu in plan.gpus for p in gpu.points]
-    wanted = {item.name: item for item in problem.items}
-    names = [p.model for p in placed]
-    for name in sorted(set(wanted) - set(names)):
-        problems.append(f"model {name} is not placed")
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"model {name} is placed {names.count(name)} times")
-    for point in placed:
-        if point.model not in wanted:
-            problems.append(f"model {point.model} is not in the problem")
-        elif point != wanted[point.model].point:
-            problems.append(f"model {point.model} runs at a point the problem did not choose")
+
+def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
+    """Capacity, reported totals, points, pins, p99 bounds, replicas per GPU, model limit."""
+    out = []
+    where = f"GPU {gpu.index} ({gpu.gpu_type})"
+    names = [p.model for p in gpu.points]
+    if not names:
+        out.append(f"{where} is empty")
+    out += [f"{where} runs {n} twice" for n, c in Counter(names).items() if c > 1]
+    most = problem.rules.max_models_per_gpu
+    if most is not None and len(names) > most:
+        out.append(f"{where} runs {len(names)} models, more than {most}")
+    if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
+        out.append(f"{where}: memory or cost differs from its type's")
+    for r in problem.resources:
+        server = getattr(gpu_type.profile.server, r.attr) or 0.0
+        total = server + sum(max(0.0, (getattr(p, r.attr) or 0.0) - server) for p in gpu.points)
+        allowed = limit(r, gpu_type.memory_mb, problem.thresholds, problem.rules.headroom_pct)
+        if total > allowed + _TOLERANCE:
+            out.append(f"{where}: {r.name} {total:g} {r.unit} > limit {allowed:g}")
+        reported = gpu.memory_mb if r.is_memory else getattr(gpu, r.attr)
+        if not _close(reported, total):
+            out.append(f"{where}: reported {r.name} {reported:g}, actual {total:g}")
+    pins = problem.rules.pin_of
+    targets = {item.model: item.target for item in problem.items}
+    fixed = {(item.model, o.type_index): o.point for item in problem.items for o in item.options}
+    t = next(k for k, candidate in enumerate(problem.types) if candidate is gpu_type)
+    for p in gpu.points:
+        if p.model not in targets:
+            out.append(f"{where}: model {p.model} is not in the problem")
+            continue
+        if p not in gpu_type.profile.points or not p.ok:
+            out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
+        elif not problem.choose_points and fixed.get((p.model, t)) != p:
+            out.append(f"{where}: {p.model} runs at a point the problem did not choose")
+        bound = targets[p.model].max_latency_p99_ms if targets[p.model] else None
+        if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
+            out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
+        if pins.get(p.model, gpu_type.name) != gpu_type.name:
+            out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
+    return out
+
+
+def _check_models(problem: Problem, plan: Plan) -> list[str]:
+    """Replicas and targets per model, and the plan's per-model summary."""
+    out = []
+    hosts: dict[str, list[int]] = {item.model: [] for item in problem.items}
+    served: Counter = Counter()
     for gpu in plan.gpus:
-        if not gpu.points:
-            problems.append(f"GPU {gpu.index} is empty")
-        items = [wanted[p.model] for p in gpu.points if p.model in wanted]
-        for r, resource in enumerate(problem.resources):
-            server = problem.server_load[r]
-            total = server + sum(item.demand[r] for item in items)
-            limit = server + problem.capacity[r]
-            if total > limit + _TOLERANCE:
-                problems.append(
-                    f"GPU {gpu.index}: {resource.name} {total:g} {resource.unit} > limit {limit:g}"
-                )
-            reported = gpu.memory_mb if r == 0 else getattr(gpu, resource.attr)
-            if abs(reported - total) > _TOLERANCE * max(1.0, total):
-                problems.append(f"GPU {gpu.index}: reported {resource.name} {reported:g}, actual {total:g}")
+        for p in gpu.points:
+            hosts.setdefault(p.model, []).append(gpu.index)
+            served[p.model] += p.throughput or 0.0
+    for item in problem.items:
+        count = len(hosts[item.model])
+        if count == 0:
+            out.append(f"model {item.model} is not placed")
+        elif item.target is None and count != 1:
+            out.append(
+                f"model {item.model} is placed {count} times: {count} replicas, expected 1 (no target)"
+            )
+        elif (
+            item.target is not None
+            and problem.goal.minimizes
+            and served[item.model] < item.target.throughput * (1 - _TOLERANCE)
+        ):
+            out.append(
+                f"model {item.model} serves {served[item.model]:g} infer/s "
+                f"< target {item.target.throughput:g}"
+            )
+    for a, b in problem.rules.apart_pairs:
+        if set(hosts[a]) & set(hosts[b]):
+            out.append(f"models {a} and {b} share a GPU but must be kept apart")
+    for group in problem.rules.together:
+        for a, b in pairwise(group):
+            if sorted(hosts[a]) != sorted(hosts[b]):
+                out.append(f"models {a} and {b} must share GPUs but run on {hosts[a]} and {hosts[b]}")
+    summary = {m.model: sorted(g for g, _ in m.replicas) for m in plan.models}
+    if summary != {m: sorted(g) for m, g in hosts.items()}:
+        out.append("the per-model replica summary does not match the GPUs")
+    return out
+
+
+def _check_goal(problem: Problem, plan: Plan) -> list[str]:
+    """Counts, budget, cost, the goal's value and bound, and the proof claims."""
+    out = []
+    used = Counter(g.gpu_type for g in plan.gpus)
+    for gpu_type in problem.types:
+        if gpu_type.count is not None and used[gpu_type.name] > gpu_type.count:
+            out.append(f"{used[gpu_type.name]} GPUs of type {gpu_type.name}, only {gpu_type.count} available")
+    if problem.gpu_budget is not None and plan.gpu_count > problem.gpu_budget:
+        out.append(f"{plan.gpu_count} GPUs, above the budget of {problem.gpu_budget}")
+    cost = sum(g.cost_per_hour or 0.0 for g in plan.gpus)
+    if plan.total_cost_per_hour is not None and not _close(plan.total_cost_per_hour, cost):
+        out.append(f"reported cost {plan.total_cost_per_hour:g}/h, actual {cost:g}/h")
+    fractions = [
+        sum(p.throughput or 0.0 for g in plan.gpus for p in g.points if p.model == i.model)
+        / i.target.throughput
+        for i in problem.items
+        if i.target is not None
+    ]
+    actual = {
+        Goal.MIN_GPUS: float(plan.gpu_count),
+        Goal.MIN_COST: cost,
+        Goal.MAX_THROUGHPUT: sum(g.throughput for g in plan.gpus),
+        Goal.MAX_TARGET_FRACTION: min(fractions, default=0.0),
+    }[problem.goal]
+    value, bound = plan.objective_value, plan.objective_bound
+    if plan.goal is not problem.goal:
+        out.append(f"the plan's goal {plan.goal.value} is not the problem's {problem.goal.value}")
+    if not _close(value, actual):
+        out.append(f"reported {problem.goal.value} value {value:g}, actual {actual:g}")
+    if (bound > value + _TOLERANCE) if problem.goal.minimizes else (bound < value - _TOLERANCE):
+        out.append(f"bound {bound:g} is on the wrong side of the value {value:g}")
+    if plan.optimal and not _close(bound, value):
+        out.append("plan claims optimality with a gap between value and bound")
     if plan.lower_bound > plan.gpu_count:
-        problems.append(f"lower bound {plan.lower_bound} above the GPU count {plan.gpu_count}")
-    if plan.lower_bound < problem.lower_bound():
-        problems.append(f"lower bound {plan.lower_bound} below the simple bound {problem.lower_bound()}")
-    if plan.optimal and plan.solver_status != "OPTIMAL" and plan.lower_bound != plan.gpu_count:
-        problems.append("plan claims optimality without reaching its lower bound")
-    return problems
+        out.append(f"lower bound {plan.lower_bound} above the GPU count {plan.gpu_count}")
+    if (
+        problem.goal is Goal.MIN_GPUS
+        and plan.optimal
+        and plan.solver_status != "OPTIMAL"
+        and plan.lower_bound != plan.gpu_count
+    ):
+        out.append("plan claims optimality without reaching its lower bound")
+    return out
+
+
+def check_plan(problem: Problem, plan: Plan) -> list[str]:
+    """Every violation of ``plan`` against ``problem``, as sentences; empty when the plan is valid."""
+    problems: list[str] = []
+    types = {t.name: t for t in problem.types}
+    for k, gpu in enumerate(plan.gpus):
+        if gpu.index != k:
+            problems.append(f"GPU {gpu.index} is numbered out of order (expected {k})")
+        if gpu.gpu_type not in types:
+            problems.append(f"GPU {gpu.index} has unknown type {gpu.gpu_type!r}")
+            continue
+        problems += _check_gpu(problem, gpu, types[gpu.gpu_type])
+    return problems + _check_models(problem, plan) + _check_goal(problem, plan)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ortools.sat.python import cp_model
 
-from packer.problem import SolverSettings
+from packer.settings import SolverSettings
 
 # CP-SAT rejects a time limit of 0; a stage left with no time still gets this long.
 MIN_SECONDS = 0.01

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from packer.problem import Objective
+from packer.settings import Goal, Objective
 from profiler.schema import ProfilePoint
 
 
@@ -21,44 +21,40 @@ class Gpu:
     memory_mb: float
     gpu_util_pct: float
     mem_util_pct: float
-    # Set by the generalized planner only (``fleet_planner``); the blog planner leaves the defaults.
-    gpu_type: str = ""
-    cost_per_hour: float | None = None
-    gpu_memory_mb: float | None = None
+    gpu_type: str
+    cost_per_hour: float | None
+    gpu_memory_mb: float
 
     @property
     def throughput(self) -> float:
         """Sum of the placed points' throughputs, infer/s."""
         return sum(p.throughput or 0.0 for p in self.points)
 
-    def _model_dict(self, p: ProfilePoint) -> dict:
-        entry = {
-            "name": p.model,
-            "batch_size": p.batch_size,
-            "concurrency": p.concurrency,
-            "throughput": p.throughput,
-            "memory_mb": p.memory_mb,
-            "gpu_util_pct": p.gpu_util_pct,
-            "mem_util_pct": p.mem_util_pct,
-        }
-        if self.gpu_type:
-            entry.update(instance_count=p.instance_count, latency_p99_ms=p.latency_p99_ms)
-        return entry
-
     def to_dict(self) -> dict:
-        """The GPU as in the plan JSON (``type``, ``gpu_memory_mb``, ``cost_per_hour``: generalized plans)."""
-        data = {
+        """The GPU as in the plan JSON."""
+        return {
             "index": self.index,
             "memory_mb": round(self.memory_mb, 3),
             "gpu_util_pct": round(self.gpu_util_pct, 3),
             "mem_util_pct": round(self.mem_util_pct, 3),
+            "type": self.gpu_type,
+            "gpu_memory_mb": self.gpu_memory_mb,
+            "cost_per_hour": self.cost_per_hour,
+            "models": [
+                {
+                    "name": p.model,
+                    "batch_size": p.batch_size,
+                    "concurrency": p.concurrency,
+                    "instance_count": p.instance_count,
+                    "throughput": p.throughput,
+                    "latency_p99_ms": p.latency_p99_ms,
+                    "memory_mb": p.memory_mb,
+                    "gpu_util_pct": p.gpu_util_pct,
+                    "mem_util_pct": p.mem_util_pct,
+                }
+                for p in self.points
+            ],
         }
-        if self.gpu_type:
-            data.update(
-                type=self.gpu_type, gpu_memory_mb=self.gpu_memory_mb, cost_per_hour=self.cost_per_hour
-            )
-        data["models"] = [self._model_dict(p) for p in self.points]
-        return data
 
 
 @dataclass(frozen=True)
@@ -67,8 +63,8 @@ class ModelPlan:
 
     model: str
     replicas: tuple[tuple[int, ProfilePoint], ...]
-    target: float | None = None
-    max_latency_p99_ms: float | None = None
+    target: float | None
+    max_latency_p99_ms: float | None
 
     @property
     def throughput(self) -> float:
@@ -105,30 +101,30 @@ class ModelPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """A placement of every model, with its proof status.
+    """A placement of every model, with its goal's value, proven bound and proof status.
 
-    ``optimal`` is true when the GPU count equals ``lower_bound`` or the solver closed the search.
-    ``ffd_gpu_count`` is first-fit decreasing's count, for comparison.
+    ``optimal`` is true when the value meets the bound. ``lower_bound`` is a lower bound on the GPU
+    count; ``ffd_gpu_count`` is first-fit decreasing's count, for comparison (0: it found none).
+    ``objective_value`` and ``objective_bound`` are in the goal's units: GPUs, cost per hour,
+    infer/s or target fraction. ``gpu_memory_mb`` and ``server_memory_mb`` are the first GPU type's.
     """
 
     objective: Objective
+    goal: Goal
     gpus: tuple[Gpu, ...]
+    models: tuple[ModelPlan, ...]
     lower_bound: int
     optimal: bool
+    objective_value: float
+    objective_bound: float
     solve_seconds: float
+    solver_status: str
+    ffd_gpu_count: int
+    total_cost_per_hour: float | None
+    gpu_budget: int | None
     gpu_memory_mb: float
     server_memory_mb: float
-    ffd_gpu_count: int
-    solver_status: str
-    notes: tuple[str, ...] = field(default=())
-    # Set by the generalized planner only: its goal (a ``fleet.Goal`` value), the goal's value and
-    # proven bound (GPUs, cost per hour, infer/s or target fraction), and every model's replicas.
-    goal: str = ""
-    objective_value: float | None = None
-    objective_bound: float | None = None
-    total_cost_per_hour: float | None = None
-    gpu_budget: int | None = None
-    models: tuple[ModelPlan, ...] = field(default=())
+    notes: tuple[str, ...]
 
     def __post_init__(self) -> None:
         if self.lower_bound > len(self.gpus):
@@ -141,14 +137,12 @@ class Plan:
 
     @property
     def gap(self) -> int:
-        """GPUs above the lower bound (0 when optimal is proven by the bound)."""
+        """GPUs above the lower bound (0 when optimal)."""
         return 0 if self.optimal else self.gpu_count - self.lower_bound
 
     @property
-    def objective_gap(self) -> float | None:
-        """Distance from the goal's value to its proven bound (0 when optimal), generalized plans only."""
-        if self.objective_value is None or self.objective_bound is None:
-            return None
+    def objective_gap(self) -> float:
+        """Distance from the goal's value to its proven bound (0 when optimal)."""
         return 0.0 if self.optimal else abs(self.objective_value - self.objective_bound)
 
     @property
@@ -157,23 +151,9 @@ class Plan:
         fractions = [m.target_fraction for m in self.models if m.target is not None]
         return min(fractions) if fractions else None
 
-    def _generalized_dict(self) -> dict:
-        gap = self.objective_gap
-        scale = max(abs(self.objective_value or 0.0), 1e-9)
-        return {
-            "goal": self.goal,
-            "objective_value": self.objective_value,
-            "objective_bound": self.objective_bound,
-            "objective_gap": gap,
-            "objective_gap_pct": None if gap is None else round(100 * gap / scale, 4),
-            "total_cost_per_hour": self.total_cost_per_hour,
-            "gpu_budget": self.gpu_budget,
-            "min_target_fraction": self.min_target_fraction,
-            "models": [m.to_dict() for m in self.models],
-        }
-
     def to_dict(self) -> dict:
         """The plan JSON (names documented in the README; scripts rely on them)."""
+        gap = self.objective_gap
         return {
             "objective": self.objective.value,
             "gpu_count": self.gpu_count,
@@ -186,8 +166,17 @@ class Plan:
             "gpu_memory_mb": self.gpu_memory_mb,
             "server_memory_mb": self.server_memory_mb,
             "notes": list(self.notes),
+            "goal": self.goal.value,
+            "objective_value": self.objective_value,
+            "objective_bound": self.objective_bound,
+            "objective_gap": gap,
+            "objective_gap_pct": round(100 * gap / max(abs(self.objective_value), 1e-9), 4),
+            "total_cost_per_hour": self.total_cost_per_hour,
+            "gpu_budget": self.gpu_budget,
+            "min_target_fraction": self.min_target_fraction,
+            "models": [m.to_dict() for m in self.models],
             "gpus": [g.to_dict() for g in self.gpus],
-        } | (self._generalized_dict() if self.goal else {})
+        }
 
     def to_json(self) -> str:
         """``to_dict`` as indented JSON text."""

@@ -1,111 +1,122 @@
-"""Plan a placement: first-fit decreasing, then CP-SAT (fewest GPUs, then headroom), then the Plan."""
+"""Plan a placement: the plain problem to the bin-packing engines, any other to the choice search.
+
+Both hand back a ``Solution`` (replicas placed, the goal's bound, the proof), which ``to_plan``
+turns into the one ``Plan`` record: GPUs numbered by type then slot, each model's replicas, the
+goal's value in real numbers and its bound.
+"""
 
 from __future__ import annotations
 
 import time
 
-from packer.ffd import decreasing_order, first_fit_decreasing
-from packer.outcome import PackingOutcome
-from packer.plan import Gpu, Plan
-from packer.problem import GPU_UTIL, MEM_UTIL, Objective, Problem
-from packer.scale import at_scale, pack_at_scale
-from packer.vector_packing import SolverSettings, add_hint, build_model, extract, solve
-
-
-def _gpus(problem: Problem, assignment: tuple[int, ...] | list[int]) -> tuple[Gpu, ...]:
-    """Group items by GPU (renumbered 0.. in order of first use) and total each GPU's load."""
-    renumber = {g: k for k, g in enumerate(dict.fromkeys(assignment))}
-    members: list[list[int]] = [[] for _ in renumber]
-    for i, g in enumerate(assignment):
-        members[renumber[g]].append(i)
-    server = problem.server_load
-    gpus = []
-    for k, items in enumerate(members):
-        totals = [s + sum(problem.items[i].demand[r] for i in items) for r, s in enumerate(server)]
-        util = {res: totals[r] for r, res in enumerate(problem.resources)}
-        gpus.append(
-            Gpu(
-                index=k,
-                points=tuple(problem.items[i].point for i in items),
-                memory_mb=totals[0],
-                gpu_util_pct=util.get(GPU_UTIL, _profiled_sum(problem, items, "gpu_util_pct")),
-                mem_util_pct=util.get(MEM_UTIL, _profiled_sum(problem, items, "mem_util_pct")),
-            )
-        )
-    return tuple(gpus)
-
-
-def _profiled_sum(problem: Problem, items: list[int], attr: str) -> float:
-    """A resource not packed is still reported: the sum of the models' profiled values (0 if absent)."""
-    return sum(getattr(problem.items[i].point, attr) or 0.0 for i in items)
+from packer.binpacking.engines import pack
+from packer.choice.search import search
+from packer.plan import Gpu, ModelPlan, Plan
+from packer.problem import Option, Problem
+from packer.resources import GPU_UTIL, MEM_UTIL, units_down, units_up
+from packer.settings import Goal, Objective, SolverSettings
+from packer.solution import Placement, Solution
 
 
 def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
-    """Solve ``problem``; always returns a feasible plan (first-fit decreasing's if CP-SAT finds none).
-
-    Stage 1 minimizes GPUs from FFD's hint; if proven, the throughput objective runs stage 2 (lowest
-    peak utilization at that GPU count) within the time left.
-    """
+    """Solve ``problem``; always a feasible plan, or ``InputError`` when none exists."""
     settings = settings or SolverSettings()
     started = time.perf_counter()
-    demands, capacity = problem.scaled()
-    if at_scale(demands, capacity):
-        return _from_outcome(problem, pack_at_scale(demands, capacity, settings), started)
-    order = decreasing_order(demands, capacity)
-    ffd = first_fit_decreasing(demands, capacity)
-    ffd_count = max(ffd) + 1
-    lower = problem.lower_bound()
-    best, status, proven, notes = list(ffd), "FFD", ffd_count == lower, []
-    if not proven:
-        model, variables = build_model(demands, capacity, order, ffd_count, lower)
-        add_hint(model, variables, ffd)
-        found = extract(solve(model, settings), variables, len(demands), started)
-        if found is None:
-            notes.append(
-                f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using first-fit decreasing"
-            )
-        else:
-            lower = max(lower, found.bound)
-            status, proven = found.status, found.proven or max(found.assignment) + 1 == lower
-            if max(found.assignment) + 1 <= ffd_count:
-                best = list(found.assignment)
-    count = max(best) + 1
-    headroom = tuple(r for r, res in enumerate(problem.resources) if res in (GPU_UTIL, MEM_UTIL))
-    time_left = settings.max_time_in_seconds - (time.perf_counter() - started)
-    if problem.objective is Objective.THROUGHPUT and proven and count > 1 and time_left > 0:
-        model, variables = build_model(demands, capacity, order, count, lower, headroom, gpus=count)
-        add_hint(model, variables, best)
-        stage2 = SolverSettings(time_left, settings.num_workers, settings.random_seed, settings.debug)
-        found = extract(solve(model, stage2), variables, len(demands), started)
-        if found is not None:
-            best = list(found.assignment)
-            if not found.proven:
-                notes.append("headroom (lowest peak utilization) not proven within the time limit")
-    return Plan(
-        objective=problem.objective,
-        gpus=_gpus(problem, best),
-        lower_bound=min(lower, count),
-        optimal=proven,
-        solve_seconds=time.perf_counter() - started,
-        gpu_memory_mb=problem.gpu_memory_mb,
-        server_memory_mb=problem.server_memory_mb,
-        ffd_gpu_count=ffd_count,
-        solver_status=status,
-        notes=tuple(notes),
+    solution = _pack_plain(problem, settings) if problem.plain else search(problem, settings, started)
+    return to_plan(problem, solution, time.perf_counter() - started)
+
+
+def _pack_plain(problem: Problem, settings: SolverSettings) -> Solution:
+    """The one-type, one-option problem as integer bin packing; ``throughput`` also levels utilization."""
+    demands = [[units_up(d) for d in item.options[0].demand] for item in problem.items]
+    capacity = [units_down(c) for c in problem.room[0]]
+    headroom = ()
+    if problem.objective is Objective.THROUGHPUT:
+        headroom = tuple(r for r, res in enumerate(problem.resources) if res in (GPU_UTIL, MEM_UTIL))
+    packing = pack(demands, capacity, settings, headroom)
+    # GPUs numbered in order of first use by the models, in profile order.
+    slot = {g: k for k, g in enumerate(dict.fromkeys(packing.assignment))}
+    return Solution(
+        placements=tuple(Placement(i, 0, slot[g]) for i, g in enumerate(packing.assignment)),
+        proven=packing.proven,
+        bound=float(packing.count if packing.proven else packing.lower),
+        gpu_bound=packing.lower,
+        status=packing.status,
+        first_fit_gpus=packing.ffd_count,
+        notes=packing.notes,
     )
 
 
-def _from_outcome(problem: Problem, outcome: PackingOutcome, started: float) -> Plan:
-    """The Plan for an outcome of ``packer.scale`` (one resource, or a fleet too large for x[m, g])."""
+def _gpu(problem: Problem, index: int, t: int, options: list[Option]) -> Gpu:
+    """A GPU of type t running ``options``: totals count the server once."""
+    totals = {}
+    for r, resource in enumerate(problem.resources):
+        totals[resource] = problem.server[t][r] + sum(o.demand[r] for o in options)
+    gpu_type = problem.types[t]
+    return Gpu(
+        index=index,
+        points=tuple(o.point for o in options),
+        memory_mb=totals[problem.resources[0]],
+        # A resource not packed is still reported: the sum of the models' profiled values.
+        gpu_util_pct=totals.get(GPU_UTIL, sum(o.point.gpu_util_pct or 0.0 for o in options)),
+        mem_util_pct=totals.get(MEM_UTIL, sum(o.point.mem_util_pct or 0.0 for o in options)),
+        gpu_type=gpu_type.name,
+        cost_per_hour=gpu_type.cost_per_hour,
+        gpu_memory_mb=gpu_type.memory_mb,
+    )
+
+
+def _actual(problem: Problem, gpus: tuple[Gpu, ...], models: tuple[ModelPlan, ...]) -> float:
+    """The goal's value of the plan in real numbers (the solver's integers round)."""
+    if problem.goal is Goal.MIN_GPUS:
+        return float(len(gpus))
+    if problem.goal is Goal.MIN_COST:
+        return sum(g.cost_per_hour or 0.0 for g in gpus)
+    if problem.goal is Goal.MAX_THROUGHPUT:
+        return sum(m.throughput for m in models)
+    return min(m.target_fraction for m in models if m.target is not None)
+
+
+def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
+    """The Plan of ``solution``: GPUs numbered by type then slot, replicas, value and bound."""
+    option_of = [[problem.items[p.item].options[p.option], p] for p in solution.placements]
+    keys = sorted({(o.type_index, p.slot) for o, p in option_of})
+    number = {key: n for n, key in enumerate(keys)}
+    on_gpu: dict[int, list[Option]] = {n: [] for n in number.values()}
+    replicas: list[list] = [[] for _ in problem.items]
+    for option, p in sorted(option_of, key=lambda pair: (pair[1].item, pair[1].option, pair[1].slot)):
+        n = number[option.type_index, p.slot]
+        on_gpu[n].append(option)
+        replicas[p.item].append((n, option.point))
+    gpus = tuple(_gpu(problem, n, keys[n][0], on_gpu[n]) for n in range(len(keys)))
+    models = tuple(
+        ModelPlan(
+            item.model,
+            tuple(sorted(replicas[i], key=lambda r: r[0])),
+            item.target.throughput if item.target else None,
+            item.target.max_latency_p99_ms if item.target else None,
+        )
+        for i, item in enumerate(problem.items)
+    )
+    actual = _actual(problem, gpus, models)
+    bound = actual if solution.proven else solution.bound
+    bound = min(bound, actual) if problem.goal.minimizes else max(bound, actual)
+    costs = [t.cost_per_hour for t in problem.types]
     return Plan(
         objective=problem.objective,
-        gpus=_gpus(problem, outcome.assignment),
-        lower_bound=max(outcome.lower, problem.lower_bound()),
-        optimal=outcome.proven,
-        solve_seconds=time.perf_counter() - started,
-        gpu_memory_mb=problem.gpu_memory_mb,
-        server_memory_mb=problem.server_memory_mb,
-        ffd_gpu_count=outcome.ffd_count,
-        solver_status=outcome.status,
-        notes=outcome.notes,
+        goal=problem.goal,
+        gpus=gpus,
+        models=models,
+        lower_bound=min(solution.gpu_bound, len(gpus)),
+        optimal=solution.proven,
+        objective_value=actual,
+        objective_bound=bound,
+        solve_seconds=seconds,
+        solver_status=solution.status,
+        ffd_gpu_count=solution.first_fit_gpus,
+        total_cost_per_hour=None if None in costs else sum(g.cost_per_hour for g in gpus),
+        gpu_budget=problem.gpu_budget,
+        gpu_memory_mb=problem.types[0].memory_mb,
+        server_memory_mb=problem.server[0][0],
+        notes=solution.notes,
     )

@@ -1,61 +1,155 @@
-"""Render a plan as the table the CLI prints (the blog's Tables 3 and 4, with a proof line)."""
+"""Render a plan as the table the CLI prints: GPUs (the blog's Tables 3 and 4), models, the proof line.
+
+The GPU table gains a TYPE column on mixed fleets and COST on priced ones, and model names their
+points when models run at different points; the model table appears when points are chosen or
+targets set.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from tabulate import tabulate
 
-from packer.fleet_problem import FleetProblem
-from packer.fleet_report import fleet_table
+from packer.inputs import DEFAULT_TYPE
 from packer.plan import Plan
-from packer.problem import HOST_MEMORY, Problem
+from packer.problem import Problem
+from packer.resources import HOST_MEMORY, limit_pct
+from packer.settings import Goal, Objective
 
 
-def _point_label(plan: Plan) -> str | None:
-    """``batch 2, concurrency 4`` when every model runs at the same point, else ``None``."""
-    points = {(p.batch_size, p.concurrency) for g in plan.gpus for p in g.points}
+def _same_point(plan: Plan) -> str | None:
+    """``batch 2, concurrency 4`` when every replica runs at that point, else ``None``."""
+    points = {(p.batch_size, p.concurrency, p.instance_count) for g in plan.gpus for p in g.points}
     if len(points) != 1:
         return None
-    batch, concurrency = points.pop()
-    return f"batch {batch}, concurrency {concurrency}"
+    batch, concurrency, instances = points.pop()
+    return f"batch {batch}, concurrency {concurrency}" + (f", {instances} instances" if instances > 1 else "")
 
 
-def summary_line(plan: Plan) -> str:
-    """``4 GPUs, lower bound 4: optimal, solved in 0.08 s (first-fit decreasing: 4)``."""
-    noun = "GPU" if plan.gpu_count == 1 else "GPUs"
-    proof = "optimal" if plan.optimal else f"not proven optimal, gap {plan.gap}"
-    return (
-        f"{plan.gpu_count} {noun}, lower bound {plan.lower_bound}: {proof}, "
-        f"solved in {plan.solve_seconds:.2f} s (first-fit decreasing: {plan.ffd_gpu_count})"
-    )
+def _point(p) -> str:
+    return f"b{p.batch_size} c{p.concurrency}" + (f" i{p.instance_count}" if p.instance_count > 1 else "")
 
 
-def plan_table(plan: Plan, problem: Problem | FleetProblem) -> str:
-    """One row per GPU: models, memory with the server, utilizations, throughput; then the summary.
-
-    Plans of the generalized planner (a ``FleetProblem``) add GPU types, cost, chosen points and targets.
-    """
-    if isinstance(problem, FleetProblem):
-        return fleet_table(plan, problem)
-    label = _point_label(plan)
+def _gpu_rows(plan: Plan, problem: Problem, label: str | None) -> tuple[list[str], list[list]]:
+    show_type = len(problem.types) > 1 or problem.types[0].name != DEFAULT_TYPE
+    show_cost = plan.total_cost_per_hour is not None
     memory = (
         "HOST MEMORY (MB, with server)" if problem.resources[0] is HOST_MEMORY else "MEMORY (MB, with server)"
     )
+    headers = ["GPU", *(["TYPE"] if show_type else []), "MODELS", memory, "GPU UTIL (%)", "MEM UTIL (%)"]
+    headers += ["THROUGHPUT (infer/s)", *(["COST (/h)"] if show_cost else [])]
     rows = []
     for gpu in plan.gpus:
-        names = [p.model if label else f"{p.model} (b{p.batch_size} c{p.concurrency})" for p in gpu.points]
+        names = ", ".join(p.model if label else f"{p.model} ({_point(p)})" for p in gpu.points)
+        row = [gpu.index, *([gpu.gpu_type] if show_type else []), names, gpu.memory_mb, gpu.gpu_util_pct]
+        rows.append(row + [gpu.mem_util_pct, gpu.throughput, *([gpu.cost_per_hour] if show_cost else [])])
+    return headers, rows
+
+
+def _model_rows(plan: Plan) -> tuple[list[str], list[list]]:
+    headers = ["MODEL", "REPLICAS", "POINTS (batch, concurrency)", "THROUGHPUT (infer/s)", "TARGET (infer/s)"]
+    headers += ["TARGET MET (%)", "P99 (ms, worst)", "P99 BOUND (ms)"]
+    rows = []
+    for m in plan.models:
+        points = Counter(_point(p) for _, p in m.replicas)
+        p99 = [p.latency_p99_ms for _, p in m.replicas if p.latency_p99_ms is not None]
         rows.append(
-            [gpu.index, ", ".join(names), gpu.memory_mb, gpu.gpu_util_pct, gpu.mem_util_pct, gpu.throughput]
+            [
+                m.model,
+                len(m.replicas),
+                ", ".join(f"{n}× {pt}" if n > 1 else pt for pt, n in points.items()),
+                m.throughput,
+                m.target,
+                None if m.target_fraction is None else 100 * m.target_fraction,
+                max(p99) if p99 else None,
+                m.max_latency_p99_ms,
+            ]
         )
-    headers = ["GPU", "MODELS", memory, "GPU UTIL (%)", "MEM UTIL (%)", "THROUGHPUT (infer/s)"]
+    return headers, rows
+
+
+def _settings_line(plan: Plan, problem: Problem, label: str | None) -> str:
+    types = "; ".join(
+        ("GPU" if t.name == DEFAULT_TYPE else t.name)
+        + f" memory {t.memory_mb:g} MB, server {problem.server[k][0]:g} MB"
+        + (f", {t.cost_per_hour:g}/h" if t.cost_per_hour is not None else "")
+        + (f", {t.count} available" if t.count is not None else "")
+        for k, t in enumerate(problem.types)
+    )
+    headroom = problem.rules.headroom_pct
+    limits = ", ".join(
+        f"{r.name} ≤ {limit_pct(r, problem.thresholds, headroom):g} %" for r in problem.resources
+    )
+    if problem.plain:
+        ties = "lowest peak utilization" if problem.objective is Objective.THROUGHPUT else ""
+    elif problem.goal.minimizes:
+        ties = "highest smallest target fraction" if problem.has_targets else "highest total throughput"
+    else:
+        ties = (
+            "fewest GPUs"
+            if problem.goal is Goal.MAX_THROUGHPUT and plan.total_cost_per_hour is None
+            else "lowest cost"
+        )
+    points = "points chosen with the placement" if problem.choose_points else "fixed points"
+    how = "; ".join(([f"ties: {ties}"] if ties else []) + [points])
+    parts = [f"goal {problem.goal.value} ({how})", types, limits]
+    rules = problem.rules
+    if rules.max_models_per_gpu is not None:
+        parts.append(f"at most {rules.max_models_per_gpu} models per GPU")
+    for name, count in (
+        ("pin", len(rules.pins)),
+        ("apart", len(rules.apart)),
+        ("together", len(rules.together)),
+    ):
+        if count:
+            parts.append(f"{count} {name} rule{'s' if count > 1 else ''}")
+    return "; ".join(parts + ([label] if label else []))
+
+
+def summary_line(plan: Plan) -> str:
+    """The proof line: ``6 GPUs (...), cost 5.2/h, lower bound 5.2/h: optimal, solved in 0.43 s (...)``."""
+    goal, value, bound = plan.goal, plan.objective_value, plan.objective_bound
+    n = plan.gpu_count
+    gpus = f"{n} GPU{'s' if n != 1 else ''}" if plan.gpu_budget is None else f"{n} of {plan.gpu_budget} GPUs"
+    kinds = Counter(g.gpu_type for g in plan.gpus)
+    if len(kinds) > 1 or DEFAULT_TYPE not in kinds:
+        gpus += " (" + ", ".join(f"{c} {t}" for t, c in kinds.items()) + ")"
+    fmt = {
+        Goal.MIN_GPUS: lambda x: f"{x:g}",
+        Goal.MIN_COST: lambda x: f"{x:.2f}/h",
+        Goal.MAX_THROUGHPUT: lambda x: f"{x:.2f} infer/s",
+        Goal.MAX_TARGET_FRACTION: lambda x: f"{100 * x:.1f} %",
+    }[goal]
+    head = {
+        Goal.MIN_GPUS: gpus,
+        Goal.MIN_COST: f"{gpus}, cost {fmt(value)}",
+        Goal.MAX_THROUGHPUT: f"{gpus}, total throughput {fmt(value)}",
+        Goal.MAX_TARGET_FRACTION: f"{gpus}, every target at least {fmt(value)} met",
+    }[goal]
+    side = "lower" if goal.minimizes else "upper"
+    if plan.optimal:
+        proof = "optimal"
+    else:
+        gap = plan.objective_gap
+        gap_text = f"{100 * gap:.1f} percentage points" if goal is Goal.MAX_TARGET_FRACTION else fmt(gap)
+        proof = f"not proven optimal, gap {gap_text} ({100 * gap / max(abs(value), 1e-9):.1f} %)"
+    greedy = f"{plan.ffd_gpu_count} GPUs" if plan.ffd_gpu_count else "no plan"
+    return (
+        f"{head}, {side} bound {fmt(bound)}: {proof}, solved in {plan.solve_seconds:.2f} s "
+        f"(first-fit decreasing: {greedy})"
+    )
+
+
+def plan_table(plan: Plan, problem: Problem) -> str:
+    """The GPU table, the model table (when points are chosen or targets set), settings and proof."""
+    label = _same_point(plan)
+    headers, rows = _gpu_rows(plan, problem, label)
     lines = [tabulate(rows, headers=headers, floatfmt=".6g")]
-    capacity = f"GPU memory {plan.gpu_memory_mb:g} MB, server {plan.server_memory_mb:g} MB"
-    thresholds = problem.thresholds
-    limits = f"memory ≤ {thresholds.max_memory_pct:g} %"
-    if len(problem.resources) > 1:
-        limits += (
-            f", GPU util ≤ {thresholds.max_gpu_util_pct:g} %, mem util ≤ {thresholds.max_mem_util_pct:g} %"
-        )
-    lines.append(f"objective {plan.objective.value}; {capacity}; {limits}" + (f"; {label}" if label else ""))
+    if problem.choose_points or problem.has_targets:
+        headers, rows = _model_rows(plan)
+        lines += ["", tabulate(rows, headers=headers, floatfmt=".6g", missingval="-")]
+    lines.append(_settings_line(plan, problem, label))
     lines.extend(f"note: {note}" for note in plan.notes)
     lines.append(summary_line(plan))
     return "\n".join(lines)

@@ -1,4 +1,7 @@
-"""The `plan` use case end to end: read the profile, build the problem, solve, check, write."""
+"""The `plan` use case end to end: read the inputs, build the problem, solve, check, write.
+
+The plan JSON and the repositories are written only after the plan passes ``check_plan``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packer.check import check_plan
-from packer.fleet import NO_RULES, Rules
-from packer.fleet_problem import FleetProblem
-from packer.fleet_service import plan_generalized
+from packer.deploy.repository import WrittenRepositories, write_repositories
+from packer.fleet_file import read_fleet, read_targets
+from packer.inputs import DEFAULT_TYPE, GpuType
 from packer.plan import Plan
 from packer.planner import plan
-from packer.problem import Objective, Problem, Selection, SolverSettings, Thresholds, build_problem
-from packer.repository import WrittenRepositories, write_repositories
+from packer.problem import Problem, build_problem
+from packer.rules import NO_RULES, Rules
+from packer.settings import Goal, Objective, Selection, SolverSettings, Thresholds
 from profiler.errors import GpupackError, InputError
 from profiler.profile_io import read_profile, write_atomic
 
@@ -33,7 +37,6 @@ class PlanRequest:
     model_repository: Path | None = None
     write_repositories: Path | None = None
     base_port: int = 8000
-    # Beyond the blog (any of these switches to the generalized planner, ``fleet_service``):
     choose_points: bool = False
     targets: Path | None = None
     gpu_budget: int | None = None
@@ -41,29 +44,63 @@ class PlanRequest:
     minimize: str = "cost"
     rules: Rules = NO_RULES
 
-    @property
-    def generalized(self) -> bool:
-        """True when the request needs the generalized planner."""
-        return bool(
-            self.choose_points or self.targets or self.gpu_budget or self.fleet or not self.rules.empty
-        )
-
 
 @dataclass(frozen=True)
 class PlanResult:
     """The plan, the problem it solves, and the repositories written (if asked)."""
 
     plan: Plan
-    problem: Problem | FleetProblem
+    problem: Problem
     written: WrittenRepositories | None
+
+
+def _default_type(request: PlanRequest) -> GpuType:
+    """Without a fleet file: one type, the profile's GPU (or --gpu-memory), as many as needed."""
+    profile = read_profile(request.profiles or BUILTIN_PROFILE)
+    memory = request.gpu_memory_mb or profile.metadata.gpu_memory_mb
+    if memory is None:
+        raise InputError(
+            f"{profile.source}: the profile does not say how much memory the GPU has", "pass --gpu-memory"
+        )
+    return GpuType(DEFAULT_TYPE, memory, profile)
+
+
+def _goal(request: PlanRequest, has_targets: bool) -> Goal:
+    if request.gpu_budget is not None:
+        return Goal.MAX_TARGET_FRACTION if has_targets else Goal.MAX_THROUGHPUT
+    return Goal.MIN_COST if request.fleet and request.minimize == "cost" else Goal.MIN_GPUS
+
+
+def build_request_problem(request: PlanRequest) -> Problem:
+    """The problem ``request`` describes: its GPU types, targets, rules and goal."""
+    rules = NO_RULES
+    if request.fleet:
+        fleet = read_fleet(request.fleet)
+        types, rules = fleet.types, fleet.rules
+    else:
+        types = (_default_type(request),)
+    targets = read_targets(request.targets) if request.targets else ()
+    return build_problem(
+        types,
+        _goal(request, bool(targets)),
+        request.objective,
+        request.thresholds,
+        targets=targets,
+        rules=rules.merged(request.rules),
+        selection=request.selection,
+        # On a budget the throughput to maximize comes from choosing points.
+        choose_points=request.choose_points or request.gpu_budget is not None,
+        gpu_budget=request.gpu_budget,
+    )
 
 
 def run_plan(request: PlanRequest) -> PlanResult:
     """Plan ``request``; writes the plan JSON and repositories only after the plan checks out."""
-    if request.generalized:
-        problem, result = plan_generalized(request, BUILTIN_PROFILE)
-    else:
-        problem, result = _plan_blog(request)
+    problem = build_request_problem(request)
+    result = plan(problem, request.settings)
+    violations = check_plan(problem, result)
+    if violations:
+        raise GpupackError(f"internal error: the plan fails its check: {violations[0]}")
     written = None
     if request.write_repositories:
         written = write_repositories(
@@ -72,19 +109,3 @@ def run_plan(request: PlanRequest) -> PlanResult:
     if request.output:
         write_atomic(request.output, result.to_json())
     return PlanResult(plan=result, problem=problem, written=written)
-
-
-def _plan_blog(request: PlanRequest) -> tuple[Problem, Plan]:
-    """The blog's planner: one fixed point per model, identical GPUs, fewest GPUs."""
-    profile = read_profile(request.profiles or BUILTIN_PROFILE)
-    gpu_memory = request.gpu_memory_mb or profile.metadata.gpu_memory_mb
-    if gpu_memory is None:
-        raise InputError(
-            f"{profile.source}: the profile does not say how much memory the GPU has", "pass --gpu-memory"
-        )
-    problem = build_problem(profile, request.objective, gpu_memory, request.thresholds, request.selection)
-    result = plan(problem, request.settings)
-    violations = check_plan(problem, result)
-    if violations:
-        raise GpupackError(f"internal error: the plan fails its check: {violations[0]}")
-    return problem, result

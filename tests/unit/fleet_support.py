@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from packer.fleet import Goal, GpuType, Rules, Target
-from packer.fleet_check import check_fleet_plan
-from packer.fleet_planner import plan_fleet
-from packer.fleet_problem import FleetProblem, build_fleet_problem
+from packer.check import check_plan
+from packer.inputs import GpuType, Target
 from packer.plan import Plan
-from packer.problem import Objective, SolverSettings, Thresholds
+from packer.planner import plan as plan_fleet
+from packer.problem import Problem, build_problem
+from packer.rules import Rules
+from packer.settings import Goal, Objective, SolverSettings, Thresholds
 from profiler.profile_io import read_profile, write_profile
 from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
@@ -71,12 +72,12 @@ def solve(
     thresholds: Thresholds | None = None,
     settings: SolverSettings = SETTINGS,
     **options,
-) -> tuple[FleetProblem, Plan]:
+) -> tuple[Problem, Plan]:
     """Build, plan, and assert the independent validator finds nothing wrong."""
     types = types if isinstance(types, tuple) else (types,)
-    problem = build_fleet_problem(types, goal, objective, thresholds or Thresholds(), **options)
+    problem = build_problem(types, goal, objective, thresholds or Thresholds(), **options)
     plan = plan_fleet(problem, settings)
-    assert check_fleet_plan(problem, plan) == []
+    assert check_plan(problem, plan) == []
     return problem, plan
 
 

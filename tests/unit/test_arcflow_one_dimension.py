@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from packer.bounds import l2_bound
+from packer.binpacking.bounds import l2_bound
+from packer.binpacking.one_dimension import pack_one_dimension
+from packer.binpacking.patterns import solve_pattern_lp
+from packer.binpacking.slack import minimum_slack
 from packer.check import check_plan
-from packer.one_dimension import pack_one_dimension
-from packer.patterns import solve_pattern_lp
 from packer.planner import plan
-from packer.problem import Objective, SolverSettings, Thresholds, build_problem
-from packer.slack import minimum_slack
+from packer.problem import plain_problem
+from packer.settings import Objective, SolverSettings, Thresholds
 from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
 # Four small BPPLIB instances (Delorme–Iori–Martello), copied so that CI has them.
@@ -34,7 +35,7 @@ def profile_of(weights: list[int], capacity: int) -> Profile:
 
 
 def plan_weights(weights: list[int], capacity: int, seconds: float = 10.0):
-    problem = build_problem(profile_of(weights, capacity), Objective.MIN_GPUS, float(capacity), Thresholds())
+    problem = plain_problem(profile_of(weights, capacity), Objective.MIN_GPUS, float(capacity), Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=seconds, num_workers=2))
     assert check_plan(problem, result) == []
     return result

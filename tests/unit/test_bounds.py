@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from packer.bounds import l1_bound, l2_bound, vector_lower_bound
+from packer.binpacking.bounds import l1_bound, l2_bound, vector_lower_bound
 
 
 def test_l1_is_the_ceiling_of_total_size_over_capacity():

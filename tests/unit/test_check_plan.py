@@ -6,13 +6,14 @@ import dataclasses
 
 from packer.check import check_plan
 from packer.planner import plan
-from packer.problem import Objective, Thresholds, build_problem
+from packer.problem import plain_problem
 from packer.service import BUILTIN_PROFILE
+from packer.settings import Objective, Thresholds
 from profiler.profile_io import read_profile
 
 
 def seed_plan():
-    problem = build_problem(read_profile(BUILTIN_PROFILE), Objective.THROUGHPUT, 16000, Thresholds())
+    problem = plain_problem(read_profile(BUILTIN_PROFILE), Objective.THROUGHPUT, 16000, Thresholds())
     return problem, plan(problem)
 
 

@@ -1,4 +1,4 @@
-"""Diving on the pattern LP (packer.diving) and the warm column generation under it."""
+"""Diving on the pattern LP (packer.binpacking.diving) and the warm column generation under it."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from packer.diving import dive
-from packer.fit import decreasing, first_fit
-from packer.item_types import Types
-from packer.patterns import ColumnGeneration, solve_pattern_lp
+from packer.binpacking.diving import dive
+from packer.binpacking.fit import decreasing, first_fit
+from packer.binpacking.item_types import Types
+from packer.binpacking.patterns import ColumnGeneration, solve_pattern_lp
 
 BPPLIB = Path(__file__).resolve().parents[1] / "data" / "bpplib"
 

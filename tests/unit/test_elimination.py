@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from packer.elimination import eliminate
-from packer.fit import decreasing, first_fit
+from packer.binpacking.elimination import eliminate
+from packer.binpacking.fit import decreasing, first_fit
 
 SIZES = [5, 5, 4, 4, 3, 3, 3, 3]  # sum 30: two full bins of 15 (5+4+3+3 twice)
 CAPACITY = 15

@@ -1,4 +1,4 @@
-"""check_fleet_plan catches every kind of broken plan; the planner reports bounds, gaps and fallbacks.
+"""check_plan catches every kind of broken plan; the planner reports bounds, gaps and fallbacks.
 
 A valid plan checked against a problem with one more rule (or a mutated plan) must be flagged, so the
 tests that rely on the validator mean something.
@@ -11,13 +11,14 @@ import dataclasses
 import pytest
 from fleet_support import SETTINGS, Goal, Rules, Target, ab_points, gpu_type, solve, write
 
-from packer import fleet_planner
-from packer.fleet import DEFAULT_TYPE, GpuType
-from packer.fleet_check import check_fleet_plan
-from packer.fleet_model import Outcome
-from packer.fleet_problem import build_fleet_problem
-from packer.problem import Objective, SolverSettings, Thresholds
+from packer.check import check_plan
+from packer.choice import search as fleet_planner
+from packer.choice.model import StageResult
+from packer.inputs import DEFAULT_TYPE, GpuType
+from packer.planner import plan as plan_fleet
+from packer.problem import build_problem
 from packer.service import BUILTIN_PROFILE
+from packer.settings import Objective, SolverSettings, Thresholds
 from profiler.profile_io import read_profile
 
 
@@ -28,11 +29,11 @@ def ab(tmp_path):
 
 def problem_for(types, goal=Goal.MIN_GPUS, **options):
     types = types if isinstance(types, tuple) else (types,)
-    return build_fleet_problem(types, goal, Objective.MIN_GPUS, Thresholds(), **options)
+    return build_problem(types, goal, Objective.MIN_GPUS, Thresholds(), **options)
 
 
 def flagged(problem, plan, fragment):
-    violations = check_fleet_plan(problem, plan)
+    violations = check_plan(problem, plan)
     assert any(fragment in v for v in violations), violations
     return violations
 
@@ -71,7 +72,7 @@ def test_check_flags_type_counts_budget_and_pins(tmp_path, ab):
     _, plan = solve(ab)  # two GPUs
     one = GpuType(DEFAULT_TYPE, ab.memory_mb, ab.profile, count=1)
     flagged(problem_for(one), plan, "2 GPUs of type default, only 1 available")
-    budget = build_fleet_problem((ab,), Goal.MAX_THROUGHPUT, Objective.THROUGHPUT, Thresholds(), gpu_budget=1)
+    budget = build_problem((ab,), Goal.MAX_THROUGHPUT, Objective.THROUGHPUT, Thresholds(), gpu_budget=1)
     flagged(budget, plan, "above the budget of 1")
     other = gpu_type("other", write(tmp_path / "other", ab_points()))
     flagged(problem_for((ab, other), rules=Rules(pins=(("A", "other"),))), plan, "A is pinned to other")
@@ -107,16 +108,16 @@ def test_check_flags_a_point_the_problem_did_not_choose(ab):
 
 
 def budget_problem(ab, gpus=1):
-    return build_fleet_problem(
+    return build_problem(
         (ab,), Goal.MAX_THROUGHPUT, Objective.THROUGHPUT, Thresholds(), choose_points=True, gpu_budget=gpus
     )
 
 
 def test_when_cp_sat_finds_nothing_the_greedy_plan_is_returned_with_its_gap(ab, monkeypatch):
-    monkeypatch.setattr(fleet_planner, "extract", lambda *a: Outcome("UNKNOWN", None, None, 0.0))
+    monkeypatch.setattr(fleet_planner, "extract", lambda *a: StageResult("UNKNOWN", None, None))
     problem = budget_problem(ab, gpus=2)
-    plan = fleet_planner.plan_fleet(problem, SETTINGS)
-    assert check_fleet_plan(problem, plan) == []
+    plan = plan_fleet(problem, SETTINGS)
+    assert check_plan(problem, plan) == []
     # The greedy places the smallest points (A b1 + B b1, 15 infer/s); the bound is 30 + 20.
     assert plan.solver_status == "FFD" and not plan.optimal
     assert plan.objective_value == pytest.approx(15) and plan.objective_bound == pytest.approx(50)
@@ -133,8 +134,8 @@ def test_a_search_stopped_early_reports_the_best_plan_and_its_gap(ab, monkeypatc
 
     monkeypatch.setattr(fleet_planner, "extract", stopped)
     problem = budget_problem(ab)
-    plan = fleet_planner.plan_fleet(problem, SETTINGS)
-    assert check_fleet_plan(problem, plan) == []
+    plan = plan_fleet(problem, SETTINGS)
+    assert check_plan(problem, plan) == []
     assert plan.solver_status == "FEASIBLE" and not plan.optimal
     assert plan.objective_value == pytest.approx(35) and plan.objective_bound == pytest.approx(40)
     data = plan.to_dict()
@@ -143,7 +144,7 @@ def test_a_search_stopped_early_reports_the_best_plan_and_its_gap(ab, monkeypatc
 
 def test_any_time_limit_gives_a_valid_plan_with_an_honest_bound():
     seed = GpuType(DEFAULT_TYPE, 16000, read_profile(BUILTIN_PROFILE))
-    problem = build_fleet_problem(
+    problem = build_problem(
         (seed,),
         Goal.MAX_TARGET_FRACTION,
         Objective.THROUGHPUT,
@@ -151,7 +152,7 @@ def test_any_time_limit_gives_a_valid_plan_with_an_honest_bound():
         targets=(Target("classification_chest", 1000), Target("segmentation_liver", 100)),
         gpu_budget=7,
     )
-    plan = fleet_planner.plan_fleet(problem, SolverSettings(max_time_in_seconds=0.05, num_workers=1))
-    assert check_fleet_plan(problem, plan) == []
+    plan = plan_fleet(problem, SolverSettings(max_time_in_seconds=0.05, num_workers=1))
+    assert check_plan(problem, plan) == []
     assert plan.objective_bound >= plan.objective_value
     assert plan.optimal == (plan.objective_gap == 0)

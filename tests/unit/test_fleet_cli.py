@@ -50,10 +50,13 @@ def fleet(tmp_path: Path) -> Path:
     return path
 
 
-def test_plain_plan_json_has_no_generalized_keys():
+def test_plain_plan_json_sets_every_key_of_the_one_plan_record():
     data = ok()
-    assert "goal" not in data and "type" not in data["gpus"][0]
-    assert "instance_count" not in data["gpus"][0]["models"][0]
+    assert data["goal"] == "min-gpus" and data["objective_value"] == data["gpu_count"] == 4
+    assert data["objective_bound"] == 4 and data["objective_gap"] == 0 and data["gpu_budget"] is None
+    assert [m["replicas"] for m in data["models"]] == [1] * 9
+    assert data["gpus"][0]["type"] == "default" and data["gpus"][0]["gpu_memory_mb"] == 16000
+    assert data["gpus"][0]["models"][0]["instance_count"] == 1
 
 
 def test_choose_points_reports_the_chosen_points(ab):

@@ -1,4 +1,4 @@
-"""The generalized planner on hand-checkable instances: every plan re-checked by check_fleet_plan.
+"""The generalized planner on hand-checkable instances: every plan re-checked by check_plan.
 
 Instances come from ``fleet_support`` (two models, A and B, on a 1000 MB GPU with 900 MB of room) and
 from the seed profile; expected values are worked out in each test's comment.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from fleet_support import Goal, Rules, Target, ab_points, gpu_type, point, replicas, solve, write
 
-from packer.fleet import DEFAULT_TYPE, GpuType
-from packer.problem import Objective, Selection, Thresholds
+from packer.inputs import DEFAULT_TYPE, GpuType
 from packer.service import BUILTIN_PROFILE
+from packer.settings import Objective, Selection, Thresholds
 from profiler.errors import InputError
 from profiler.profile_io import read_profile
 
@@ -95,7 +95,7 @@ def test_targets_on_the_seed_replicate_the_fixed_point(seed):
 
 
 def test_a_latency_bound_no_point_meets_is_refused(ab):
-    with pytest.raises(InputError, match=r"model 'A' cannot be placed: default: no point with p99 ≤ 10 ms"):
+    with pytest.raises(InputError, match=r"model 'A' cannot be placed: no point with p99 ≤ 10 ms"):
         solve(ab, targets=(Target("A", 5, max_latency_p99_ms=10),))
 
 
@@ -236,7 +236,7 @@ def test_headroom_keeps_a_share_of_every_gpu_free(seed):
 
 
 def test_headroom_that_leaves_a_model_nowhere_is_refused(seed):
-    with pytest.raises(InputError, match="segmentation_liver.*more than the 8000 MB a default GPU allows"):
+    with pytest.raises(InputError, match="segmentation_liver.*more than the 8000 MB a GPU allows"):
         solve(seed, rules=Rules(headroom_pct=50))
 
 

@@ -6,14 +6,15 @@ import pytest
 
 from packer.check import check_plan
 from packer.planner import plan
-from packer.problem import Objective, SolverSettings, Thresholds, build_problem
+from packer.problem import plain_problem
 from packer.service import BUILTIN_PROFILE
+from packer.settings import Objective, SolverSettings, Thresholds
 from profiler.profile_io import read_profile
 
 
 def solve(objective: Objective, thresholds: Thresholds | None = None, **settings):
     profile = read_profile(BUILTIN_PROFILE)
-    problem = build_problem(profile, objective, 16000, thresholds or Thresholds())
+    problem = plain_problem(profile, objective, 16000, thresholds or Thresholds())
     result = plan(problem, SolverSettings(**settings))
     assert check_plan(problem, result) == []
     return problem, result

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from cli import cli
-from packer.repository import check_model_name, rewrite_config
+from packer.deploy.repository import check_model_name, rewrite_config
 from packer.service import BUILTIN_PROFILE
 from profiler.errors import InputError
 from profiler.profile_io import read_profile

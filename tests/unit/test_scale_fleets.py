@@ -6,23 +6,24 @@ import random
 import time
 
 import numpy as np
+from synthetic import seed_like_fleet
 
+from packer.binpacking.engines import VECTOR_EXACT_LIMIT, engine_for
+from packer.binpacking.repair import greedy, improve
 from packer.check import check_plan
 from packer.planner import plan
-from packer.problem import Objective, SolverSettings, Thresholds, build_problem
-from packer.scale import VECTOR_EXACT_LIMIT, at_scale
-from packer.synthetic import seed_like_fleet
-from packer.vector_scale import greedy, improve
+from packer.problem import plain_problem
+from packer.settings import Objective, SolverSettings, Thresholds
 
 
-def test_one_resource_and_large_fleets_go_to_the_scale_engines():
-    assert at_scale([[1]] * 3, [10])
-    assert not at_scale([[1, 1]] * 3, [10, 10])
-    assert at_scale([[1, 1]] * (VECTOR_EXACT_LIMIT + 1), [10, 10])
+def test_one_resource_and_large_fleets_go_to_their_own_engines():
+    assert engine_for([[1]] * 3, [10]) == "one_dimension"
+    assert engine_for([[1, 1]] * 3, [10, 10]) == "assignment"
+    assert engine_for([[1, 1]] * (VECTOR_EXACT_LIMIT + 1), [10, 10]) == "repair"
 
 
 def test_large_throughput_fleet_plan_is_valid_and_within_one_gpu_of_its_bound():
-    problem = build_problem(seed_like_fleet(300, seed=7), Objective.THROUGHPUT, 16000.0, Thresholds())
+    problem = plain_problem(seed_like_fleet(300, seed=7), Objective.THROUGHPUT, 16000.0, Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
     assert check_plan(problem, result) == []
     assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count
@@ -30,7 +31,7 @@ def test_large_throughput_fleet_plan_is_valid_and_within_one_gpu_of_its_bound():
 
 
 def test_large_min_gpus_fleet_plan_is_valid():
-    problem = build_problem(seed_like_fleet(300, seed=7), Objective.MIN_GPUS, 16000.0, Thresholds())
+    problem = plain_problem(seed_like_fleet(300, seed=7), Objective.MIN_GPUS, 16000.0, Thresholds())
     result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
     assert check_plan(problem, result) == []
     assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from packer.fleet import Goal
-from packer.fleet_params import Params, Placement
-from packer.fleet_problem import FleetProblem
+from packer.choice.params import Params
+from packer.problem import Problem
+from packer.settings import Goal
+from packer.solution import Placement
 
 
 @dataclass
@@ -32,7 +33,7 @@ class _Gpu:
 class _Greedy:
     """The greedy's state: open GPUs, placements so far, and the limits on opening more."""
 
-    def __init__(self, problem: FleetProblem, params: Params) -> None:
+    def __init__(self, problem: Problem, params: Params) -> None:
         self.params = params
         self.caps = [t.count for t in problem.types]
         self.budget = problem.gpu_budget
@@ -114,7 +115,7 @@ class _Greedy:
         return sum(self.params.throughput[i][pl.option] for pl in self.placements if pl.item == i)
 
 
-def _raise_fractions(state: _Greedy, problem: FleetProblem) -> None:
+def _raise_fractions(state: _Greedy, problem: Problem) -> None:
     """On a budget: add replicas to the model furthest from its target while one fits."""
     p = state.params
     group_of = {i: g for g in problem.groups for i in g}
@@ -128,7 +129,7 @@ def _raise_fractions(state: _Greedy, problem: FleetProblem) -> None:
             return
 
 
-def greedy(problem: FleetProblem, params: Params) -> tuple[Placement, ...] | None:
+def greedy(problem: Problem, params: Params) -> tuple[Placement, ...] | None:
     """A feasible plan, or ``None`` (see the module docstring)."""
     state = _Greedy(problem, params)
     cover = problem.goal.minimizes

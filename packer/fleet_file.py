@@ -1,4 +1,4 @@
-"""Read the fleet file (YAML) and the targets file (YAML or CSV) into ``packer.fleet`` types.
+"""Read the fleet file (YAML) and the targets file (YAML or CSV) into ``inputs`` and ``rules`` types.
 
 Fleet file (paths relative to the file; ``memory`` defaults to the profile's GPU, ``count`` to as
 many as needed, ``rules`` to none)::
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from packer.fleet import Fleet, GpuType, Rules, Target
+from packer.inputs import Fleet, GpuType, Target
+from packer.rules import Rules
 from packer.units import MEMORY_FORMS, parse_memory_mb
 from profiler.errors import InputError
 from profiler.profile_io import read_profile

@@ -32,10 +32,10 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from packer import cpsat
-from packer.bounds import vector_lower_bound
-from packer.ffd import decreasing_order
-from packer.outcome import PackingOutcome
-from packer.problem import SolverSettings
+from packer.binpacking.bounds import vector_lower_bound
+from packer.binpacking.ffd import decreasing_order
+from packer.binpacking.packing import Packing
+from packer.settings import SolverSettings
 
 # GPUs per neighbourhood: small enough for CP-SAT to settle in well under a second.
 NEIGHBOURHOOD = 8
@@ -139,7 +139,7 @@ def improve(
     return assignment
 
 
-def pack_vector(demands: list[list[int]], capacity: list[int], settings: SolverSettings) -> PackingOutcome:
+def pack_vector(demands: list[list[int]], capacity: list[int], settings: SolverSettings) -> Packing:
     """Pack a large vector fleet; see the module docstring."""
     deadline = time.perf_counter() + settings.max_time_in_seconds
     d, c = np.asarray(demands, dtype=np.int64), np.asarray(capacity, dtype=np.int64)
@@ -151,7 +151,7 @@ def pack_vector(demands: list[list[int]], capacity: list[int], settings: SolverS
     improved = improve(d, c, best, lower, settings, deadline)
     status = "FEASIBLE" if max(improved) < max(best) else "FFD"
     proven = max(improved) + 1 == lower
-    return PackingOutcome(
+    return Packing(
         assignment=tuple(improved),
         lower=lower,
         proven=proven,

@@ -14,7 +14,7 @@ Parameters
     d[m, r] ≥ 0  model m's own demand of resource r (server removed), integer, 1/100 units
     C[r] > 0     room for models on one GPU: threshold × capacity − server
     L            a lower bound on the GPU count (``Problem.lower_bound``)
-Variables
+AssignmentVars
     x[m, g] ∈ {0, 1}   model m runs on GPU g
     u[g] ∈ {0, 1}      GPU g is used
     p ≥ 0              peak utilization (headroom stage only)
@@ -37,30 +37,23 @@ Stage 2 (headroom), with K the stage-1 optimum
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
 from packer import cpsat
-from packer.problem import SolverSettings
+from packer.binpacking.bounds import vector_lower_bound
+from packer.binpacking.ffd import decreasing_order, first_fit_decreasing
+from packer.binpacking.packing import Packing
+from packer.settings import SolverSettings
 from profiler.errors import GpupackError
 
 
 @dataclass(frozen=True)
-class Packing:
-    """A solved stage: GPU index per model (input order), the proven bound and the status."""
-
-    assignment: tuple[int, ...]
-    bound: int
-    proven: bool
-    status: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Variables:
-    """The decision variables of one built model."""
+class AssignmentVars:
+    """The decision variables of one built assignment model."""
 
     x: dict[tuple[int, int], cp_model.IntVar]
     used: list[cp_model.IntVar]
@@ -75,7 +68,7 @@ def build_model(
     lower: int,
     headroom: tuple[int, ...] = (),
     gpus: int | None = None,
-) -> tuple[cp_model.CpModel, Variables]:
+) -> tuple[cp_model.CpModel, AssignmentVars]:
     """Build stage 1 (``gpus`` None) or stage 2 (``gpus`` = K, ``headroom`` = indices of P)."""
     model = cp_model.CpModel()
     rank = {m: k for k, m in enumerate(order)}
@@ -118,10 +111,10 @@ def build_model(
                 # (8) every GPU's utilization is at most the peak
                 model.add(sum(demands[m][r] * x[m, g] for m in range(len(demands)) if (m, g) in x) <= peak)
         model.minimize(peak)
-    return model, Variables(x=x, used=used, peak=peak)
+    return model, AssignmentVars(x=x, used=used, peak=peak)
 
 
-def add_hint(model: cp_model.CpModel, variables: Variables, assignment: list[int]) -> None:
+def add_hint(model: cp_model.CpModel, variables: AssignmentVars, assignment: list[int]) -> None:
     """Warm-start from ``assignment`` (e.g. first-fit decreasing's, numbered as ``ffd`` does)."""
     for (m, g), var in variables.x.items():
         model.add_hint(var, assignment[m] == g)
@@ -135,8 +128,13 @@ def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolve
     return cpsat.run(model, settings)
 
 
-def extract(solver: cp_model.CpSolver, variables: Variables, n_models: int, started: float) -> Packing | None:
-    """The solution as a Packing, ``None`` if CP-SAT found none; raises on an invalid model."""
+def extract(
+    solver: cp_model.CpSolver, variables: AssignmentVars, n_models: int
+) -> tuple[list[int], int] | None:
+    """The GPU per model (input order) and CP-SAT's proven bound, ``None`` if it found no solution.
+
+    INFEASIBLE or MODEL_INVALID would contradict first-fit decreasing's packing: a bug, so it raises.
+    """
     status = solver.status_name()
     if status in ("MODEL_INVALID", "INFEASIBLE"):
         raise GpupackError(f"CP-SAT reported {status} for a model that first-fit decreasing solved")
@@ -146,10 +144,61 @@ def extract(solver: cp_model.CpSolver, variables: Variables, n_models: int, star
     for (m, g), var in variables.x.items():
         if solver.boolean_value(var):
             assignment[m] = g
+    return assignment, int(round(solver.best_objective_bound))
+
+
+def renumber(assignment: list[int] | tuple[int, ...]) -> tuple[int, ...]:
+    """Bins renumbered 0..k-1 in order of first use (a solver may leave a used bin empty)."""
+    order = {g: k for k, g in enumerate(dict.fromkeys(assignment))}
+    return tuple(order[g] for g in assignment)
+
+
+def pack_assignment(
+    demands: list[list[int]], capacity: list[int], settings: SolverSettings, headroom: tuple[int, ...] = ()
+) -> Packing:
+    """Stage 1 (fewest GPUs) from first-fit decreasing's hint, then stage 2 on ``headroom``'s resources.
+
+    Stage 2 runs only when stage 1 is proven, with the time left; FFD's packing stands if CP-SAT
+    finds nothing better.
+    """
+    started = time.perf_counter()
+    order = decreasing_order(demands, capacity)
+    ffd = first_fit_decreasing(demands, capacity)
+    ffd_count = max(ffd) + 1
+    lower = max(1, vector_lower_bound(demands, capacity))
+    best, status, proven, notes = list(ffd), "FFD", ffd_count == lower, []
+    if not proven:
+        model, variables = build_model(demands, capacity, order, ffd_count, lower)
+        add_hint(model, variables, ffd)
+        found = extract(solve(model, settings), variables, len(demands))
+        if found is None:
+            notes.append(
+                f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using first-fit decreasing"
+            )
+        else:
+            assignment, bound = found
+            count = len(set(assignment))
+            lower = max(lower, min(bound, count))
+            status, proven = ("OPTIMAL" if count == lower else "FEASIBLE"), count == lower
+            if count <= ffd_count:
+                best = assignment
+    count = len(set(best))
+    time_left = settings.max_time_in_seconds - (time.perf_counter() - started)
+    if headroom and proven and count > 1 and time_left > 0:
+        model, variables = build_model(demands, capacity, order, count, lower, headroom, gpus=count)
+        add_hint(model, variables, list(renumber(best)))
+        stage2 = dataclasses.replace(settings, max_time_in_seconds=time_left)
+        solver = solve(model, stage2)
+        found = extract(solver, variables, len(demands))
+        if found is not None:
+            best = found[0]
+            if solver.status_name() != "OPTIMAL":
+                notes.append("headroom (lowest peak utilization) not proven within the time limit")
     return Packing(
-        assignment=tuple(assignment),
-        bound=int(round(solver.best_objective_bound)),
-        proven=status == "OPTIMAL",
+        assignment=renumber(best),
+        lower=min(lower, count),
+        proven=proven,
         status=status,
-        seconds=time.perf_counter() - started,
+        ffd_count=ffd_count,
+        notes=tuple(notes),
     )

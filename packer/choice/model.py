@@ -1,20 +1,20 @@
-r"""CP-SAT model of the generalized planner: choose points and replicas, place them on a mixed fleet.
+r"""CP-SAT model of the multiple-choice planner: choose points and replicas, place them on a mixed fleet.
 
 One model serves every goal (multiple-choice vector packing with replicas, rules and a budget);
 stage 1 optimizes the goal, stage 2 keeps it and breaks ties.
 
 Sets
     I               models (items); T ⊆ I those with a throughput target
-    O[i]            options of i: (GPU type, profiled point) pairs (``fleet_problem``); pins keep only
+    O[i]            options of i: (GPU type, profiled point) pairs (``packer.problem``); pins keep only
                     the pinned type's options, so (7) "i runs only on pin(i)" holds by construction
     S = {(t, k)}    GPU slots, k = 0..U[t]−1 per type t; U[t] ≤ the type's count (and budget, bounds)
     R               packed resources; A apart pairs; G together groups
-Parameters (integers, ``fleet_params``)
+Parameters (integers, ``choice.params``)
     d[i, o, r]      demand of option o (server removed);  C[t, r]  room per GPU of type t
     w[i, o]         throughput of option o;  τ[i]  target of i;  c[t]  cost (1 per GPU for min-gpus)
     K               max models per GPU;  N  GPU budget;  L  a lower bound on the cost;  B  greedy's cost
     F = 1000        fraction scale
-Variables
+ChoiceVars
     x[i, o, k] ∈ {0, 1}   a replica of i runs at option o on slot k of o's type
     used[t, k] ∈ {0, 1}   slot (t, k) is a GPU of the plan
     z ∈ ℤ≥0                min over T of served / target, in 1/F (only with targets)
@@ -45,23 +45,22 @@ Stage 2 (tie-break), with V the stage-1 value and X = Σ x[i, o, k] the number o
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from itertools import pairwise
 
 from ortools.sat.python import cp_model
 
 from packer import cpsat
-from packer.fleet import Goal
-from packer.fleet_params import FRACTION_SCALE, Params, Placement
-from packer.fleet_problem import FleetProblem
-from packer.problem import SolverSettings
+from packer.choice.params import FRACTION_UNITS, Params
+from packer.problem import Problem
+from packer.settings import Goal, SolverSettings
+from packer.solution import Placement
 from profiler.errors import GpupackError
 
 
 @dataclass(frozen=True)
-class Variables:
-    """The decision variables of one built model, and the objective expressions over them."""
+class ChoiceVars:
+    """The decision variables of one built multiple-choice model, and the objective expressions over them."""
 
     x: dict[tuple[int, int, int], cp_model.IntVar]
     used: dict[tuple[int, int], cp_model.IntVar]
@@ -71,13 +70,12 @@ class Variables:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One solve: the status, the replicas found (``None`` if none) and the proven objective bound."""
+class StageResult:
+    """One CP-SAT stage: its status, the replicas found (``None`` if none) and the proven bound."""
 
     status: str
     placements: tuple[Placement, ...] | None
     bound: float | None
-    seconds: float
 
 
 def _on(params: Params, x: dict, i: int, t: int, k: int) -> list:
@@ -88,15 +86,15 @@ def _on(params: Params, x: dict, i: int, t: int, k: int) -> list:
 def _fraction_var(model: cp_model.CpModel, params: Params, slots: list[int]) -> cp_model.IntVar:
     # z = min over targeted models of served / target, in 1/F; bounded by all slots at the fastest option.
     most = max(
-        FRACTION_SCALE * sum(slots[t] for t in params.types_of(i)) * max(params.throughput[i]) // tau
+        FRACTION_UNITS * sum(slots[t] for t in params.types_of(i)) * max(params.throughput[i]) // tau
         for i, tau in enumerate(params.target)
         if tau is not None
     )
-    return model.new_int_var(0, max(most, FRACTION_SCALE), "z")
+    return model.new_int_var(0, max(most, FRACTION_UNITS), "z")
 
 
 def _demand_constraints(
-    model: cp_model.CpModel, problem: FleetProblem, params: Params, x: dict, slots: list[int]
+    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, slots: list[int]
 ) -> cp_model.IntVar | None:
     """(2)-(4): replicas per model; returns z when there are targets."""
     fraction = _fraction_var(model, params, slots) if problem.has_targets else None
@@ -117,12 +115,12 @@ def _demand_constraints(
             # (4) at least one replica on a budget
             model.add(sum(replicas) >= 1)
         # (4) z is at most this model's served fraction
-        model.add(FRACTION_SCALE * served >= fraction * tau)
+        model.add(FRACTION_UNITS * served >= fraction * tau)
     return fraction
 
 
 def _gpu_constraints(
-    model: cp_model.CpModel, problem: FleetProblem, params: Params, x: dict, used: dict, t: int, k: int
+    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, used: dict, t: int, k: int
 ) -> None:
     """(1), (5), (6), (8), (9), (10) for GPU slot (t, k)."""
     on = {i: _on(params, x, i, t, k) for i in range(len(problem.items))}
@@ -152,8 +150,8 @@ def _gpu_constraints(
 
 
 def build_model(
-    problem: FleetProblem, params: Params, slots: list[int], lower: int, upper: int | None
-) -> tuple[cp_model.CpModel, Variables]:
+    problem: Problem, params: Params, slots: list[int], lower: int, upper: int | None
+) -> tuple[cp_model.CpModel, ChoiceVars]:
     """Build stage 1 for ``problem`` on ``slots[t]`` GPUs per type (``lower``/``upper``: (12))."""
     model = cp_model.CpModel()
     gpu_slots = [(t, k) for t, n in enumerate(slots) for k in range(n)]
@@ -166,7 +164,7 @@ def build_model(
     }
     # used[t, k] = 1 if slot k of GPU type t is a GPU of the plan
     used = {(t, k): model.new_bool_var(f"used[{t},{k}]") for t, k in gpu_slots}
-    # z (in Variables.fraction) and (2)-(4)
+    # z (in ChoiceVars.fraction) and (2)-(4)
     fraction = _demand_constraints(model, problem, params, x, slots)
     for t, k in gpu_slots:
         _gpu_constraints(model, problem, params, x, used, t, k)
@@ -179,7 +177,7 @@ def build_model(
     if problem.gpu_budget is not None:
         # (11) the budget
         model.add(sum(used.values()) <= problem.gpu_budget)
-    variables = Variables(x=x, used=used, fraction=fraction, cost=cost, throughput=throughput)
+    variables = ChoiceVars(x=x, used=used, fraction=fraction, cost=cost, throughput=throughput)
     if problem.goal.minimizes:
         # (12) the bounds
         model.add(cost >= lower)
@@ -193,14 +191,14 @@ def build_model(
     return model, variables
 
 
-def primary(problem: FleetProblem, variables: Variables) -> cp_model.LinearExpr:
+def primary(problem: Problem, variables: ChoiceVars) -> cp_model.LinearExpr:
     """The stage-1 objective expression of ``problem``'s goal."""
     if problem.goal.minimizes:
         return variables.cost
     return variables.throughput if problem.goal is Goal.MAX_THROUGHPUT else variables.fraction
 
 
-def add_tie_break(model: cp_model.CpModel, problem: FleetProblem, variables: Variables, value: int) -> None:
+def add_tie_break(model: cp_model.CpModel, problem: Problem, variables: ChoiceVars, value: int) -> None:
     """Stage 2: keep the goal at ``value`` or better and optimize the tie-break."""
     replicas = sum(variables.x.values())
     # A weight above any replica count makes the replica term a tie-break of the tie-break.
@@ -219,9 +217,9 @@ def add_tie_break(model: cp_model.CpModel, problem: FleetProblem, variables: Var
 
 
 def add_hint(
-    model: cp_model.CpModel, params: Params, variables: Variables, placements: tuple[Placement, ...]
+    model: cp_model.CpModel, params: Params, variables: ChoiceVars, placements: tuple[Placement, ...]
 ) -> None:
-    """Warm-start from ``placements`` (numbered per type in opening order, as ``fleet_greedy`` does)."""
+    """Warm-start from ``placements`` (numbered per type in opening order, as ``choice.greedy`` does)."""
     model.clear_hints()
     chosen = {(p.item, p.option, p.slot) for p in placements}
     opened = {(params.option_type[p.item][p.option], p.slot) for p in placements}
@@ -236,17 +234,16 @@ def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolve
     return cpsat.run(model, settings)
 
 
-def extract(solver: cp_model.CpSolver, params: Params, variables: Variables, started: float) -> Outcome:
-    """The solve's outcome; raises ``GpupackError`` on an invalid model (a bug, not bad input)."""
+def extract(solver: cp_model.CpSolver, variables: ChoiceVars) -> StageResult:
+    """The stage's result; raises ``GpupackError`` on an invalid model (a bug, not bad input)."""
     status = solver.status_name()
-    seconds = time.perf_counter() - started
     if status == "MODEL_INVALID":
         raise GpupackError("internal error: CP-SAT rejected the generalized model as invalid")
     if status in ("INFEASIBLE", "UNKNOWN"):
-        return Outcome(status=status, placements=None, bound=None, seconds=seconds)
+        return StageResult(status=status, placements=None, bound=None)
     if status not in ("OPTIMAL", "FEASIBLE"):
         raise GpupackError(f"internal error: unexpected CP-SAT status {status}")
     placements = tuple(
         Placement(i, o, k) for (i, o, k), var in variables.x.items() if solver.boolean_value(var)
     )
-    return Outcome(status=status, placements=placements, bound=solver.best_objective_bound, seconds=seconds)
+    return StageResult(status=status, placements=placements, bound=solver.best_objective_bound)

@@ -29,8 +29,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from packer.fit import best_fit
-from packer.patterns import ColumnGeneration, Pattern
+from packer.binpacking.fit import best_fit
+from packer.binpacking.patterns import ColumnGeneration, Pattern
 
 # Children tried per node.
 WIDTH = 3

@@ -12,10 +12,10 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from packer import pattern_ip
-from packer.item_types import Types, materialize
-from packer.patterns import Pattern, PatternLp
-from packer.problem import SolverSettings
+from packer.binpacking import pattern_ip
+from packer.binpacking.item_types import Types, materialize
+from packer.binpacking.patterns import Pattern, PatternLp
+from packer.settings import SolverSettings
 
 # Above this many enumerated patterns the IP is no longer quick to solve, and the depth-first
 # enumeration itself takes about a second in CPython.
@@ -110,14 +110,3 @@ def heuristic_step(
     now = time.perf_counter()
     _, bins = _run_ip(types, columns, best - 1, settings, now + HEURISTIC_SHARE * (deadline - now))
     return Step(bins if bins is not None and len(bins) < best else None, lower)
-
-
-def take(
-    found: Step, types: Types, best: list[int], status: str, notes: list[str]
-) -> tuple[list[int], str, int]:
-    """What a step 4 or 5 learned, applied: the packing and status, and the bound (notes appended)."""
-    if found.note:
-        notes.append(found.note)
-    if found.bins is not None:
-        return types.assign(found.bins), "FEASIBLE", found.lower
-    return best, status, found.lower

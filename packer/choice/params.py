@@ -1,6 +1,6 @@
 """The generalized problem in the solver's integers, its simple bounds, and GPU slots per type.
 
-Demands are rounded up and rooms down (1/100 MB or %, as ``packer.problem``); throughputs are
+Demands are rounded up and rooms down (``resources.UNITS``); throughputs are
 rounded down and targets up (1/100 infer/s), so an integer-feasible plan meets every target in real
 numbers too. Costs are in 1/1000 per hour (one unit per GPU when minimizing GPUs), target fractions in
 1/1000. The bounds are the solver's parameter L and the fallback's proof; each holds for every plan.
@@ -11,21 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from packer.fleet import Goal
-from packer.fleet_problem import FleetProblem
-from packer.problem import SCALE
+from packer.problem import Problem
+from packer.resources import units_down, units_up
+from packer.settings import Goal
 
-COST_SCALE = 1000
-FRACTION_SCALE = 1000
-
-
-@dataclass(frozen=True)
-class Placement:
-    """A replica: ``items[item].options[option]`` on slot ``slot`` (0-based within its GPU type)."""
-
-    item: int
-    option: int
-    slot: int
+COST_UNITS = 1000
+FRACTION_UNITS = 1000
 
 
 @dataclass(frozen=True)
@@ -51,25 +42,19 @@ class Params:
         return set(self.option_type[i])
 
 
-def scale(problem: FleetProblem) -> Params:
+def to_integers(problem: Problem) -> Params:
     """``problem`` in integers (see the module docstring for the rounding)."""
     by_goal = problem.goal is not Goal.MIN_GPUS
     return Params(
         demand=tuple(
-            tuple(tuple(math.ceil(d * SCALE - 1e-6) for d in o.demand) for o in item.options)
-            for item in problem.items
+            tuple(tuple(units_up(d) for d in o.demand) for o in item.options) for item in problem.items
         ),
-        room=tuple(tuple(math.floor(c * SCALE + 1e-6) for c in room) for room in problem.room),
-        throughput=tuple(
-            tuple(math.floor(o.throughput * SCALE + 1e-6) for o in item.options) for item in problem.items
-        ),
+        room=tuple(tuple(units_down(c) for c in room) for room in problem.room),
+        throughput=tuple(tuple(units_down(o.throughput) for o in item.options) for item in problem.items),
         option_type=tuple(tuple(o.type_index for o in item.options) for item in problem.items),
-        target=tuple(
-            math.ceil(item.target.throughput * SCALE - 1e-6) if item.target else None
-            for item in problem.items
-        ),
+        target=tuple(units_up(item.target.throughput) if item.target else None for item in problem.items),
         cost=tuple(
-            max(1, round(t.cost_per_hour * COST_SCALE)) if by_goal and t.cost_per_hour else 1
+            max(1, round(t.cost_per_hour * COST_UNITS)) if by_goal and t.cost_per_hour else 1
             for t in problem.types
         ),
         max_per_gpu=problem.rules.max_models_per_gpu,
@@ -84,7 +69,7 @@ def min_replicas(params: Params, i: int, targets: bool) -> int:
     return math.ceil(params.target[i] / fastest) if fastest > 0 else 1
 
 
-def lower_bound(problem: FleetProblem, params: Params, weights: tuple[int, ...], targets: bool) -> int:
+def lower_bound(problem: Problem, params: Params, weights: tuple[int, ...], targets: bool) -> int:
     """A lower bound on Σ weight[type] over the GPUs of any plan (``targets``: plans that meet them).
 
     Per resource r, a GPU of type t is worth weight[t] and holds at most room[t][r], so every replica
@@ -122,7 +107,7 @@ def lower_bound(problem: FleetProblem, params: Params, weights: tuple[int, ...],
     return math.ceil(best - 1e-9)
 
 
-def bundle_bound(problem: FleetProblem, params: Params) -> int:
+def bundle_bound(problem: Problem, params: Params) -> int:
     """Most GPUs an optimal plan of a min goal needs: per together group, its bundles after pruning.
 
     A group with an untargeted member has one bundle; otherwise drop bundles while every target still
@@ -140,7 +125,7 @@ def bundle_bound(problem: FleetProblem, params: Params) -> int:
     return total
 
 
-def upper_bound(problem: FleetProblem, params: Params, slots: list[int]) -> int:
+def upper_bound(problem: Problem, params: Params, slots: list[int]) -> int:
     """An upper bound on a max goal's objective: total throughput, or min target fraction (1/1000)."""
     if problem.goal is Goal.MAX_THROUGHPUT:
         return sum(max(w) for w in params.throughput)
@@ -148,5 +133,5 @@ def upper_bound(problem: FleetProblem, params: Params, slots: list[int]) -> int:
     for i, tau in enumerate(params.target):
         if tau is not None:
             gpus = min(problem.gpu_budget or 0, sum(slots[t] for t in params.types_of(i)))
-            fractions.append(FRACTION_SCALE * gpus * max(params.throughput[i]) // tau)
+            fractions.append(FRACTION_UNITS * gpus * max(params.throughput[i]) // tau)
     return min(fractions)

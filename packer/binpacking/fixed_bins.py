@@ -19,7 +19,7 @@ from __future__ import annotations
 from ortools.sat.python import cp_model
 
 from packer import cpsat
-from packer.problem import SolverSettings
+from packer.settings import SolverSettings
 
 # Above this many items the x[i, b] model is too large to help within seconds.
 MAX_ITEMS = 300

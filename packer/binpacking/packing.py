@@ -1,4 +1,4 @@
-"""What a packing engine hands back to the planner: the assignment and how far it is proven."""
+"""What a bin-packing engine hands back: the bin of every item and how far the count is proven."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class PackingOutcome:
+class Packing:
     """GPU (bin) index per item, in input order and numbered 0..k-1, with its proof status.
 
     ``lower`` is a proven lower bound on the GPU count; ``proven`` says the count is optimal

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from packer import pattern_ip
-from packer.fit import decreasing
-from packer.patterns import Pattern
+from packer.binpacking import pattern_ip
+from packer.binpacking.fit import decreasing
+from packer.binpacking.patterns import Pattern
 
 
 @dataclass(frozen=True)

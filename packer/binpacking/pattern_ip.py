@@ -48,8 +48,8 @@ from dataclasses import dataclass
 
 from ortools.linear_solver import pywraplp
 
-from packer.patterns import Pattern
-from packer.problem import SolverSettings
+from packer.binpacking.patterns import Pattern
+from packer.settings import SolverSettings
 
 # Patterns of reduced cost within this of the gap still count: GLOP's duals carry float noise.
 _COST_TOLERANCE = 1e-7

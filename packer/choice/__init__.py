@@ -1,0 +1,1 @@
+"""The multiple-choice planner: candidate points, replicas, GPU types, rules and budgets in CP-SAT."""

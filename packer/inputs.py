@@ -1,0 +1,73 @@
+"""What the planner is given besides thresholds and rules: GPU types, throughput targets, the fleet.
+
+Without a fleet file there is one GPU type, ``DEFAULT_TYPE``: the profile's GPU, as many as needed.
+Units: memory in MB, throughput in infer/s, latency in ms, cost in any currency per GPU-hour.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from packer.rules import NO_RULES, Rules
+from profiler.errors import InputError
+from profiler.schema import Profile
+
+DEFAULT_TYPE = "default"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class GpuType:
+    """One kind of GPU: memory, how many are available and cost per hour (``None``: unlimited, unknown)."""
+
+    name: str
+    memory_mb: float
+    profile: Profile
+    count: int | None = None
+    cost_per_hour: float | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise InputError(f"GPU type name {self.name!r}: use letters, digits, '.', '_' and '-'")
+        if not self.memory_mb > 0:
+            raise InputError(f"GPU type {self.name!r}: memory must be above 0 MB")
+        if self.count is not None and self.count < 1:
+            raise InputError(f"GPU type {self.name!r}: count must be at least 1, got {self.count}")
+        if self.cost_per_hour is not None and not (
+            self.cost_per_hour > 0 and math.isfinite(self.cost_per_hour)
+        ):
+            raise InputError(f"GPU type {self.name!r}: cost_per_hour must be above 0")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model's required throughput (infer/s, summed over its replicas) and optional p99 bound (ms)."""
+
+    model: str
+    throughput: float
+    max_latency_p99_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.throughput > 0 and math.isfinite(self.throughput)):
+            raise InputError(f"target of model {self.model!r}: throughput must be above 0 infer/s")
+        if self.max_latency_p99_ms is not None and not self.max_latency_p99_ms > 0:
+            raise InputError(f"target of model {self.model!r}: max_latency_p99_ms must be above 0 ms")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """GPU types (in file order) and the rules the fleet file sets."""
+
+    types: tuple[GpuType, ...]
+    rules: Rules = NO_RULES
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.types:
+            raise InputError(f"{self.source or 'fleet'}: no GPU types")
+        names = [t.name for t in self.types]
+        for name in names:
+            if names.count(name) > 1:
+                raise InputError(f"{self.source or 'fleet'}: GPU type {name!r} is listed twice")

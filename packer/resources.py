@@ -1,0 +1,77 @@
+"""The packed resources, the one per-GPU limit formula, and the solver's integer units.
+
+Memory model (the blog's): a GPU running models M holds ``server + Σ_M (model − server)``. Every
+profiled value includes the server, so a model's own demand is its profiled value minus the
+server's, and a GPU's room for models is ``limit − server`` with
+
+    limit = capacity × min(threshold, 100 − headroom) / 100
+
+where capacity is the GPU's memory in MB, or 100 % for a utilization. Every layer (problem,
+check, report) computes a limit through ``limit`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from packer.settings import Thresholds
+
+# Demands and capacities go to CP-SAT as integers in hundredths (0.01 MB, 0.01 %, 0.01 infer/s):
+# demands are rounded up and capacities down, so an integer-feasible plan is feasible in the real
+# numbers too.
+UNITS = 100
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One packed resource: how to read it off a point, its profile column and unit."""
+
+    name: str
+    attr: str
+    column: str
+    unit: str
+
+    @property
+    def is_memory(self) -> bool:
+        """True for GPU (or, on a CPU host, host) memory; false for the utilizations."""
+        return self.unit == "MB"
+
+
+MEMORY = Resource("GPU memory", "memory_mb", "max_gpu_memory_mb", "MB")
+GPU_UTIL = Resource("GPU utilization", "gpu_util_pct", "max_gpu_utilization_pct", "%")
+MEM_UTIL = Resource("memory-controller utilization", "mem_util_pct", "max_memory_utilization_pct", "%")
+HOST_MEMORY = Resource("host memory", "host_memory_mb", "max_host_memory_mb", "MB")
+
+
+def packed_resources(cpu_only: bool, utilization: bool) -> tuple[Resource, ...]:
+    """Memory (host memory for profiles measured without a GPU), plus both utilizations if asked."""
+    memory = HOST_MEMORY if cpu_only else MEMORY
+    return (memory, GPU_UTIL, MEM_UTIL) if utilization else (memory,)
+
+
+def limit_pct(resource: Resource, thresholds: Thresholds, headroom_pct: float | None) -> float:
+    """The % of a GPU's ``resource`` that all models and the server together may use."""
+    if resource.is_memory:
+        pct = thresholds.max_memory_pct
+    else:
+        pct = thresholds.max_gpu_util_pct if resource is GPU_UTIL else thresholds.max_mem_util_pct
+    return pct if headroom_pct is None else min(pct, 100 - headroom_pct)
+
+
+def limit(
+    resource: Resource, gpu_memory_mb: float, thresholds: Thresholds, headroom_pct: float | None
+) -> float:
+    """How much of ``resource`` (MB or %) one GPU may hold in all, server included."""
+    capacity = gpu_memory_mb if resource.is_memory else 100.0
+    return capacity * limit_pct(resource, thresholds, headroom_pct) / 100
+
+
+def units_up(value: float) -> int:
+    """``value`` in solver units, rounded up (demands, targets)."""
+    return math.ceil(value * UNITS - 1e-6)
+
+
+def units_down(value: float) -> int:
+    """``value`` in solver units, rounded down (capacities, throughputs)."""
+    return math.floor(value * UNITS + 1e-6)

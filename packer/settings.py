@@ -1,0 +1,68 @@
+"""What a plan is asked to optimize and how hard to search: objective, goal, thresholds, solver.
+
+These small types are shared by every layer of the packer (problem, engines, plan, report) and by
+the CLI; they import nothing of the packer themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from profiler.errors import InputError
+
+
+class Objective(str, enum.Enum):
+    """Which resources a plan packs: GPU memory alone, or memory and both utilizations."""
+
+    MIN_GPUS = "min-gpus"
+    THROUGHPUT = "throughput"
+
+
+class Goal(str, enum.Enum):
+    """The primary objective; every goal has a tie-break (``choice.model`` stage 2)."""
+
+    MIN_GPUS = "min-gpus"  # then: highest min target fraction, or highest total throughput
+    MIN_COST = "min-cost"  # same tie-breaks
+    MAX_THROUGHPUT = "max-throughput"  # on a budget of GPUs; then: lowest cost
+    MAX_TARGET_FRACTION = "max-target-fraction"  # on a budget, with targets; then: lowest cost
+
+    @property
+    def minimizes(self) -> bool:
+        """True for the goals that minimize GPUs or cost."""
+        return self in (Goal.MIN_GPUS, Goal.MIN_COST)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Per-GPU limits, percent of capacity; above 100 oversubscribes (the blog allows it)."""
+
+    max_memory_pct: float = 100.0
+    max_gpu_util_pct: float = 100.0
+    max_mem_util_pct: float = 100.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_memory_pct", "max_gpu_util_pct", "max_mem_util_pct"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name.replace('_pct', '').replace('_', '-')} must be above 0 %")
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Passed through to CP-SAT. ``num_workers`` 0 means all cores; ``debug`` prints the search log."""
+
+    max_time_in_seconds: float = 10.0
+    num_workers: int = 0
+    random_seed: int = 0
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which profiled points a model may use; ``None`` fields do not filter."""
+
+    batch_size: int | None = None
+    concurrency: int | None = None
+
+
+ANY_POINT = Selection()
