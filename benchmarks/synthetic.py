@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 
 from packer.service import BUILTIN_PROFILE
-from profiler.profile_io import read_profile
-from profiler.schema import Profile, ProfilePoint
+from profiler import Profile, ProfilePoint, read_profile
 
 # Each measure of a drawn model is scaled by a factor from this range.
 SCALE_RANGE = (0.8, 1.2)

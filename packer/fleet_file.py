@@ -29,8 +29,7 @@ import yaml
 from packer.inputs import Fleet, GpuType, Target
 from packer.rules import Rules
 from packer.units import MEMORY_FORMS, parse_memory_mb
-from profiler.errors import InputError
-from profiler.profile_io import read_profile
+from profiler import InputError, read_profile
 
 FLEET_KEYS = ("gpu_types", "rules")
 TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile")

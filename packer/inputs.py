@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 
 from packer.rules import NO_RULES, Rules
-from profiler.errors import InputError
-from profiler.schema import Profile
+from profiler import InputError, Profile
 
 DEFAULT_TYPE = "default"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from packer.settings import Goal, Objective
-from profiler.schema import ProfilePoint
+from profiler import ProfilePoint
 
 
 @dataclass(frozen=True)

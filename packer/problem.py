@@ -24,8 +24,7 @@ from packer.inputs import DEFAULT_TYPE, GpuType, Target
 from packer.resources import Resource, limit, packed_resources
 from packer.rules import NO_RULES, Rules, check_rules, together_groups
 from packer.settings import ANY_POINT, Goal, Objective, Selection, Thresholds
-from profiler.errors import InputError
-from profiler.schema import Profile, ProfilePoint
+from profiler import InputError, Profile, ProfilePoint
 
 
 @dataclass(frozen=True)

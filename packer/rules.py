@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from profiler.errors import InputError
+from profiler import InputError
 
 
 def _groups(groups: tuple[tuple[str, ...], ...], what: str) -> None:

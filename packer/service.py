@@ -17,8 +17,7 @@ from packer.planner import plan
 from packer.problem import Problem, build_problem
 from packer.rules import NO_RULES, Rules
 from packer.settings import Goal, Objective, Selection, SolverSettings, Thresholds
-from profiler.errors import GpupackError, InputError
-from profiler.profile_io import read_profile, write_atomic
+from profiler import GpupackError, InputError, read_profile, write_atomic
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
 

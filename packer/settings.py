@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from profiler.errors import InputError
+from profiler import InputError
 
 
 class Objective(str, enum.Enum):

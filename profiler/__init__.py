@@ -1,4 +1,12 @@
 """Measuring half of gpupack: profile models on a real Triton server; the profile file format.
 
-Nothing here imports the packer (the GPU host has no OR-Tools).
+Nothing here imports the packer (the GPU host has no OR-Tools). What the packer and the CLI may use
+is re-exported here, the profiler's public interface: the one user-facing error type, the profile
+records, and reading and writing files. Everything else is the profiler's own.
 """
+
+from profiler.errors import GpupackError, InputError
+from profiler.profile_io import read_profile, write_atomic
+from profiler.schema import Profile, ProfilePoint
+
+__all__ = ["GpupackError", "InputError", "Profile", "ProfilePoint", "read_profile", "write_atomic"]

@@ -48,7 +48,7 @@ from packer.binpacking.bounds import vector_lower_bound
 from packer.binpacking.ffd import decreasing_order, first_fit_decreasing
 from packer.binpacking.packing import Packing
 from packer.settings import SolverSettings
-from profiler.errors import GpupackError
+from profiler import GpupackError
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from packer.choice.params import FRACTION_UNITS, Params
 from packer.problem import Problem
 from packer.settings import Goal, SolverSettings
 from packer.solution import Placement
-from profiler.errors import GpupackError
+from profiler import GpupackError
 
 
 @dataclass(frozen=True)

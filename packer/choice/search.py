@@ -26,7 +26,7 @@ from packer.problem import Problem
 from packer.resources import UNITS
 from packer.settings import Goal, SolverSettings
 from packer.solution import Placement, Solution
-from profiler.errors import GpupackError, InputError
+from profiler import GpupackError, InputError
 
 TIE_BREAK_SHARE = 0.25
 

@@ -29,8 +29,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from packer.plan import Plan
-from profiler.errors import InputError
-from profiler.schema import ProfilePoint
+from profiler import InputError, ProfilePoint
 
 CONFIG = "config.pbtxt"
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics

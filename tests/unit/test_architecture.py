@@ -1,0 +1,96 @@
+"""The shape of the code: no import cycles, data flowing one way (profiler → packer → cli).
+
+Imports are read with ast, nothing is executed; TYPE_CHECKING imports count too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _modules() -> dict[str, Path]:
+    files = [p for top in ("profiler", "packer") for p in (ROOT / top).rglob("*.py")] + [ROOT / "cli.py"]
+    mods = {}
+    for path in files:
+        if "examples" in path.parts:
+            continue
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return mods
+
+
+def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in mods:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    return {name: _imports(name, path, mods) for name, path in mods.items()}
+
+
+def test_no_module_imports_itself_through_others():
+    graph = _graph()
+    # Only a package's own __init__ may be imported by its children (it re-exports, it holds no logic
+    # they need), so it is left out of the cycle search.
+    edges = {
+        m: {t for t in ts if not (m.startswith(t + ".") and t in ("profiler", "packer"))}
+        for m, ts in graph.items()
+    }
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_profiler_never_imports_the_packer_or_the_cli():
+    graph = _graph()
+    wrong = {
+        m: t
+        for m, ts in graph.items()
+        if m.startswith("profiler")
+        for t in ts
+        if not t.startswith("profiler")
+    }
+    assert wrong == {}
+
+
+def test_packer_uses_only_the_profilers_public_interface():
+    graph = _graph()
+    inside = {
+        (m, t) for m, ts in graph.items() if m.startswith("packer") for t in ts if t.startswith("profiler.")
+    }
+    assert inside == set()
+    assert not any(t == "cli" for m, ts in graph.items() if m != "cli" for t in ts)
