@@ -167,6 +167,16 @@ _GENERALIZED_OPTIONS = (
         help="Keep PCT % of every packed resource of every GPU free: usage ≤ min(threshold, 100 − PCT) %. "
         "Default 0; overrides the fleet file's.",
     ),
+    click.option(
+        "--interference",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="validation.json written by `gpupack validate` (repeatable): each model that ran slower "
+        "beside others than promised counts its GPU and memory-controller utilization times that "
+        "slowdown (promised / measured infer/s, the worst run), so a re-plan keeps its promises. "
+        "Needs --objective throughput or --targets.",
+    ),
 )
 
 
@@ -323,6 +333,7 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
         gpu_budget=opts["gpu_budget"],
         fleet=opts["fleet"],
         minimize=opts["minimize"] or "cost",
+        interference=opts["interference"],
         rules=Rules(
             pins=opts["pins"],
             apart=opts["apart"],
@@ -337,6 +348,8 @@ def _check_generalized(opts: dict, objective: object) -> None:
     """Combinations of the generalized options that make no sense."""
     from packer.settings import Objective
 
+    if opts["interference"] and objective is not Objective.THROUGHPUT and not opts["targets"]:
+        raise click.UsageError("--interference applies to --objective throughput or --targets only")
     if opts["gpu_budget"] and objective is not Objective.THROUGHPUT:
         raise click.UsageError("--gpus (a budget to maximize throughput on) goes with --objective throughput")
     if opts["fleet"] and (opts["profiles"] or opts["gpu_memory"]):

@@ -15,7 +15,7 @@ from itertools import pairwise
 from packer.inputs import GpuType
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import limit
+from packer.resources import limit, own_demand
 from packer.settings import Goal
 
 # Totals are summed in another order than the planner's: allow float noise only.
@@ -41,7 +41,10 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
         out.append(f"{where}: memory or cost differs from its type's")
     for r in problem.resources:
         server = getattr(gpu_type.profile.server, r.attr) or 0.0
-        total = server + sum(max(0.0, (getattr(p, r.attr) or 0.0) - server) for p in gpu.points)
+        total = server + sum(
+            own_demand(r, getattr(p, r.attr) or 0.0, server, problem.slowdown.get(p.model, 1.0))
+            for p in gpu.points
+        )
         allowed = limit(r, gpu_type.memory_mb, problem.thresholds, problem.rules.headroom_pct)
         if total > allowed + _TOLERANCE:
             out.append(f"{where}: {r.name} {total:g} {r.unit} > limit {allowed:g}")

@@ -16,12 +16,12 @@ its GPU is not oversubscribed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from packer.fleet_file import did_you_mean
 from packer.inputs import DEFAULT_TYPE, GpuType, Target
-from packer.resources import Resource, limit, packed_resources
+from packer.resources import Resource, limit, own_demand, packed_resources
 from packer.rules import NO_RULES, Rules, check_rules, together_groups
 from packer.settings import ANY_POINT, Goal, Objective, Selection, Thresholds
 from profiler import InputError, Profile, ProfilePoint
@@ -66,6 +66,8 @@ class Problem:
     thresholds: Thresholds
     choose_points: bool
     gpu_budget: int | None = None
+    # Model → measured slowdown beside other models (``interference``); inflates its utilizations.
+    slowdown: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.gpu_budget is None) == (not self.goal.minimizes):
@@ -102,6 +104,7 @@ class _Context:
     resources: tuple[Resource, ...]
     server: tuple[float, ...]
     room: tuple[float, ...]
+    slowdown: Mapping[str, float]
 
     @property
     def label(self) -> str:
@@ -124,7 +127,10 @@ def _demand(ctx: _Context, point: ProfilePoint) -> tuple[float, ...]:
                 "profile on a GPU, or plan without targets and with --objective min-gpus",
             )
         values.append(value)
-    return tuple(max(0.0, v - s) for v, s in zip(values, ctx.server, strict=True))
+    slowdown = ctx.slowdown.get(point.model, 1.0)
+    return tuple(
+        own_demand(r, v, s, slowdown) for r, v, s in zip(ctx.resources, values, ctx.server, strict=True)
+    )
 
 
 def _too_big(ctx: _Context, point: ProfilePoint, demand: tuple[float, ...]) -> str | None:
@@ -139,8 +145,9 @@ def _too_big(ctx: _Context, point: ProfilePoint, demand: tuple[float, ...]) -> s
 
 def _fits(ctx: _Context, point: ProfilePoint) -> bool:
     """True when ``point`` fits an empty GPU of this type; an unmeasured resource does not count."""
+    slowdown = ctx.slowdown.get(point.model, 1.0)
     return all(
-        getattr(point, r.attr) is None or getattr(point, r.attr) - s <= c
+        getattr(point, r.attr) is None or own_demand(r, getattr(point, r.attr), s, slowdown) <= c
         for r, c, s in zip(ctx.resources, ctx.room, ctx.server, strict=True)
     )
 
@@ -242,6 +249,7 @@ def _contexts(
     resources: tuple[Resource, ...],
     thresholds: Thresholds,
     headroom: float | None,
+    slowdown: Mapping[str, float],
 ) -> list[_Context]:
     contexts = []
     for t, gpu_type in enumerate(types):
@@ -257,7 +265,7 @@ def _contexts(
                     f"{where} server alone uses all the {r.name} allowed on a GPU "
                     "(threshold or headroom too tight?)"
                 )
-        contexts.append(_Context(t, gpu_type, resources, server, room))
+        contexts.append(_Context(t, gpu_type, resources, server, room, slowdown))
     return contexts
 
 
@@ -306,13 +314,18 @@ def build_problem(
     selection: Selection = ANY_POINT,
     choose_points: bool = False,
     gpu_budget: int | None = None,
+    slowdown: Mapping[str, float] | None = None,
 ) -> Problem:
-    """Validate names and rules, build each model's options; ``InputError`` for anything unplannable."""
+    """Validate names and rules, build each model's options; ``InputError`` for anything unplannable.
+
+    ``slowdown``: model → measured slowdown beside other models (``interference``), ≥ 1.
+    """
+    slowdown = dict(slowdown or {})
     models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
     _check_names(models, types, targets, rules)
     cpu_only = all(t.profile.metadata.device == "cpu" for t in types)
     resources = packed_resources(cpu_only, objective is Objective.THROUGHPUT or bool(targets))
-    contexts = _contexts(types, resources, thresholds, rules.headroom_pct)
+    contexts = _contexts(types, resources, thresholds, rules.headroom_pct, slowdown)
     by_model = {t.model: t for t in targets}
     pins = rules.pin_of
     items = []
@@ -350,6 +363,7 @@ def build_problem(
         thresholds=thresholds,
         choose_points=choose_points,
         gpu_budget=gpu_budget,
+        slowdown=slowdown,
     )
 
 

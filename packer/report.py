@@ -94,6 +94,9 @@ def _settings_line(plan: Plan, problem: Problem, label: str | None) -> str:
     points = "points chosen with the placement" if problem.choose_points else "fixed points"
     how = "; ".join(([f"ties: {ties}"] if ties else []) + [points])
     parts = [f"goal {problem.goal.value} ({how})", types, limits]
+    slowed = [m for m, s in problem.slowdown.items() if s > 1]
+    if slowed:
+        parts.append(f"utilizations of {len(slowed)} models times their measured slowdown (--interference)")
     rules = problem.rules
     if rules.max_models_per_gpu is not None:
         parts.append(f"at most {rules.max_models_per_gpu} models per GPU")

@@ -12,6 +12,7 @@ from packer.check import check_plan
 from packer.deploy.repository import WrittenRepositories, write_repositories
 from packer.fleet_file import read_fleet, read_targets
 from packer.inputs import DEFAULT_TYPE, GpuType
+from packer.interference import read_slowdowns
 from packer.plan import Plan
 from packer.planner import plan
 from packer.problem import Problem, build_problem
@@ -42,6 +43,7 @@ class PlanRequest:
     fleet: Path | None = None
     minimize: str = "cost"
     rules: Rules = NO_RULES
+    interference: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def build_request_problem(request: PlanRequest) -> Problem:
         # On a budget the throughput to maximize comes from choosing points.
         choose_points=request.choose_points or request.gpu_budget is not None,
         gpu_budget=request.gpu_budget,
+        slowdown=read_slowdowns(request.interference),
     )
 
 

@@ -1,0 +1,70 @@
+"""Slowdowns measured when models share a GPU, learned from ``gpupack validate`` results.
+
+Utilizations do not add up: two models planned at 96 % summed GPU utilization were measured at
+70–78 % and still lost 15–24 % of their throughput (``utilization.gpu`` says "a kernel was
+running", not "how much of the GPU"). So the plan cannot trust the profiled utilizations of
+co-located models; it can trust what validation measured. For a model m validated on a GPU it
+shared with others,
+
+    slowdown[m] = promised throughput / measured throughput      (at least 1; the worst run counts)
+
+and a re-plan counts m's GPU and memory-controller utilization as ``slowdown × profiled`` (server
+removed, ``resources.own_demand``): a model that ran 30 % slow beside others needs 30 % more of a
+GPU's time to keep its promise. Models validated alone tell nothing about sharing and keep 1.
+A model that served nothing beside others gets ``NO_SHARING``, which keeps it on a GPU of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from profiler import InputError
+
+# A slowdown this large leaves no room for another model: a model that served nothing when sharing.
+NO_SHARING = 100.0
+
+
+def _number(path: Path, where: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{path}: {where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _gpu_slowdowns(path: Path, k: int, gpu: object) -> dict[str, float]:
+    if not isinstance(gpu, dict) or not isinstance(gpu.get("models"), list):
+        raise InputError(f"{path}: gpus[{k}]: expected an object with a list 'models'")
+    models = gpu["models"]
+    if len(models) < 2:
+        return {}
+    found = {}
+    for j, model in enumerate(models):
+        where = f"gpus[{k}].models[{j}]"
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+            raise InputError(f"{path}: {where}: expected an object with a 'name'")
+        promised = _number(path, f"{where}.promised_throughput", model.get("promised_throughput"))
+        measured = _number(path, f"{where}.measured_throughput", model.get("measured_throughput") or 0.0)
+        found[model["name"]] = max(1.0, promised / measured) if measured > 0 else NO_SHARING
+    return found
+
+
+def read_slowdowns(paths: Iterable[Path]) -> dict[str, float]:
+    """Model → slowdown beside other models, the worst over every validation file in ``paths``."""
+    slowdowns: dict[str, float] = {}
+    for path in paths:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(
+                f"{path}: no such file", "pass the validation.json that gpupack validate wrote"
+            ) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a readable validation JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
+            raise InputError(f"{path}: expected the JSON of gpupack validate (an object with a list 'gpus')")
+        for k, gpu in enumerate(data["gpus"]):
+            for model, slowdown in _gpu_slowdowns(path, k, gpu).items():
+                slowdowns[model] = round(max(slowdowns.get(model, 1.0), slowdown), 4)
+    return slowdowns

@@ -1,0 +1,77 @@
+"""--interference: slowdowns measured by `gpupack validate` make a re-plan keep its promises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from packer.interference import NO_SHARING, read_slowdowns
+from profiler import InputError
+
+
+def validation(path: Path, gpus: list[list[tuple[str, float, float]]]) -> Path:
+    data = {
+        "gpus": [
+            {
+                "index": k,
+                "models": [
+                    {"name": n, "promised_throughput": p, "measured_throughput": m} for n, p, m in models
+                ],
+            }
+            for k, models in enumerate(gpus)
+        ]
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_slowdowns_come_from_shared_gpus_only_and_the_worst_run_counts(tmp_path: Path):
+    first = validation(tmp_path / "a.json", [[("A", 100, 70), ("B", 50, 55)], [("C", 10, 5)]])
+    second = validation(tmp_path / "b.json", [[("A", 100, 80), ("D", 20, 0)]])
+    slowdowns = read_slowdowns([first, second])
+    assert slowdowns == {"A": pytest.approx(100 / 70, abs=1e-3), "B": 1.0, "D": NO_SHARING}
+
+
+def test_a_broken_validation_file_is_refused_by_name(tmp_path: Path):
+    bad = tmp_path / "v.json"
+    bad.write_text('{"gpus": [{"models": [{"name": "A", "promised_throughput": "fast"}, {"name": "B"}]}]}')
+    with pytest.raises(InputError, match=r"v.json: gpus\[0\].models\[0\].promised_throughput"):
+        read_slowdowns([bad])
+
+
+def plan_json(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["plan", "--objective", "throughput", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_a_measured_slowdown_moves_models_apart_in_the_replan(tmp_path: Path):
+    before = plan_json()
+    shared = next(g for g in before["gpus"] if len(g["models"]) == 2)
+    a, b = (m["name"] for m in shared["models"])
+    slow = validation(
+        tmp_path / "validation.json",
+        [
+            [
+                (a, shared["models"][0]["throughput"], 0.7 * shared["models"][0]["throughput"]),
+                (b, shared["models"][1]["throughput"], shared["models"][1]["throughput"]),
+            ]
+        ],
+    )
+    after = plan_json("--interference", str(slow))
+    hosts = {m["name"]: g["index"] for g in after["gpus"] for m in g["models"]}
+    assert hosts[a] != hosts[b]
+    assert after["gpu_count"] >= before["gpu_count"]
+    inflated = next(m for g in after["gpus"] for m in g["models"] if m["name"] == a)
+    assert inflated["gpu_util_pct"] == shared["models"][0]["gpu_util_pct"]  # the profile is reported as is
+
+
+def test_interference_with_min_gpus_is_refused(tmp_path: Path):
+    slow = validation(tmp_path / "v.json", [[("A", 1, 1), ("B", 1, 1)]])
+    result = CliRunner().invoke(cli, ["plan", "--interference", str(slow)])
+    assert result.exit_code == 2 and "apply to --objective throughput" not in result.output
+    assert "--interference applies to --objective throughput" in result.output
