@@ -10,6 +10,7 @@ from pathlib import Path
 
 from packer.check import check_plan
 from packer.deploy.repository import WrittenRepositories, write_repositories
+from packer.deploy.source import SourceRepository, read_source
 from packer.fleet_file import read_fleet, read_targets
 from packer.inputs import DEFAULT_TYPE, GpuType
 from packer.interference import read_slowdowns
@@ -72,8 +73,11 @@ def _goal(request: PlanRequest, has_targets: bool) -> Goal:
     return Goal.MIN_COST if request.fleet and request.minimize == "cost" else Goal.MIN_GPUS
 
 
-def build_request_problem(request: PlanRequest) -> Problem:
-    """The problem ``request`` describes: its GPU types, targets, rules and goal."""
+def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceRepository | None]:
+    """The problem ``request`` describes, and the source repository it names (if any).
+
+    An ensemble and its profiled steps must share GPUs: they become a ``together`` rule.
+    """
     rules = NO_RULES
     if request.fleet:
         fleet = read_fleet(request.fleet)
@@ -81,7 +85,12 @@ def build_request_problem(request: PlanRequest) -> Problem:
     else:
         types = (_default_type(request),)
     targets = read_targets(request.targets) if request.targets else ()
-    return build_problem(
+    source = None
+    if request.model_repository:
+        models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
+        source = read_source(request.model_repository, models)
+        rules = rules.merged(Rules(together=source.dependency_groups(models)))
+    problem = build_problem(
         types,
         _goal(request, bool(targets)),
         request.objective,
@@ -94,20 +103,19 @@ def build_request_problem(request: PlanRequest) -> Problem:
         gpu_budget=request.gpu_budget,
         slowdown=read_slowdowns(request.interference),
     )
+    return problem, source
 
 
 def run_plan(request: PlanRequest) -> PlanResult:
     """Plan ``request``; writes the plan JSON and repositories only after the plan checks out."""
-    problem = build_request_problem(request)
+    problem, source = build_request_problem(request)
     result = plan(problem, request.settings)
     violations = check_plan(problem, result)
     if violations:
         raise GpupackError(f"internal error: the plan fails its check: {violations[0]}")
     written = None
-    if request.write_repositories:
-        written = write_repositories(
-            result, request.model_repository, request.write_repositories, request.base_port
-        )
+    if request.write_repositories and source is not None:
+        written = write_repositories(result, source, request.write_repositories, request.base_port)
     if request.output:
         write_atomic(request.output, result.to_json())
     return PlanResult(plan=result, problem=problem, written=written)

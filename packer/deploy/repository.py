@@ -1,23 +1,24 @@
-"""Materialize a plan: one Triton model repository per GPU, a launch script each, and the plan JSON.
+"""Materialize a plan: one Triton model repository per GPU, a launch script each, endpoints, the plan.
 
 Layout of the output directory::
 
-    plan.json
-    gpu0/<model>/...      models placed on GPU 0, copied from the source repository
-    launch-gpu0.sh        starts tritonserver on gpu0/ with CUDA_VISIBLE_DEVICES=0 and its own ports
+    plan.json             the plan, with its endpoints
+    endpoints.csv         model, GPU, HTTP and gRPC URL: where clients and gateways route
+    gpu0/<model>/...      models placed on GPU 0 (and the models their ensembles call)
+    launch-gpu0.sh        starts the server of gpu0/ on GPU 0 with its own ports
     gpu1/...
 
 One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see.
-Each config.pbtxt is parsed into tritonclient's ``model_config_pb2.ModelConfig``, changed as a
-message (every KIND_GPU or KIND_AUTO instance group becomes KIND_GPU on device 0 of its server, the
-only device it sees; counts, KIND_CPU groups and all other settings are kept) and written back with
-``text_format``, after a comment naming the profiled point the plan counts on (client batch
-size, concurrency, instance count, throughput). The whole tree is built in a temporary directory
-and renamed into place.
+Configs are rewritten as ``configs`` says. Links in the source are copied as the files they point
+to, so nothing outside the output is ever written; FIFOs, sockets and devices are refused. The
+whole tree is built in a temporary sibling directory and renamed into place.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import shutil
 import stat
@@ -25,14 +26,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2 as mc
-
+from packer.deploy.configs import CONFIG, rewrite_config
+from packer.deploy.source import SourceModel, SourceRepository
 from packer.plan import Plan
 from profiler import InputError, ProfilePoint
 
-CONFIG = "config.pbtxt"
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
+# URLs in endpoints.csv: the launch scripts serve on this host.
+HOST = "localhost"
 
 _LAUNCH = """#!/usr/bin/env bash
 # gpupack plan, GPU {index}: {models}
@@ -47,72 +48,97 @@ exec "${{TRITONSERVER:-tritonserver}}" --model-repository="$here/gpu{index}" \\
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where one model of the plan answers: its GPU and that GPU's server's URLs."""
+
+    model: str
+    gpu: int
+    http: str
+    grpc: str
+
+    def to_dict(self) -> dict:
+        """As in plan.json's ``endpoints`` list."""
+        return {"model": self.model, "gpu": self.gpu, "http_url": self.http, "grpc_url": self.grpc}
+
+
+@dataclass(frozen=True)
 class WrittenRepositories:
     """What ``write_repositories`` produced."""
 
     root: Path
     repositories: tuple[Path, ...]
     launch_scripts: tuple[Path, ...]
+    endpoints: tuple[Endpoint, ...]
 
 
-def check_model_name(name: str) -> None:
-    """Refuse names that could escape the repository directory."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or os.sep in name or ".." in name:
-        raise InputError(
-            f"model name {name!r} is not a plain directory name (contains a path separator or '..')"
-        )
+def ports(base_port: int, index: int) -> tuple[int, int, int]:
+    """HTTP, gRPC and metrics ports of GPU ``index``'s server."""
+    first = base_port + PORTS_PER_GPU * index
+    return first, first + 1, first + 2
 
 
-def rewrite_config(text: str, source: str, point: ProfilePoint | None = None) -> str:
-    """``text`` (a config.pbtxt) with every GPU/AUTO instance group pinned to KIND_GPU, device 0.
-
-    With ``point``, a comment first says which profiled point the plan counts on: the client
-    batch size and concurrency to send at, and the instance count it was measured with.
-    """
-    config = mc.ModelConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as exc:
-        raise InputError(f"{source}: not a valid model config ({exc})") from None
-    for group in config.instance_group:
-        if group.kind in (mc.ModelInstanceGroup.KIND_GPU, mc.ModelInstanceGroup.KIND_AUTO):
-            group.kind = mc.ModelInstanceGroup.KIND_GPU
-            del group.gpus[:]
-            group.gpus.append(0)
-    header = ""
-    if point is not None:
-        header = (
-            f"# gpupack plan: profiled at batch size {point.batch_size}, concurrency {point.concurrency}, "
-            f"{point.instance_count} instance(s)"
-            + (f", {point.throughput:g} infer/s" if point.throughput is not None else "")
-            + "\n"
-        )
-    return header + text_format.MessageToString(config)
+def endpoints(plan: Plan, base_port: int) -> tuple[Endpoint, ...]:
+    """One row per model replica, in GPU order."""
+    rows = []
+    for gpu in plan.gpus:
+        http, grpc, _ = ports(base_port, gpu.index)
+        for p in gpu.points:
+            rows.append(Endpoint(p.model, gpu.index, f"http://{HOST}:{http}", f"{HOST}:{grpc}"))
+    return tuple(rows)
 
 
-def _copy_model(source_repo: Path, point: ProfilePoint, target_repo: Path) -> None:
-    name = point.model
-    check_model_name(name)
-    source = source_repo / name
-    config = source / CONFIG
-    if not config.is_file():
-        raise InputError(
-            f"model {name!r} of the plan is not in --model-repository {source_repo} (no {name}/{CONFIG})"
-        )
-    shutil.copytree(source, target_repo / name, symlinks=True)
-    (target_repo / name / CONFIG).write_text(rewrite_config(config.read_text(), str(config), point))
+def endpoints_csv(rows: tuple[Endpoint, ...]) -> str:
+    """``endpoints.csv``: model, gpu, http_url, grpc_url."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "gpu", "http_url", "grpc_url"])
+    writer.writerows([e.model, e.gpu, e.http, e.grpc] for e in rows)
+    return out.getvalue()
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy ``source`` into the new folder ``target``, links as the files they point to."""
+    target.mkdir()
+    for entry in sorted(source.iterdir()):
+        try:
+            mode = entry.stat().st_mode  # follows links
+        except FileNotFoundError:
+            raise InputError(f"{entry}: a link to nothing (it points to {os.readlink(entry)!r})") from None
+        if stat.S_ISDIR(mode):
+            _copy_tree(entry, target / entry.name)
+        elif stat.S_ISREG(mode):
+            shutil.copyfile(entry, target / entry.name)
+            shutil.copymode(entry, target / entry.name)
+        else:
+            raise InputError(f"{entry}: not a regular file or folder (a FIFO, socket or device?)")
+
+
+def _copy_model(model: SourceModel, repo: Path, point: ProfilePoint | None) -> None:
+    """Copy ``model`` into ``repo``; its config rewritten (with ``point``'s comment when planned)."""
+    target = repo / model.name
+    _copy_tree(model.path, target)
+    if model.config_text is not None:
+        written = target / CONFIG
+        written.unlink()
+        written.write_text(rewrite_config(model.config_text, str(model.path / CONFIG), point))
+
+
+def _check_output(source: SourceRepository, output: Path, plan: Plan, base_port: int) -> None:
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"{output} already exists and is not empty", "choose a new directory or remove it")
+    root, out = source.root.resolve(), output.resolve()
+    if out == root or root in out.parents or out in root.parents:
+        raise InputError(f"--write-repositories {output} overlaps --model-repository {source.root}")
+    if base_port < 1 or ports(base_port, plan.gpu_count)[0] > 65536:
+        raise InputError(f"--base-port {base_port} leaves too few ports for {plan.gpu_count} GPUs")
 
 
 def write_repositories(
-    plan: Plan, source_repo: Path, output: Path, base_port: int = 8000
+    plan: Plan, source: SourceRepository, output: Path, base_port: int = 8000
 ) -> WrittenRepositories:
     """Write ``output`` as documented above; nothing is left behind if anything fails."""
-    if not source_repo.is_dir():
-        raise InputError(f"--model-repository {source_repo}: not a directory")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"{output} already exists and is not empty", "choose a new directory or remove it")
-    if base_port + PORTS_PER_GPU * plan.gpu_count > 65536:
-        raise InputError(f"--base-port {base_port} leaves too few ports for {plan.gpu_count} GPUs")
+    _check_output(source, output, plan, base_port)
+    rows = endpoints(plan, base_port)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
@@ -120,21 +146,19 @@ def write_repositories(
         for gpu in plan.gpus:
             repo = tmp / f"gpu{gpu.index}"
             repo.mkdir()
-            for point in gpu.points:
-                _copy_model(source_repo, point, repo)
-            port = base_port + PORTS_PER_GPU * gpu.index
+            planned = {p.model: p for p in gpu.points}
+            for name in dict.fromkeys(m for p in gpu.points for m in source.closure(p.model)):
+                _copy_model(source.models[name], repo, planned.get(name))
+            http, grpc, metrics = ports(base_port, gpu.index)
             script = tmp / f"launch-gpu{gpu.index}.sh"
+            models = ", ".join(p.model for p in gpu.points)
             script.write_text(
-                _LAUNCH.format(
-                    index=gpu.index,
-                    models=", ".join(p.model for p in gpu.points),
-                    http=port,
-                    grpc=port + 1,
-                    metrics=port + 2,
-                )
+                _LAUNCH.format(index=gpu.index, models=models, http=http, grpc=grpc, metrics=metrics)
             )
-            script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        (tmp / "plan.json").write_text(plan.to_json())
+            script.chmod(0o755)
+        (tmp / "endpoints.csv").write_text(endpoints_csv(rows))
+        data = plan.to_dict() | {"endpoints": [e.to_dict() for e in rows]}
+        (tmp / "plan.json").write_text(json.dumps(data, indent=2) + "\n")
         if output.exists():
             output.rmdir()
         tmp.rename(output)
@@ -145,4 +169,5 @@ def write_repositories(
         root=output,
         repositories=tuple(output / f"gpu{g.index}" for g in plan.gpus),
         launch_scripts=tuple(output / f"launch-gpu{g.index}.sh" for g in plan.gpus),
+        endpoints=rows,
     )

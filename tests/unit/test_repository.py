@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from cli import cli
-from packer.deploy.repository import check_model_name, rewrite_config
+from packer.deploy.configs import check_model_name, rewrite_config
 from packer.service import BUILTIN_PROFILE
 from profiler.errors import InputError
 from profiler.profile_io import read_profile
@@ -62,7 +63,9 @@ def test_write_repositories_places_each_model_once_with_the_plan(model_repo: Pat
     assert result.exit_code == 0, result.output
     plan = json.loads((out / "plan.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["plan.json"] + [f"gpu{i}" for i in range(4)] + [f"launch-gpu{i}.sh" for i in range(4)]
+        ["plan.json", "endpoints.csv"]
+        + [f"gpu{i}" for i in range(4)]
+        + [f"launch-gpu{i}.sh" for i in range(4)]
     )
     for gpu in plan["gpus"]:
         repo = out / f"gpu{gpu['index']}"
@@ -156,3 +159,95 @@ def test_each_written_config_names_the_point_the_plan_counts_on(model_repo: Path
                 f"# gpupack plan: profiled at batch size {model['batch_size']}, "
                 f"concurrency {model['concurrency']}, 1 instance(s), {model['throughput']:g} infer/s"
             )
+
+
+def test_endpoints_map_every_model_to_its_gpus_urls(model_repo: Path, tmp_path: Path):
+    out = tmp_path / "deploy"
+    assert write(model_repo, out, "--base-port", "9000").exit_code == 0
+    plan = json.loads((out / "plan.json").read_text())
+    rows = (out / "endpoints.csv").read_text().splitlines()
+    assert rows[0] == "model,gpu,http_url,grpc_url"
+    expected = [
+        f"{m['name']},{g['index']},http://localhost:{9000 + 3 * g['index']},localhost:{9001 + 3 * g['index']}"
+        for g in plan["gpus"]
+        for m in g["models"]
+    ]
+    assert rows[1:] == expected
+    assert [e["model"] for e in plan["endpoints"]] == [r.split(",")[0] for r in rows[1:]]
+
+
+def test_a_model_without_config_is_copied_as_it_is(model_repo: Path, tmp_path: Path):
+    (model_repo / "segmentation_ct_spleen" / "config.pbtxt").unlink()
+    (model_repo / "segmentation_ct_spleen" / "1" / "model.onnx").write_bytes(b"\x08\x07onnx")
+    out = tmp_path / "deploy"
+    assert write(model_repo, out).exit_code == 0
+    (copied,) = out.glob("gpu*/segmentation_ct_spleen")
+    assert sorted(p.name for p in copied.rglob("*")) == ["1", "model.onnx", "model.py"]
+    assert (copied / "1" / "model.onnx").read_bytes() == b"\x08\x07onnx"
+
+
+def test_comments_of_a_config_survive(model_repo: Path, tmp_path: Path):
+    chest = model_repo / "classification_chest" / "config.pbtxt"
+    chest.write_text("# owned by the imaging team\n" + CONFIGS["classification_chest"])
+    spleen = model_repo / "segmentation_ct_spleen" / "config.pbtxt"
+    spleen.write_text(
+        '# keep batching off\nname: "segmentation_ct_spleen"  # the CT one\nbackend: "python"\n'
+    )
+    out = tmp_path / "deploy"
+    assert write(model_repo, out).exit_code == 0
+    (written_chest,) = out.glob("gpu*/classification_chest/config.pbtxt")
+    assert "# owned by the imaging team" in written_chest.read_text()
+    (written_spleen,) = out.glob("gpu*/segmentation_ct_spleen/config.pbtxt")
+    assert written_spleen.read_text().split("\n", 1)[1] == spleen.read_text()  # unchanged below the header
+
+
+def test_a_linked_config_is_copied_and_what_it_links_to_is_never_written(model_repo: Path, tmp_path: Path):
+    shared = tmp_path / "shared.pbtxt"
+    shared.write_text(CONFIGS["classification_chest"])
+    config = model_repo / "classification_chest" / "config.pbtxt"
+    config.unlink()
+    config.symlink_to(shared)
+    out = tmp_path / "deploy"
+    assert write(model_repo, out).exit_code == 0
+    assert shared.read_text() == CONFIGS["classification_chest"]
+    (written,) = out.glob("gpu*/classification_chest/config.pbtxt")
+    assert not written.is_symlink() and written.read_text().startswith("# gpupack plan:")
+
+
+def test_a_fifo_in_a_model_folder_and_an_output_inside_the_source_are_refused(
+    model_repo: Path, tmp_path: Path
+):
+    out_inside = model_repo / "deploy"
+    result = write(model_repo, out_inside)
+    assert result.exit_code == 2 and "overlaps --model-repository" in result.output
+    assert not out_inside.exists()
+    os.mkfifo(model_repo / "classification_chest" / "1" / "pipe")
+    result = write(model_repo, tmp_path / "deploy")
+    assert result.exit_code == 2 and "not a regular file or folder" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "deploy").exists()
+
+
+def test_an_ensemble_runs_with_its_steps_on_every_gpu_that_serves_it(model_repo: Path, tmp_path: Path):
+    (model_repo / "preprocess" / "1").mkdir(parents=True)
+    (model_repo / "preprocess" / "config.pbtxt").write_text('name: "preprocess"\nbackend: "python"\n')
+    (model_repo / "ens" / "1").mkdir(parents=True)
+    (model_repo / "ens" / "config.pbtxt").write_text(
+        'name: "ens"\nplatform: "ensemble"\nensemble_scheduling { step ['
+        ' { model_name: "preprocess" model_version: -1 },'
+        ' { model_name: "classification_chest" model_version: -1 } ] }\n'
+    )
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    seed = (BUILTIN_PROFILE / "profile.csv").read_text()
+    (profile / "profile.csv").write_text(seed + "ens,2,4,150,11,56,5600\n")
+    (profile / "server-only.csv").write_text((BUILTIN_PROFILE / "server-only.csv").read_text())
+    (profile / "metadata.json").write_text((BUILTIN_PROFILE / "metadata.json").read_text())
+    out = tmp_path / "deploy"
+    result = write(model_repo, out, "--profiles", str(profile))
+    assert result.exit_code == 0, result.output
+    plan = json.loads((out / "plan.json").read_text())
+    (gpu,) = [g for g in plan["gpus"] if "ens" in [m["name"] for m in g["models"]]]
+    assert "classification_chest" in [m["name"] for m in gpu["models"]]  # profiled step: planned together
+    repo = out / f"gpu{gpu['index']}"
+    assert {"ens", "preprocess", "classification_chest"} <= {p.name for p in repo.iterdir()}
+    assert not (repo / "preprocess" / "config.pbtxt").read_text().startswith("# gpupack plan:")
