@@ -364,6 +364,71 @@ def _check_generalized(opts: dict, objective: object) -> None:
         raise click.UsageError("--pin names a GPU type of --fleet")
 
 
+# ---- export -----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--kubernetes",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write Kubernetes manifests (multi-document YAML): a Deployment and a Service per planned GPU.",
+)
+@click.option(
+    "--compose",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write a docker compose file for one multi-GPU host: a service per planned GPU.",
+)
+@click.option(
+    "--image",
+    default=None,
+    help="tritonserver container image and tag [nvcr.io/nvidia/tritonserver:24.10-py3].",
+)
+@click.option(
+    "--volume",
+    metavar="SPEC",
+    help="Kubernetes: where pods find DIRECTORY: pvc:CLAIM (DIRECTORY's content on a PVC), "
+    "hostpath:/PATH (DIRECTORY on every GPU node) or image (DIRECTORY baked into --image at /models).",
+)
+@click.option(
+    "--name-prefix", default="gpupack", show_default=True, help="Kubernetes object names: PREFIX-gpuN."
+)
+def export(
+    directory: Path,
+    kubernetes: Path | None,
+    compose: Path | None,
+    image: str | None,
+    volume: str | None,
+    name_prefix: str,
+) -> None:
+    """Export a plan written by `plan --write-repositories` (DIRECTORY) for Kubernetes or compose."""
+    from packer.deploy.manifests import (
+        DEFAULT_IMAGE,
+        Volume,
+        compose_file,
+        kubernetes_objects,
+        read_plan_dir,
+        to_yaml,
+    )
+    from profiler import write_atomic
+
+    if not (kubernetes or compose):
+        raise click.UsageError("name at least one of --kubernetes FILE and --compose FILE")
+    if kubernetes and not volume:
+        raise click.UsageError("--kubernetes needs --volume (pvc:CLAIM, hostpath:/PATH or image)")
+    gpus = read_plan_dir(directory)
+    image = image or DEFAULT_IMAGE
+    if kubernetes:
+        objects = kubernetes_objects(gpus, image, Volume.parse(volume or ""), name_prefix)
+        write_atomic(kubernetes, to_yaml(objects))
+        click.echo(f"wrote {len(objects)} Kubernetes objects for {len(gpus)} GPUs to {kubernetes}")
+    if compose:
+        write_atomic(compose, to_yaml([compose_file(gpus, image, directory)]))
+        click.echo(f"wrote a compose file with {len(gpus)} services to {compose}")
+
+
 # ---- profile ----------------------------------------------------------------------------------------
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C

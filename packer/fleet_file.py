@@ -4,7 +4,8 @@ Fleet file (paths relative to the file; ``memory`` defaults to the profile's GPU
 many as needed, ``rules`` to none)::
 
     gpu_types:
-      - {name: t4, memory: 16GB, count: 8, cost_per_hour: 0.35, profile: profiles/t4}
+      - {name: t4, memory: 16GB, count: 8, cost_per_hour: 0.35, profile: profiles/t4,
+         product_label: Tesla-T4}
     rules:
       pin: {segmentation_liver: a100}
       apart: [[segmentation_ct_pancreas, segmentation_ct_spleen]]
@@ -22,6 +23,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import re
 from pathlib import Path
 
 import yaml
@@ -32,9 +34,11 @@ from packer.units import MEMORY_FORMS, parse_memory_mb
 from profiler import InputError, read_profile
 
 FLEET_KEYS = ("gpu_types", "rules")
-TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile")
+TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label")
 RULE_KEYS = ("pin", "apart", "together", "max_models_per_gpu", "headroom_pct")
 TARGET_KEYS = ("throughput", "max_latency_p99_ms")
+# A Kubernetes label value: up to 63 letters, digits, '-', '_', '.', starting and ending alphanumeric.
+LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
 
 
 def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
@@ -131,7 +135,16 @@ def _gpu_type(path: Path, index: int, data: object) -> GpuType:
         profile=profile,
         count=None if count is None else int(_number(f"{where}: count", count, int)),
         cost_per_hour=_number(f"{where}: cost_per_hour", data["cost_per_hour"]),
+        product_label=_label(f"{where}: product_label", data.get("product_label")),
     )
+
+
+def _label(where: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not LABEL_VALUE.fullmatch(value):
+        raise InputError(f"{where}: {value!r} is not a Kubernetes label value (e.g. NVIDIA-H100-80GB-HBM3)")
+    return value
 
 
 def read_fleet(path: Path) -> Fleet:

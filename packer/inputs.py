@@ -26,6 +26,8 @@ class GpuType:
     profile: Profile
     count: int | None = None
     cost_per_hour: float | None = None
+    # The node label value Kubernetes' GPU feature discovery gives this GPU (nvidia.com/gpu.product).
+    product_label: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):

@@ -24,6 +24,7 @@ class Gpu:
     gpu_type: str
     cost_per_hour: float | None
     gpu_memory_mb: float
+    product_label: str | None
 
     @property
     def throughput(self) -> float:
@@ -40,6 +41,7 @@ class Gpu:
             "type": self.gpu_type,
             "gpu_memory_mb": self.gpu_memory_mb,
             "cost_per_hour": self.cost_per_hour,
+            "product_label": self.product_label,
             "models": [
                 {
                     "name": p.model,

@@ -63,6 +63,7 @@ def _gpu(problem: Problem, index: int, t: int, options: list[Option]) -> Gpu:
         gpu_type=gpu_type.name,
         cost_per_hour=gpu_type.cost_per_hour,
         gpu_memory_mb=gpu_type.memory_mb,
+        product_label=gpu_type.product_label,
     )
 
 

@@ -1,0 +1,184 @@
+"""Kubernetes manifests and a docker compose file for a written plan (``gpupack export``).
+
+Both read what ``--write-repositories`` wrote (DIR/plan.json with its endpoints) and run the stock
+``tritonserver`` container, one per planned GPU, on that GPU's repository ``gpu<i>/``:
+
+- Kubernetes: per GPU a Deployment (one replica, ``nvidia.com/gpu: 1``, probes on
+  ``/v2/health/ready`` and ``/v2/health/live``, ports 8000/8001/8002, a ``nodeSelector`` on
+  ``nvidia.com/gpu.product`` where the GPU's type names a product label) and a Service; labels
+  carry the GPU index and the models (as ``model.gpupack.io/<name>`` where the name is a valid
+  label key, always in the ``gpupack.io/models`` annotation). The repositories come from a volume
+  the user names: a PVC or a host path holding DIR, or an image with DIR at ``/models``.
+- Compose: per GPU a service with a device reservation for that GPU and the plan's host ports.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from packer.fleet_file import LABEL_VALUE
+from profiler import InputError
+
+DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
+MODELS_PATH = "/models"
+CONTAINER_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Where the pods find DIR: ``pvc:NAME``, ``hostpath:/PATH`` or ``image`` (DIR baked in at /models)."""
+
+    kind: str
+    value: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Volume:
+        """``pvc:NAME``, ``hostpath:/PATH`` or ``image``; ``InputError`` otherwise."""
+        kind, _, value = text.partition(":")
+        if kind == "image" and not value:
+            return cls("image")
+        if kind in ("pvc", "hostpath") and value and (kind == "pvc" or value.startswith("/")):
+            return cls(kind, value)
+        raise InputError(f"--volume {text!r}: expected pvc:NAME, hostpath:/ABSOLUTE/PATH or image")
+
+
+@dataclass(frozen=True)
+class PlannedGpu:
+    """What a manifest needs of one GPU of the plan."""
+
+    index: int
+    models: tuple[str, ...]
+    product_label: str | None
+    http_port: int
+
+
+def read_plan_dir(directory: Path) -> tuple[PlannedGpu, ...]:
+    """The GPUs of DIR/plan.json (as ``--write-repositories`` writes it), each with its repository."""
+    path = directory / "plan.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        ports = {e["gpu"]: int(e["http_url"].rsplit(":", 1)[1]) for e in data["endpoints"]}
+        gpus = tuple(
+            PlannedGpu(
+                g["index"],
+                tuple(m["name"] for m in g["models"]),
+                g.get("product_label"),
+                ports[g["index"]],
+            )
+            for g in data["gpus"]
+        )
+    except FileNotFoundError:
+        raise InputError(
+            f"{path}: no such file", "pass a directory written by plan --write-repositories"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InputError(f"{path}: not a plan written by --write-repositories ({exc!r})") from None
+    for gpu in gpus:
+        if not (directory / f"gpu{gpu.index}").is_dir():
+            raise InputError(f"{directory}: no repository gpu{gpu.index}/ for GPU {gpu.index} of the plan")
+    return gpus
+
+
+def _labels(prefix: str, gpu: PlannedGpu) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "tritonserver",
+        "app.kubernetes.io/instance": prefix,
+        "gpupack.io/gpu": str(gpu.index),
+    }
+
+
+def _volume(volume: Volume) -> list[dict]:
+    if volume.kind == "pvc":
+        return [{"name": "models", "persistentVolumeClaim": {"claimName": volume.value, "readOnly": True}}]
+    if volume.kind == "hostpath":
+        return [{"name": "models", "hostPath": {"path": volume.value, "type": "Directory"}}]
+    return []
+
+
+def _container(gpu: PlannedGpu, image: str, volume: Volume) -> dict:
+    probe = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 10}
+    container = {
+        "name": "tritonserver",
+        "image": image,
+        "args": ["tritonserver", f"--model-repository={MODELS_PATH}/gpu{gpu.index}"],
+        "ports": [{"name": n, "containerPort": p} for n, p in CONTAINER_PORTS.items()],
+        "resources": {"limits": {"nvidia.com/gpu": 1}},
+        "readinessProbe": probe,
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "initialDelaySeconds": 30},
+    }
+    if volume.kind != "image":
+        container["volumeMounts"] = [{"name": "models", "mountPath": MODELS_PATH, "readOnly": True}]
+    return container
+
+
+def kubernetes_objects(gpus: tuple[PlannedGpu, ...], image: str, volume: Volume, prefix: str) -> list[dict]:
+    """A Deployment and a Service per GPU, in GPU order."""
+    objects = []
+    for gpu in gpus:
+        name = f"{prefix}-gpu{gpu.index}"
+        labels = _labels(prefix, gpu)
+        model_labels = {f"model.gpupack.io/{m}": "true" for m in gpu.models if LABEL_VALUE.fullmatch(m)}
+        metadata = {
+            "name": name,
+            "labels": labels | model_labels,
+            "annotations": {"gpupack.io/models": ",".join(gpu.models)},
+        }
+        pod = {"containers": [_container(gpu, image, volume)], "volumes": _volume(volume)}
+        if gpu.product_label:
+            pod["nodeSelector"] = {PRODUCT_LABEL: gpu.product_label}
+        objects.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": metadata,
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels | model_labels}, "spec": pod},
+                },
+            }
+        )
+        ports = [{"name": n, "port": p, "targetPort": n} for n, p in CONTAINER_PORTS.items()]
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": metadata,
+                "spec": {"selector": labels, "ports": ports},
+            }
+        )
+    return objects
+
+
+def compose_file(gpus: tuple[PlannedGpu, ...], image: str, directory: Path) -> dict:
+    """A compose project: one service per GPU, its GPU reserved, the plan's host ports."""
+    services = {}
+    for gpu in gpus:
+        host = gpu.http_port
+        services[f"gpu{gpu.index}"] = {
+            "image": image,
+            "command": ["tritonserver", f"--model-repository={MODELS_PATH}/gpu{gpu.index}"],
+            "volumes": [f"{directory.resolve()}:{MODELS_PATH}:ro"],
+            "ports": [f"{host + k}:{p}" for k, p in enumerate(CONTAINER_PORTS.values())],
+            "labels": {"gpupack.io/gpu": str(gpu.index), "gpupack.io/models": ",".join(gpu.models)},
+            "deploy": {
+                "resources": {
+                    "reservations": {
+                        "devices": [
+                            {"driver": "nvidia", "device_ids": [str(gpu.index)], "capabilities": ["gpu"]}
+                        ]
+                    }
+                }
+            },
+        }
+    return {"name": "gpupack", "services": services}
+
+
+def to_yaml(documents: list[dict]) -> str:
+    """Documents as one multi-document YAML text, keys in the order written."""
+    return yaml.safe_dump_all(documents, sort_keys=False)
