@@ -580,6 +580,104 @@ def profile(ctx: click.Context, **opts: object) -> None:
         ctx.exit(1)
 
 
+# ---- serve and validate: a written plan on real servers --------------------------------------------
+
+_SERVER_OPTIONS = (
+    click.option(
+        "--triton-server",
+        type=_PATH,
+        envvar="TRITONSERVER",
+        help="The tritonserver binary.  [default: $TRITONSERVER, else tritonserver on PATH, else "
+        "nvidia-pytriton's]",
+    ),
+    click.option(
+        "--backend-python",
+        type=_PATH,
+        envvar="GPUPACK_BACKEND_PYTHON",
+        help="The python3 whose packages the models import (needs numpy<2); its folder goes first on the "
+        "server's PATH.  [default: $GPUPACK_BACKEND_PYTHON, else the Python running gpupack]",
+    ),
+    click.option(
+        "--backend-directory",
+        type=_PATH,
+        help="The server's --backend-directory, used as is.  [default: a temporary copy of the server's, "
+        "with the Python backend stub for --backend-python's version]",
+    ),
+)
+
+
+def _server_options(command: click.decorators.FC) -> click.decorators.FC:
+    """Where the server and the models' Python come from (serve, validate)."""
+    for option in reversed(_SERVER_OPTIONS):
+        command = option(command)
+    return command
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("repository", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
+@click.option(
+    "--gpu",
+    type=click.IntRange(min=0),
+    help="NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES is set to its UUID).  "
+    "[default: the environment's CUDA_VISIBLE_DEVICES]",
+)
+@_server_options
+@click.option(
+    "--model-control-mode",
+    type=click.Choice(["none", "poll"]),
+    default="none",
+    show_default=True,
+    help="none: load every model of REPOSITORY at start (a model that fails to load stops the server); "
+    "poll: also load, reload and unload models as REPOSITORY changes.",
+)
+@click.option("--log-file", type=_PATH, help="Also append the server's log to this file.")
+@click.option("--quiet", is_flag=True, help="Do not show the server's log on stdout.")
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the server and every model to be ready.",
+)
+@click.pass_context
+def serve(ctx: click.Context, **opts: object) -> None:
+    """Serve a Triton model repository in the foreground, as a plan's launch-gpuN.sh does.
+
+    Starts one tritonserver on REPOSITORY with fixed ports: the binary, the Python backend stub and a
+    numpy<2 python3 first on the server's PATH, exactly as `gpupack profile` starts its own. Runs until
+    Ctrl-C, SIGTERM or SIGHUP, then stops the server and exits 130, 143 or 129. Exit codes: 1 when the
+    server fails to start (e.g. a model fails to load) or exits by itself, 2 for bad input.
+    Arguments after -- go to tritonserver.
+    """
+    import sys
+
+    from profiler.launcher import ServerPorts
+    from profiler.serving import ServeRequest, Serving, serve
+
+    def ready(serving: Serving) -> None:
+        click.echo(serving.describe(), err=True)
+
+    request = ServeRequest(
+        repository=opts["repository"],
+        ports=ServerPorts(opts["http_port"], opts["grpc_port"], opts["metrics_port"]),
+        gpu=opts["gpu"],
+        triton_server=opts["triton_server"],
+        backend_python=opts["backend_python"],
+        backend_directory=opts["backend_directory"],
+        model_control_mode=opts["model_control_mode"],
+        server_args=opts["server_args"],
+        log_path=opts["log_file"],
+        start_timeout_s=opts["start_timeout"],
+    )  # type: ignore[arg-type]
+    result = serve(request, ready, None if opts["quiet"] else sys.stdout)
+    click.echo(f"stopped by {result.signal_name}; the server is down", err=True)
+    ctx.exit(result.exit_code)
+
+
 def main() -> None:
     """Console-script entry point (``gpupack``)."""
     cli(prog_name="gpupack", auto_envvar_prefix="GPUPACK")

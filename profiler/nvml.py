@@ -20,6 +20,10 @@ class NvmlUnavailable(Exception):
     """NVML cannot be used here (no driver, no GPU, or no such GPU index); the message says which."""
 
 
+class NoSuchGpu(NvmlUnavailable):
+    """NVML works, but has no GPU with the index asked for."""
+
+
 @dataclass(frozen=True)
 class GpuInfo:
     """The GPU the server is given."""
@@ -80,7 +84,7 @@ def open_gpu(index: int) -> GpuInfo:
     try:
         count = nvml.nvmlDeviceGetCount()
         if not 0 <= index < count:
-            raise NvmlUnavailable(f"no GPU {index}: NVML sees {count} GPU(s)")
+            raise NoSuchGpu(f"no GPU {index}: NVML sees {count} GPU(s)")
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
         return GpuInfo(
             index=index,
