@@ -139,7 +139,7 @@ class LocalServerSettings:
     backend_python: Path | None = None  # the interpreter running gpupack
     backend_directory: Path | None = None  # a copy of the server's own, with the right stub
     cuda_visible_devices: str | None = None  # the environment's
-    log_path: Path | None = None  # a file in a temporary directory
+    log_path: Path | None = None  # a temporary file, removed when the server stops without failing
     start_timeout_s: float = START_TIMEOUT_S
     ports: ServerPorts | None = None  # free ports, chosen again if one is taken meanwhile
     model_control_mode: ControlMode = "explicit"
@@ -165,6 +165,7 @@ class LocalServer:
         self._workdir: Path | None = None
         self._pump: LogPump | None = None
         self.log_path: Path | None = None
+        self._temporary_log = False  # ours to remove when stopping, unless the server failed
 
     @property
     def pid(self) -> int:
@@ -208,7 +209,7 @@ class LocalServer:
             _check_ports_free(settings.ports)
         self._workdir = Path(tempfile.mkdtemp(prefix="gpupack-triton-"))
         backends = settings.backend_directory or prepare_backends(install, python, self._workdir)
-        self.log_path = settings.log_path or self._workdir / "tritonserver.log"
+        self.log_path = settings.log_path or self._temporary_log_path()
         env = self._environment(install, python)
         for _ in range(1 if settings.ports else PORT_ATTEMPTS):
             if self._launch(install.binary, backends, env, settings.ports or ServerPorts.free()):
@@ -293,7 +294,15 @@ class LocalServer:
         """The error for a server that exited on its own with ``code``, quoting its log."""
         return self._error(f"exited (exit code {code})")
 
+    def _temporary_log_path(self) -> Path:
+        """A log file of our own, outside the work folder: it stays when the server fails, to be read."""
+        fd, name = tempfile.mkstemp(prefix="gpupack-tritonserver-", suffix=".log")
+        os.close(fd)
+        self._temporary_log = True
+        return Path(name)
+
     def _error(self, what: str) -> GpupackError:
+        self._temporary_log = False  # keep it: the hint points there
         line = last_error_line(self._pump.text() if self._pump else "")
         where = "the server's output above" if self.settings.echo else f"the server log {self.log_path}"
         return GpupackError(f"tritonserver {what}: {line}", f"see {where}")
@@ -304,6 +313,9 @@ class LocalServer:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+        if self._temporary_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self._temporary_log = False
 
     def _terminate(self) -> None:
         """SIGTERM (the server unloads its models), then SIGKILL to its whole process group."""

@@ -8,6 +8,7 @@ lines in memory, so that a failed start can quote the server's own reason withou
 from __future__ import annotations
 
 import collections
+import re
 import threading
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -18,8 +19,18 @@ KEPT_LINES = 400
 DRAIN_TIMEOUT_S = 2.0
 
 
+# The server's line for a model that failed to load: "failed to load 'm' version 1: Internal: ...\n\nAt: ..."
+_MODEL_FAILED = re.compile(r"failed to load '[^']+' version \d+: .*?(?=\\n|\"?$)", re.MULTILINE)
+
+
 def last_error_line(log: str) -> str:
-    """The most telling line of a server log: its last error, else its last line."""
+    r"""The most telling line of a server log: the models that failed to load, else its last error line.
+
+    Falls back to the last line of all. Python tracebacks inside a line (``\n\nAt: ...``) are cut off.
+    """
+    failed = list(dict.fromkeys(m.group(0) for m in _MODEL_FAILED.finditer(log)))
+    if failed:
+        return "; ".join(failed)
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [line for line in lines if line[:1] == "E" and line[1:5].isdigit() or "error" in line.lower()]
     line = (errors or lines or ["no output"])[-1]
@@ -43,6 +54,7 @@ class LogPump:
     def _run(self) -> None:
         with open(self._log_path, "ab") as log:
             for raw in iter(self._pipe.readline, b""):
+                raw = raw if raw.endswith(b"\n") else raw + b"\n"  # our own lines start on a new line
                 log.write(raw)
                 log.flush()
                 line = raw.decode("utf-8", "replace")
