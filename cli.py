@@ -678,6 +678,149 @@ def serve(ctx: click.Context, **opts: object) -> None:
     ctx.exit(result.exit_code)
 
 
+class _ValidationProgress:
+    """Prints the validation's progress lines and notices on stderr."""
+
+    def progress(self, event: object) -> None:
+        from profiler.validation_report import progress_line
+
+        e = event  # a profiler.validate.ValidationProgress
+        click.echo(progress_line(e.done, e.total, e.gpus, e.elapsed_s, e.eta_s), err=True)  # type: ignore[attr-defined]
+
+    def notice(self, message: str) -> None:
+        click.echo(f"note: {message}", err=True)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--gpu",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="NVML index of the GPU that runs each planned GPU in turn, when they are validated one at a time.",
+)
+@click.option(
+    "--all-at-once/--one-at-a-time",
+    default=None,
+    help="Run every planned GPU's server at once (planned GPU i on GPU i), or one after another on --gpu.  "
+    "[default: all at once when NVML sees every planned GPU's index, else one at a time]",
+)
+@click.option(
+    "--min-ratio",
+    type=click.FloatRange(min=0, max=10, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="A model or GPU falls short below this fraction of its promised throughput.",
+)
+@click.option(
+    "--load-generator",
+    type=click.Choice(["builtin", "perf_analyzer"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: all models driven together in one asyncio loop with common windows; perf_analyzer: "
+    "one perf_analyzer process per model, in parallel.",
+)
+@click.option(
+    "--perf-analyzer", type=_PATH, help="The perf_analyzer binary.  [default: perf_analyzer on PATH]"
+)
+@_server_options
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    callback=_shapes,
+    help="NAME:D1,D2,... dims of an input with dynamic dims, without the batch dimension (repeatable).",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Measurement window, seconds.",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Load before the first window, seconds (after each model's warm-up requests).",
+)
+@click.option(
+    "--max-windows", type=click.IntRange(min=3), default=10, show_default=True, help="Windows at most."
+)
+@click.option(
+    "--stability",
+    type=click.FloatRange(min=0, max=100, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Stable when 3 consecutive windows' throughputs lie within ± this % of their mean, for every model.",
+)
+@click.option(
+    "--sample-interval",
+    type=click.IntRange(min=10),
+    default=100,
+    show_default=True,
+    help="GPU and process sampling interval, milliseconds.",
+)
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for a server and all its models to be ready.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of the tables.")
+@click.pass_context
+def validate(ctx: click.Context, **opts: object) -> None:
+    """Deploy a written plan (DIRECTORY from plan --write-repositories) and check what it delivers.
+
+    Starts each planned GPU's server from DIRECTORY/gpuN as its launch script does, warms every model up
+    at its largest planned batch size, then drives all of a GPU's models at once, each at its planned
+    batch size and concurrency, and compares measured with promised throughput (infer/s), with p50/p99
+    latency (ms), peak GPU memory (MB, server included) against the plan, GPU, memory-controller and SM
+    utilization (%). Writes DIRECTORY/validation.json and validation.csv. Exit codes: 0 when every GPU
+    holds its plan, 1 when a GPU falls short (a model or the GPU below --min-ratio, or failed), 2 for
+    bad input, 130/143 when interrupted.
+    """
+    from profiler.loadgen import MeasureSettings
+    from profiler.validate import ValidateRequest, run_validation
+    from profiler.validation_report import VALIDATION_JSON, validation_json, validation_report
+
+    try:
+        settings = MeasureSettings(
+            window_s=opts["window"],
+            warmup_s=opts["warmup"],
+            max_windows=opts["max_windows"],
+            stability_pct=opts["stability"],
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    request = ValidateRequest(
+        directory=opts["directory"],
+        gpu=opts["gpu"],
+        min_ratio=opts["min_ratio"],
+        all_at_once=opts["all_at_once"],
+        load_generator=opts["load_generator"],
+        perf_analyzer=opts["perf_analyzer"],
+        triton_server=opts["triton_server"],
+        backend_python=opts["backend_python"],
+        backend_directory=opts["backend_directory"],
+        shapes=opts["shapes"],
+        settings=settings,
+        sample_interval_s=opts["sample_interval"] / 1000,
+        start_timeout_s=opts["start_timeout"],
+    )  # type: ignore[arg-type]
+    result = run_validation(request, _ValidationProgress())
+    if opts["as_json"]:
+        click.echo(validation_json(result), nl=False)
+    else:
+        click.echo(validation_report(result, f"results in {request.directory / VALIDATION_JSON}"))
+    if result.stopped_exit_code is not None:
+        ctx.exit(result.stopped_exit_code)
+    ctx.exit(0 if result.holds else 1)
+
+
 def main() -> None:
     """Console-script entry point (``gpupack``)."""
     cli(prog_name="gpupack", auto_envvar_prefix="GPUPACK")

@@ -150,7 +150,18 @@ def measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Mea
     return asyncio.run(_measure_loads(loads, settings))
 
 
-def _message(exc: InferenceServerException) -> str:
+def infer_inputs(specs: Sequence[InputSpec]) -> list[grpcclient.InferInput]:
+    """The request's input tensors, filled with the specs' seeded data."""
+    inputs = []
+    for spec in specs:
+        tensor = grpcclient.InferInput(spec.name, list(spec.shape), spec.datatype)
+        tensor.set_data_from_numpy(spec.array())
+        inputs.append(tensor)
+    return inputs
+
+
+def inference_error(exc: InferenceServerException) -> str:
+    """``inference failed: <the server's message on one line>``."""
     return "inference failed: " + " ".join((exc.message() or str(exc)).split())
 
 
@@ -160,11 +171,7 @@ class _Driver:
     def __init__(self, load: Load, client: aioclient.InferenceServerClient) -> None:
         self.load = load
         self.client = client
-        self.inputs = []
-        for spec in load.specs:
-            tensor = grpcclient.InferInput(spec.name, list(spec.shape), spec.datatype)
-            tensor.set_data_from_numpy(spec.array())
-            self.inputs.append(tensor)
+        self.inputs = infer_inputs(load.specs)
         self.ends: list[float] = []
         self.latencies_ms: list[float] = []
         self.windows: list[Window] = []
@@ -179,7 +186,7 @@ class _Driver:
                 await self.client.infer(self.load.model, self.inputs, client_timeout=timeout_s)
             except InferenceServerException as exc:
                 self.failed_requests += 1
-                self.error = self.error or _message(exc)
+                self.error = self.error or inference_error(exc)
                 failed.set()
                 return
             done = time.monotonic()
