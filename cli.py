@@ -658,6 +658,247 @@ def profile(ctx: click.Context, **opts: object) -> None:
         ctx.exit(1)
 
 
+# ---- serve and validate: a written plan on real servers --------------------------------------------
+
+_SERVER_OPTIONS = (
+    click.option(
+        "--triton-server",
+        type=_PATH,
+        envvar="TRITONSERVER",
+        help="The tritonserver binary.  [default: $TRITONSERVER, else tritonserver on PATH, else "
+        "nvidia-pytriton's]",
+    ),
+    click.option(
+        "--backend-python",
+        type=_PATH,
+        envvar="GPUPACK_BACKEND_PYTHON",
+        help="The python3 whose packages the models import (needs numpy<2); its folder goes first on the "
+        "server's PATH.  [default: $GPUPACK_BACKEND_PYTHON, else the Python running gpupack]",
+    ),
+    click.option(
+        "--backend-directory",
+        type=_PATH,
+        help="The server's --backend-directory, used as is.  [default: a temporary copy of the server's, "
+        "with the Python backend stub for --backend-python's version]",
+    ),
+)
+
+
+def _server_options(command: click.decorators.FC) -> click.decorators.FC:
+    """Where the server and the models' Python come from (serve, validate)."""
+    for option in reversed(_SERVER_OPTIONS):
+        command = option(command)
+    return command
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("repository", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
+@click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
+@click.option(
+    "--gpu",
+    type=click.IntRange(min=0),
+    help="NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES is set to its UUID).  "
+    "[default: the environment's CUDA_VISIBLE_DEVICES]",
+)
+@_server_options
+@click.option(
+    "--model-control-mode",
+    type=click.Choice(["none", "poll"]),
+    default="none",
+    show_default=True,
+    help="none: load every model of REPOSITORY at start (a model that fails to load stops the server); "
+    "poll: also load, reload and unload models as REPOSITORY changes.",
+)
+@click.option("--log-file", type=_PATH, help="Also append the server's log to this file.")
+@click.option("--quiet", is_flag=True, help="Do not show the server's log on stdout.")
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the server and every model to be ready.",
+)
+@click.pass_context
+def serve(ctx: click.Context, **opts: object) -> None:
+    """Serve a Triton model repository in the foreground, as a plan's launch-gpuN.sh does.
+
+    Starts one tritonserver on REPOSITORY with fixed ports: the binary, the Python backend stub and a
+    numpy<2 python3 first on the server's PATH, exactly as `gpupack profile` starts its own. Runs until
+    Ctrl-C, SIGTERM or SIGHUP, then stops the server and exits 130, 143 or 129. Exit codes: 1 when the
+    server fails to start (e.g. a model fails to load) or exits by itself, 2 for bad input.
+    Arguments after -- go to tritonserver.
+    """
+    import sys
+
+    from profiler.launcher import ServerPorts
+    from profiler.serving import ServeRequest, Serving, serve
+
+    def ready(serving: Serving) -> None:
+        click.echo(serving.describe(), err=True)
+
+    request = ServeRequest(
+        repository=opts["repository"],
+        ports=ServerPorts(opts["http_port"], opts["grpc_port"], opts["metrics_port"]),
+        gpu=opts["gpu"],
+        triton_server=opts["triton_server"],
+        backend_python=opts["backend_python"],
+        backend_directory=opts["backend_directory"],
+        model_control_mode=opts["model_control_mode"],
+        server_args=opts["server_args"],
+        log_path=opts["log_file"],
+        start_timeout_s=opts["start_timeout"],
+    )  # type: ignore[arg-type]
+    result = serve(request, ready, None if opts["quiet"] else sys.stdout)
+    click.echo(f"stopped by {result.signal_name}; the server is down", err=True)
+    ctx.exit(result.exit_code)
+
+
+class _ValidationProgress:
+    """Prints the validation's progress lines and notices on stderr."""
+
+    def progress(self, event: object) -> None:
+        from profiler.validation_report import progress_line
+
+        e = event  # a profiler.validate.ValidationProgress
+        click.echo(progress_line(e.done, e.total, e.gpus, e.elapsed_s, e.eta_s), err=True)  # type: ignore[attr-defined]
+
+    def notice(self, message: str) -> None:
+        click.echo(f"note: {message}", err=True)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--gpu",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="NVML index of the GPU that runs each planned GPU in turn, when they are validated one at a time.",
+)
+@click.option(
+    "--all-at-once/--one-at-a-time",
+    default=None,
+    help="Run every planned GPU's server at once (planned GPU i on GPU i), or one after another on --gpu.  "
+    "[default: all at once when NVML sees every planned GPU's index, else one at a time]",
+)
+@click.option(
+    "--min-ratio",
+    type=click.FloatRange(min=0, max=10, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="A model or GPU falls short below this fraction of its promised throughput.",
+)
+@click.option(
+    "--load-generator",
+    type=click.Choice(["builtin", "perf_analyzer"]),
+    default="builtin",
+    show_default=True,
+    help="builtin: all models driven together in one asyncio loop with common windows; perf_analyzer: "
+    "one perf_analyzer process per model, in parallel.",
+)
+@click.option(
+    "--perf-analyzer", type=_PATH, help="The perf_analyzer binary.  [default: perf_analyzer on PATH]"
+)
+@_server_options
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    callback=_shapes,
+    help="NAME:D1,D2,... dims of an input with dynamic dims, without the batch dimension (repeatable).",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Measurement window, seconds.",
+)
+@click.option(
+    "--warmup",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Load before the first window, seconds (after each model's warm-up requests).",
+)
+@click.option(
+    "--max-windows", type=click.IntRange(min=3), default=10, show_default=True, help="Windows at most."
+)
+@click.option(
+    "--stability",
+    type=click.FloatRange(min=0, max=100, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Stable when 3 consecutive windows' throughputs lie within ± this % of their mean, for every model.",
+)
+@click.option(
+    "--sample-interval",
+    type=click.IntRange(min=10),
+    default=100,
+    show_default=True,
+    help="GPU and process sampling interval, milliseconds.",
+)
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for a server and all its models to be ready.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of the tables.")
+@click.pass_context
+def validate(ctx: click.Context, **opts: object) -> None:
+    """Deploy a written plan (DIRECTORY from plan --write-repositories) and check what it delivers.
+
+    Starts each planned GPU's server from DIRECTORY/gpuN as its launch script does, warms every model up
+    at its largest planned batch size, then drives all of a GPU's models at once, each at its planned
+    batch size and concurrency, and compares measured with promised throughput (infer/s), with p50/p99
+    latency (ms), peak GPU memory (MB, server included) against the plan, GPU, memory-controller and SM
+    utilization (%). Writes DIRECTORY/validation.json and validation.csv. Exit codes: 0 when every GPU
+    holds its plan, 1 when a GPU falls short (a model or the GPU below --min-ratio, or failed), 2 for
+    bad input, 130/143 when interrupted.
+    """
+    from profiler.loadgen import MeasureSettings
+    from profiler.validate import ValidateRequest, run_validation
+    from profiler.validation_report import VALIDATION_JSON, validation_json, validation_report
+
+    try:
+        settings = MeasureSettings(
+            window_s=opts["window"],
+            warmup_s=opts["warmup"],
+            max_windows=opts["max_windows"],
+            stability_pct=opts["stability"],
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    request = ValidateRequest(
+        directory=opts["directory"],
+        gpu=opts["gpu"],
+        min_ratio=opts["min_ratio"],
+        all_at_once=opts["all_at_once"],
+        load_generator=opts["load_generator"],
+        perf_analyzer=opts["perf_analyzer"],
+        triton_server=opts["triton_server"],
+        backend_python=opts["backend_python"],
+        backend_directory=opts["backend_directory"],
+        shapes=opts["shapes"],
+        settings=settings,
+        sample_interval_s=opts["sample_interval"] / 1000,
+        start_timeout_s=opts["start_timeout"],
+    )  # type: ignore[arg-type]
+    result = run_validation(request, _ValidationProgress())
+    if opts["as_json"]:
+        click.echo(validation_json(result), nl=False)
+    else:
+        click.echo(validation_report(result, f"results in {request.directory / VALIDATION_JSON}"))
+    if result.stopped_exit_code is not None:
+        ctx.exit(result.stopped_exit_code)
+    ctx.exit(0 if result.holds else 1)
+
+
 def main() -> None:
     """Console-script entry point (``gpupack``)."""
     cli(prog_name="gpupack", auto_envvar_prefix="GPUPACK")

@@ -1,14 +1,18 @@
-"""Start and stop a local tritonserver for profiling (local mode).
+"""Start and stop a local tritonserver: the one launcher of ``gpupack profile``, ``serve`` and ``validate``.
 
-Explicit model control, free ports chosen at start, the Python backend set up as ``server_install``
-describes, its own session (Ctrl-C in a terminal reaches us, not the server, so we stop it in
-order: SIGTERM, then SIGKILL to its process group), and a parent-death signal so that it never
-outlives us, even if we are killed.
+The Python backend is set up as ``server_install`` describes (the stub for the backend Python's
+version in a backend directory, that Python's folder first on the server's PATH). The server gets
+its own session (Ctrl-C in a terminal reaches us, not the server, so we stop it in order: SIGTERM,
+then SIGKILL to its process group) and a parent-death signal so that it never outlives us, even if
+we are killed. Profiling uses explicit model control on free ports; serving a repository uses model
+control ``none`` (or ``poll``: every model of the repository is loaded at start) on fixed ports.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import http.client
 import os
 import shutil
 import signal
@@ -18,7 +22,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
+from typing import IO, Literal
 
 from profiler.errors import GpupackError, InputError
 from profiler.server_install import (
@@ -29,7 +35,10 @@ from profiler.server_install import (
     prepare_backends,
     probe_backend_python,
 )
-from profiler.triton import Endpoints, TritonControl
+from profiler.server_log import LogPump, last_error_line
+from profiler.triton import Endpoints
+
+__all__ = ["LocalServer", "LocalServerSettings", "ServerPorts", "free_port", "last_error_line"]
 
 # A 2-core CI host starts the server in ~2 s; a GPU host with several GPUs can take 20 s or more.
 START_TIMEOUT_S = 120.0
@@ -39,8 +48,14 @@ STOP_TIMEOUT_S = 30.0
 SERVER_EXIT_TIMEOUT_S = 5
 # Ports are picked free and then bound by the server: another process can take one in between.
 PORT_ATTEMPTS = 3
+# --model-control-mode=poll: how often the server rescans the repository (Triton's default is 15 s).
+POLL_SECONDS = 5
 _READY_POLL_S = 0.2
+_READY_TIMEOUT_S = 5.0
 _PR_SET_PDEATHSIG = 1
+_PORT_TAKEN = "already in use"
+
+ControlMode = Literal["explicit", "none", "poll"]
 
 
 def free_port() -> int:
@@ -48,6 +63,34 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _bind_error(port: int) -> str | None:
+    """Why the server could not bind ``port`` on every interface (as it does), or None if it can."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            return "is already in use" if taken else f"cannot be bound ({exc.strerror})"
+    return None
+
+
+def _http_ready(port: int) -> bool:
+    """True when the server on ``port`` says it is ready (with strict readiness: every model loaded).
+
+    Plain HTTP, a new connection each time: a gRPC channel opened before the server listens backs off
+    exponentially and would notice readiness seconds late.
+    """
+    connection = http.client.HTTPConnection("localhost", port, timeout=_READY_TIMEOUT_S)
+    try:
+        connection.request("GET", "/v2/health/ready")
+        return connection.getresponse().status == HTTPStatus.OK
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def _die_with_parent() -> None:
@@ -58,14 +101,33 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def last_error_line(log: str) -> str:
-    """The most telling line of a server log: its last error, else its last line."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if line[:1] == "E" and line[1:5].isdigit() or "error" in line.lower()]
-    line = (errors or lines or ["no output"])[-1]
-    if line[:1] in "EWI" and line[1:5].isdigit() and "] " in line:
-        line = line.split("] ", 1)[1]  # drop glog's "E1125 15:59:42.545464 7451 main.cc:245] " prefix
-    return line.strip('"')
+@dataclass(frozen=True)
+class ServerPorts:
+    """Fixed ports for the server's HTTP, gRPC and metrics endpoints."""
+
+    http: int
+    grpc: int
+    metrics: int
+
+    def __post_init__(self) -> None:
+        ports = (self.http, self.grpc, self.metrics)
+        if not all(1 <= p <= 65535 for p in ports):
+            raise InputError(f"ports must be within 1-65535, got {ports}")
+        if len(set(ports)) != 3:
+            raise InputError(f"the HTTP, gRPC and metrics ports must differ, got {ports}")
+
+    @classmethod
+    def free(cls) -> ServerPorts:
+        """Three ports nothing listens on right now."""
+        return cls(free_port(), free_port(), free_port())
+
+    def endpoints(self) -> Endpoints:
+        """Where a server on these ports answers, seen from this host."""
+        return Endpoints(
+            grpc=f"localhost:{self.grpc}",
+            http=f"localhost:{self.http}",
+            metrics=f"http://localhost:{self.metrics}/metrics",
+        )
 
 
 @dataclass(frozen=True)
@@ -77,8 +139,20 @@ class LocalServerSettings:
     backend_python: Path | None = None  # the interpreter running gpupack
     backend_directory: Path | None = None  # a copy of the server's own, with the right stub
     cuda_visible_devices: str | None = None  # the environment's
-    log_path: Path | None = None  # a file in a temporary directory
+    log_path: Path | None = None  # a temporary file, removed when the server stops without failing
     start_timeout_s: float = START_TIMEOUT_S
+    ports: ServerPorts | None = None  # free ports, chosen again if one is taken meanwhile
+    model_control_mode: ControlMode = "explicit"
+    server_args: tuple[str, ...] = ()  # more tritonserver arguments, after ours (so they win)
+    echo: IO[str] | None = None  # also copy the server's output here (``gpupack serve``)
+
+    def __post_init__(self) -> None:
+        if self.model_control_mode not in ("explicit", "none", "poll"):
+            raise InputError(
+                f"model control mode must be explicit, none or poll, got {self.model_control_mode!r}"
+            )
+        if not self.start_timeout_s > 0:
+            raise InputError(f"the start timeout must be positive, got {self.start_timeout_s}")
 
 
 class LocalServer:
@@ -89,6 +163,9 @@ class LocalServer:
         self.process: subprocess.Popen[bytes] | None = None
         self._endpoints: Endpoints | None = None
         self._workdir: Path | None = None
+        self._pump: LogPump | None = None
+        self.log_path: Path | None = None
+        self._temporary_log = False  # ours to remove when stopping, unless the server failed
 
     @property
     def pid(self) -> int:
@@ -116,27 +193,36 @@ class LocalServer:
         self.stop()
 
     def start(self) -> None:
-        """Start the server and wait until it is ready.
+        """Start the server and wait until it is ready (with control mode none/poll: every model loaded).
 
         Raises:
-            InputError: bad settings (repository, server, backend Python).
+            InputError: bad settings (repository, server, backend Python, a fixed port in use).
             GpupackError: the server exited or did not get ready in time; the message quotes its log.
 
         """
         settings = self.settings
         if not settings.model_repository.is_dir():
-            raise InputError(f"--model-repository {settings.model_repository}: not a directory")
+            raise InputError(f"model repository {settings.model_repository}: not a directory")
         install = describe_install(find_tritonserver(settings.triton_server))
         python = probe_backend_python(settings.backend_python or Path(sys.executable))
+        if settings.ports is not None:
+            _check_ports_free(settings.ports)
         self._workdir = Path(tempfile.mkdtemp(prefix="gpupack-triton-"))
         backends = settings.backend_directory or prepare_backends(install, python, self._workdir)
-        log_path = settings.log_path or self._workdir / "tritonserver.log"
+        self.log_path = settings.log_path or self._temporary_log_path()
         env = self._environment(install, python)
-        for _ in range(PORT_ATTEMPTS):
-            if self._launch(install.binary, backends, env, log_path):
+        for _ in range(1 if settings.ports else PORT_ATTEMPTS):
+            if self._launch(install.binary, backends, env, settings.ports or ServerPorts.free()):
                 return
             self._terminate()
-        raise GpupackError(f"tritonserver found its ports taken {PORT_ATTEMPTS} times", f"see {log_path}")
+        if settings.ports:
+            raise InputError(
+                f"tritonserver: a port of {settings.ports} is already in use",
+                "choose other --http-port/--grpc-port/--metrics-port, or stop what listens there",
+            )
+        raise GpupackError(
+            f"tritonserver found its ports taken {PORT_ATTEMPTS} times", f"see {self.log_path}"
+        )
 
     def _environment(self, install: ServerInstall, python: BackendPython) -> dict[str, str]:
         env = dict(os.environ)
@@ -149,46 +235,77 @@ class LocalServer:
             env["CUDA_VISIBLE_DEVICES"] = self.settings.cuda_visible_devices
         return env
 
-    def _launch(self, binary: Path, backends: Path, env: dict[str, str], log_path: Path) -> bool:
-        """Start once on free ports: True when ready, False if a port was taken meanwhile (try again)."""
-        http, grpc, metrics = (free_port() for _ in range(3))
-        command = [
+    def command(self, binary: Path, backends: Path, ports: ServerPorts) -> list[str]:
+        """The tritonserver command line for these ports."""
+        settings = self.settings
+        mode = settings.model_control_mode
+        return [
             str(binary),
-            f"--model-repository={self.settings.model_repository.resolve()}",
+            f"--model-repository={settings.model_repository.resolve()}",
             f"--backend-directory={backends}",
-            "--model-control-mode=explicit",
-            f"--http-port={http}",
-            f"--grpc-port={grpc}",
-            f"--metrics-port={metrics}",
+            f"--model-control-mode={mode}",
+            *([f"--repository-poll-secs={POLL_SECONDS}"] if mode == "poll" else []),
+            f"--http-port={ports.http}",
+            f"--grpc-port={ports.grpc}",
+            f"--metrics-port={ports.metrics}",
             f"--exit-timeout-secs={SERVER_EXIT_TIMEOUT_S}",
+            *settings.server_args,
         ]
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        offset = log_path.stat().st_size if log_path.exists() else 0
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-        self._endpoints = Endpoints(
-            grpc=f"localhost:{grpc}", http=f"localhost:{http}", metrics=f"http://localhost:{metrics}/metrics"
+
+    def _launch(self, binary: Path, backends: Path, env: dict[str, str], ports: ServerPorts) -> bool:
+        """Start once on ``ports``: True when ready, False if a port was taken meanwhile (try again)."""
+        assert self.log_path is not None
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            self.command(binary, backends, ports),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+        assert self.process.stdout is not None
+        self._pump = LogPump(self.process.stdout, self.log_path, self.settings.echo)
+        self._endpoints = ports.endpoints()
         deadline = time.monotonic() + self.settings.start_timeout_s
-        with TritonControl(self._endpoints.grpc) as control:
-            while time.monotonic() < deadline:
-                code = self.process.poll()
-                if code is not None:
-                    if "already in use" in _read_from(log_path, offset):
-                        return False
-                    raise _start_error(log_path, offset, f"exited during start-up (exit code {code})")
-                if control.is_ready():
-                    return True
-                time.sleep(_READY_POLL_S)
-        raise _start_error(log_path, offset, f"not ready after {self.settings.start_timeout_s:.0f} s")
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self._pump.drain()
+                if _PORT_TAKEN in self._pump.text():
+                    return False
+                raise self._error(f"exited during start-up (exit code {code})")
+            if _http_ready(ports.http):
+                return True
+            time.sleep(_READY_POLL_S)
+        raise self._error(f"not ready after {self.settings.start_timeout_s:.0f} s")
+
+    def wait(self) -> int:
+        """Block until the server exits by itself; its exit code. Signal handlers may interrupt it."""
+        if self.process is None:
+            raise RuntimeError("the server is not running")
+        code = self.process.wait()
+        if self._pump is not None:
+            self._pump.drain()
+        return code
+
+    def exit_error(self, code: int) -> GpupackError:
+        """The error for a server that exited on its own with ``code``, quoting its log."""
+        return self._error(f"exited (exit code {code})")
+
+    def _temporary_log_path(self) -> Path:
+        """A log file of our own, outside the work folder: it stays when the server fails, to be read."""
+        fd, name = tempfile.mkstemp(prefix="gpupack-tritonserver-", suffix=".log")
+        os.close(fd)
+        self._temporary_log = True
+        return Path(name)
+
+    def _error(self, what: str) -> GpupackError:
+        self._temporary_log = False  # keep it: the hint points there
+        line = last_error_line(self._pump.text() if self._pump else "")
+        where = "the server's output above" if self.settings.echo else f"the server log {self.log_path}"
+        return GpupackError(f"tritonserver {what}: {line}", f"see {where}")
 
     def stop(self) -> None:
         """Stop the server and remove our temporary files."""
@@ -196,6 +313,9 @@ class LocalServer:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+        if self._temporary_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self._temporary_log = False
 
     def _terminate(self) -> None:
         """SIGTERM (the server unloads its models), then SIGKILL to its whole process group."""
@@ -208,17 +328,17 @@ class LocalServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        if self._pump is not None:
+            self._pump.drain()
+            self._pump = None
 
 
-def _start_error(log_path: Path, offset: int, what: str) -> GpupackError:
-    line = last_error_line(_read_from(log_path, offset))
-    return GpupackError(f"tritonserver {what}: {line}", f"see the server log {log_path}")
-
-
-def _read_from(path: Path, offset: int) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+def _check_ports_free(ports: ServerPorts) -> None:
+    """Refuse fixed ports that something already listens on, before starting the server."""
+    for name, port in (("HTTP", ports.http), ("gRPC", ports.grpc), ("metrics", ports.metrics)):
+        problem = _bind_error(port)
+        if problem:
+            raise InputError(
+                f"the {name} port {port} {problem}",
+                "choose other --http-port/--grpc-port/--metrics-port, or stop what listens there",
+            )

@@ -6,6 +6,11 @@ warm-up (at least ``warmup_s`` and until every worker has had a response), time 
 of ``window_s``; measurement stops when the last 3 windows' throughputs agree within
 ±``stability_pct`` % of their mean, or after ``max_windows`` windows (the point is then recorded as
 unstable, not dropped). The point's throughput and latency percentiles come from the last 3 windows.
+
+Several loads (models, possibly on several servers) can be driven at once in one asyncio loop
+(``measure_loads``, for ``gpupack validate``): the windows are cut at the same instants for all of
+them, and measurement stops when every load's last 3 windows agree (or after ``max_windows``). A load
+whose request fails stops there with the server's message as its error; the others go on.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Measurement:
     start: float = 0.0
     end: float = 0.0
     error: str = ""
+    failed_requests: int = 0
 
     @classmethod
     def from_windows(cls, windows: Sequence[Window], batch_size: int, stable: bool) -> Measurement:
@@ -104,6 +110,25 @@ def _tritonclient_version() -> str:
         return "unknown version"
 
 
+@dataclass(frozen=True)
+class Load:
+    """One model driven at one point: its server's gRPC ``host:port``, its inputs, requests in flight."""
+
+    url: str
+    model: str
+    specs: tuple[InputSpec, ...]
+    concurrency: int
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per request (1 for a model that does not batch)."""
+        return max([spec.batch_size for spec in self.specs] + [1])
+
+
 class BuiltinLoadGenerator:
     """Measures points against the gRPC endpoint ``url`` (``host:port``)."""
 
@@ -115,75 +140,126 @@ class BuiltinLoadGenerator:
         self, model: str, specs: Sequence[InputSpec], concurrency: int, settings: MeasureSettings
     ) -> Measurement:
         """Measure one point; inference errors become the measurement's ``error``."""
-        inputs = []
-        for spec in specs:
-            tensor = grpcclient.InferInput(spec.name, list(spec.shape), spec.datatype)
-            tensor.set_data_from_numpy(spec.array())
-            inputs.append(tensor)
-        batch_size = max([spec.batch_size for spec in specs] + [1])
-        try:
-            return asyncio.run(self._measure(model, inputs, batch_size, concurrency, settings))
-        except InferenceServerException as exc:
-            return Measurement(error="inference failed: " + " ".join((exc.message() or str(exc)).split()))
+        return measure_loads([Load(self.url, model, tuple(specs), concurrency)], settings)[0]
 
-    async def _measure(
-        self,
-        model: str,
-        inputs: list[grpcclient.InferInput],
-        batch_size: int,
-        concurrency: int,
-        settings: MeasureSettings,
-    ) -> Measurement:
-        client = aioclient.InferenceServerClient(self.url)
-        ends: list[float] = []
-        latencies_ms: list[float] = []
 
-        async def worker() -> None:
-            while True:
-                sent = time.monotonic()
-                await client.infer(model, inputs, client_timeout=settings.request_timeout_s)
-                done = time.monotonic()
-                ends.append(done)
-                latencies_ms.append((done - sent) * 1000)
+def measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Measurement, ...]:
+    """Drive every load at once and measure each, in ``loads``' order (see the module docstring)."""
+    if not loads:
+        return ()
+    return asyncio.run(_measure_loads(loads, settings))
 
-        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
-        try:
-            await _warm_up(tasks, ends, concurrency, settings)
-            windows: list[Window] = []
-            cursor, start = len(ends), time.monotonic()
-            while True:
-                await _wait(tasks, settings.window_s)
-                # Completions are appended in time order on this one thread: the ones in the list now
-                # ended before ``end``, and every later one ends after it.
-                end, count = time.monotonic(), len(ends)
-                windows.append(Window(start, end, tuple(latencies_ms[cursor:count])))
-                cursor, start = count, end
-                stable = windows_agree([w.throughput(batch_size) for w in windows], settings.stability_pct)
-                if stable or len(windows) >= settings.max_windows:
-                    return Measurement.from_windows(windows, batch_size, stable)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+
+def infer_inputs(specs: Sequence[InputSpec]) -> list[grpcclient.InferInput]:
+    """The request's input tensors, filled with the specs' seeded data."""
+    inputs = []
+    for spec in specs:
+        tensor = grpcclient.InferInput(spec.name, list(spec.shape), spec.datatype)
+        tensor.set_data_from_numpy(spec.array())
+        inputs.append(tensor)
+    return inputs
+
+
+def inference_error(exc: InferenceServerException) -> str:
+    """``inference failed: <the server's message on one line>``."""
+    return "inference failed: " + " ".join((exc.message() or str(exc)).split())
+
+
+class _Driver:
+    """One load's workers, their completions (in time order) and the windows cut from them."""
+
+    def __init__(self, load: Load, client: aioclient.InferenceServerClient) -> None:
+        self.load = load
+        self.client = client
+        self.inputs = infer_inputs(load.specs)
+        self.ends: list[float] = []
+        self.latencies_ms: list[float] = []
+        self.windows: list[Window] = []
+        self.cursor = 0
+        self.error = ""
+        self.failed_requests = 0
+
+    async def worker(self, timeout_s: float, failed: asyncio.Event) -> None:
+        while not self.error:
+            sent = time.monotonic()
+            try:
+                await self.client.infer(self.load.model, self.inputs, client_timeout=timeout_s)
+            except InferenceServerException as exc:
+                self.failed_requests += 1
+                self.error = self.error or inference_error(exc)
+                failed.set()
+                return
+            done = time.monotonic()
+            self.ends.append(done)
+            self.latencies_ms.append((done - sent) * 1000)
+
+    def cut(self, start: float, end: float) -> None:
+        """Close a window: the completions since the last cut ended before ``end`` (one thread appends)."""
+        count = len(self.ends)
+        self.windows.append(Window(start, end, tuple(self.latencies_ms[self.cursor : count])))
+        self.cursor = count
+
+    def stable(self, stability_pct: float) -> bool:
+        batch = self.load.batch_size
+        return windows_agree([w.throughput(batch) for w in self.windows], stability_pct)
+
+    def measurement(self, stability_pct: float) -> Measurement:
+        if self.error:
+            return Measurement(
+                windows=len(self.windows), error=self.error, failed_requests=self.failed_requests
+            )
+        stable = self.stable(stability_pct)
+        return Measurement.from_windows(self.windows, self.load.batch_size, stable)
+
+
+async def _measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Measurement, ...]:
+    clients = {url: aioclient.InferenceServerClient(url) for url in dict.fromkeys(load.url for load in loads)}
+    drivers = [_Driver(load, clients[load.url]) for load in loads]
+    failed = asyncio.Event()
+    tasks = [
+        asyncio.create_task(driver.worker(settings.request_timeout_s, failed))
+        for driver in drivers
+        for _ in range(driver.load.concurrency)
+    ]
+    try:
+        await _warm_up(drivers, failed, settings)
+        start = time.monotonic()
+        while any(not d.error for d in drivers):
+            await _wait(failed, settings.window_s)
+            end = time.monotonic()
+            live = [d for d in drivers if not d.error]
+            for driver in live:
+                driver.cut(start, end)
+            start = end
+            windows = max((len(d.windows) for d in live), default=0)
+            if all(d.stable(settings.stability_pct) for d in live) or windows >= settings.max_windows:
+                break
+        return tuple(driver.measurement(settings.stability_pct) for driver in drivers)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients.values():
             await client.close()
 
 
-async def _wait(tasks: list[asyncio.Task[None]], seconds: float) -> None:
-    """Sleep ``seconds``, but raise at once if a worker failed (workers only end by failing)."""
-    done, _ = await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION)
-    for task in done:
-        task.result()
+async def _wait(failed: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, but return at once when a worker fails (so that a lone failing load ends now)."""
+    try:
+        await asyncio.wait_for(failed.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        return
+    failed.clear()
 
 
-async def _warm_up(
-    tasks: list[asyncio.Task[None]], ends: list[float], concurrency: int, settings: MeasureSettings
-) -> None:
+async def _warm_up(drivers: Sequence[_Driver], failed: asyncio.Event, settings: MeasureSettings) -> None:
     """At least ``warmup_s``, and until each worker has had a response (bounded by the request timeout)."""
     began = time.monotonic()
-    while True:
+    while any(not d.error for d in drivers):
         elapsed = time.monotonic() - began
+        answered = all(len(d.ends) >= d.load.concurrency for d in drivers if not d.error)
         if elapsed >= settings.warmup_s and (
-            len(ends) >= concurrency or elapsed >= settings.warmup_s + settings.request_timeout_s
+            answered or elapsed >= settings.warmup_s + settings.request_timeout_s
         ):
             return
-        await _wait(tasks, _WARMUP_POLL_S)
+        await _wait(failed, _WARMUP_POLL_S)

@@ -3,6 +3,12 @@
 ``utilization.gpu`` is "a kernel was running" during NVML's last sample period, not how much of the GPU
 was busy; on Hopper and later, GPM's SM utilization is the closer measure of the share a model takes
 (../shared/gpu-host/README.md), so it is recorded as well where the GPU supports it.
+
+Device memory is read with ``nvmlDeviceGetMemoryInfo(h, version=nvmlMemory_v2)`` where the driver and
+nvidia-ml-py have it: its ``used`` leaves out the memory the driver reserves for itself (~615 MiB on
+an idle H200), as ``nvidia-smi``'s memory.used does, and that reserved amount is read once
+(``GpuInfo.reserved_memory_mb``, the profile's ``gpu_reserved_memory_mb``). The v1 call counts the
+reserved memory as used on every sample; it is the fallback on older drivers.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ class NvmlUnavailable(Exception):
     """NVML cannot be used here (no driver, no GPU, or no such GPU index); the message says which."""
 
 
+class NoSuchGpu(NvmlUnavailable):
+    """NVML works, but has no GPU with the index asked for."""
+
+
 @dataclass(frozen=True)
 class GpuInfo:
     """The GPU the server is given."""
@@ -30,6 +40,7 @@ class GpuInfo:
     memory_total_mb: float
     driver: str
     gpm_supported: bool
+    reserved_memory_mb: float | None = None  # None: the v1 call only (reserved counted as used)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,33 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+@dataclass(frozen=True)
+class MemoryReading:
+    """Device memory, MB: used (without the driver's reserved memory when ``reserved_mb`` is known)."""
+
+    total_mb: float
+    used_mb: float
+    reserved_mb: float | None
+
+
+def read_memory(nvml: Any, handle: object, v2: bool = True) -> MemoryReading:
+    """Device memory through the v2 call where available (``v2``), else the v1 call.
+
+    Raises:
+        NVMLError: the v1 call failed too.
+
+    """
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if v2 and version is not None:
+        try:
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+            return MemoryReading(memory.total / _MB, memory.used / _MB, memory.reserved / _MB)
+        except (nvml.NVMLError, TypeError, AttributeError):  # an older driver or nvidia-ml-py
+            pass
+    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+    return MemoryReading(memory.total / _MB, memory.used / _MB, None)
+
+
 def _gpm_supported(nvml: Any, handle: object) -> bool:
     try:
         return bool(nvml.nvmlGpmQueryDeviceSupport(handle).isSupportedDevice)
@@ -80,15 +118,17 @@ def open_gpu(index: int) -> GpuInfo:
     try:
         count = nvml.nvmlDeviceGetCount()
         if not 0 <= index < count:
-            raise NvmlUnavailable(f"no GPU {index}: NVML sees {count} GPU(s)")
+            raise NoSuchGpu(f"no GPU {index}: NVML sees {count} GPU(s)")
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        memory = read_memory(nvml, handle)
         return GpuInfo(
             index=index,
             name=_text(nvml.nvmlDeviceGetName(handle)),
             uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
-            memory_total_mb=nvml.nvmlDeviceGetMemoryInfo(handle).total / _MB,
+            memory_total_mb=memory.total_mb,
             driver=_text(nvml.nvmlSystemGetDriverVersion()),
             gpm_supported=_gpm_supported(nvml, handle),
+            reserved_memory_mb=memory.reserved_mb,
         )
     except nvml.NVMLError as exc:
         nvml.nvmlShutdown()
@@ -96,6 +136,24 @@ def open_gpu(index: int) -> GpuInfo:
     except NvmlUnavailable:
         nvml.nvmlShutdown()
         raise
+
+
+def gpu_count() -> int:
+    """How many GPUs NVML sees; 0 when NVML cannot be used here."""
+    try:
+        nvml = _nvml()
+    except NvmlUnavailable:
+        return 0
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError:
+        return 0
+    try:
+        return int(nvml.nvmlDeviceGetCount())
+    except nvml.NVMLError:
+        return 0
+    finally:
+        nvml.nvmlShutdown()
 
 
 def close_nvml() -> None:
@@ -113,6 +171,7 @@ class NvmlGpuSource:
     def __init__(self, gpu: GpuInfo) -> None:
         self._nvml = _nvml()
         self._handle = self._nvml.nvmlDeviceGetHandleByIndex(gpu.index)
+        self._v2 = gpu.reserved_memory_mb is not None  # open_gpu found the v2 call working
         self._gpm: _GpmReader | None = None
         if gpu.gpm_supported:
             try:
@@ -129,7 +188,7 @@ class NvmlGpuSource:
         except nvml.NVMLError:
             gpu_util = mem_util = None
         try:
-            used = nvml.nvmlDeviceGetMemoryInfo(self._handle).used / _MB
+            used: float | None = read_memory(nvml, self._handle, self._v2).used_mb
         except nvml.NVMLError:
             used = None
         return GpuSample(

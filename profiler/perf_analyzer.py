@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import glob
+import importlib.util
 import io
 import os
 import shutil
@@ -76,6 +77,15 @@ def library_folder(workdir: Path, library_dirs: Sequence[Path]) -> Path | None:
         (folder / name).unlink(missing_ok=True)
         (folder / name).symlink_to(target)
     return folder
+
+
+def pytriton_library_dirs(server_libraries: Path | None = None) -> list[Path]:
+    """Folders that may hold libb64/libcudart for perf_analyzer: the server's, then nvidia-pytriton's."""
+    dirs = [server_libraries] if server_libraries else []
+    spec = importlib.util.find_spec("pytriton")
+    if spec and spec.submodule_search_locations:
+        dirs.append(Path(next(iter(spec.submodule_search_locations))).parent / "nvidia_pytriton.libs")
+    return dirs
 
 
 def parse_report(text: str) -> dict[str, float]:

@@ -107,7 +107,8 @@ def profile_json(profile: Profile, summary: dict[str, object]) -> str:
     )
 
 
-def _clock(seconds: float | None) -> str:
+def clock(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``) for a duration in seconds; ``?`` when unknown."""
     if seconds is None:
         return "?"
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -126,5 +127,5 @@ def progress_line(event: Progress) -> str:
         what = "failed: " + _cell(p.error, 0)
     return (
         f"[{event.done}/{event.total}] {p.model} batch {p.batch_size} concurrency {p.concurrency}: {what}"
-        f" | elapsed {_clock(event.elapsed_s)}, ETA {_clock(event.eta_s)}"
+        f" | elapsed {clock(event.elapsed_s)}, ETA {clock(event.eta_s)}"
     )

@@ -134,7 +134,7 @@ def _notes(request: ProfileRequest, gpu: GpuInfo | None) -> str:
         f"{request.mode} mode; windows of {s.window_s:g} s after a {s.warmup_s:g} s warm-up, stable when "
         f"{STABLE_WINDOWS} agree within ±{s.stability_pct:g} % (at most {s.max_windows} windows); "
         f"resources sampled every {request.sample_interval_s * 1000:.0f} ms, maxima over the last "
-        f"{STABLE_WINDOWS} windows"
+        f"{STABLE_WINDOWS} windows (memory: from just before the point's first request)"
     ]
     if gpu is not None:
         notes.append(f"the server sees GPU {gpu.index} ({gpu.uuid}) only")
@@ -164,4 +164,5 @@ def build_metadata(
         date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         load_generator=load_generator,
         notes=_notes(request, gpu),
+        gpu_reserved_memory_mb=gpu.reserved_memory_mb if gpu is not None else None,
     )

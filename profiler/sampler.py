@@ -2,7 +2,8 @@
 
 Every ``interval_s`` (default 100 ms) it reads the GPU source (NVML locally, the metrics endpoint
 remotely; none on a host without NVML) and the server's process tree (local mode only). A point's
-resource columns are then the maxima over the time its measurement windows span (``summarize``).
+resource columns are then the maxima over the time its measurement windows span, and its memory
+columns the maxima from just before its first request (``summarize``).
 """
 
 from __future__ import annotations
@@ -45,20 +46,33 @@ class ResourceUse:
     server_cpu_pct: float | None = None
 
 
-def summarize(gpu: Sequence[GpuSample], host: Sequence[HostSample], start: float, end: float) -> ResourceUse:
-    """The maxima of every reading over ``[start, end]``; CPU % is the busiest ~1 s within it."""
+def summarize(
+    gpu: Sequence[GpuSample],
+    host: Sequence[HostSample],
+    start: float,
+    end: float,
+    memory_start: float | None = None,
+) -> ResourceUse:
+    """The maxima of every reading over ``[start, end]``; CPU % is the busiest ~1 s within it.
 
-    def gpu_max(name: str) -> float | None:
-        return max_in([(s.t, getattr(s, name)) for s in gpu], start, end)
+    Memory maxima (device, per process, host) are taken from ``memory_start`` on when it is given:
+    memory a model allocates on its first requests (workspaces, CUDA graphs, caches) stays allocated,
+    but the peak of a first request can be brief, so a point's memory window starts before the point's
+    first request while its utilizations come from the measured windows alone.
+    """
+    memory_from = start if memory_start is None else min(memory_start, start)
+
+    def gpu_max(name: str, since: float = start) -> float | None:
+        return max_in([(s.t, getattr(s, name)) for s in gpu], since, end)
 
     cpu_rate = max_rate([(s.t, s.cpu_seconds) for s in host], start, end, CPU_RATE_SPAN_S)
     return ResourceUse(
         gpu_util_pct=gpu_max("gpu_util_pct"),
         mem_util_pct=gpu_max("mem_util_pct"),
         sm_activity_pct=gpu_max("sm_activity_pct"),
-        memory_mb=gpu_max("memory_used_mb"),
-        process_memory_mb=gpu_max("process_memory_mb"),
-        host_memory_mb=max_in([(s.t, s.rss_mb) for s in host], start, end),
+        memory_mb=gpu_max("memory_used_mb", memory_from),
+        process_memory_mb=gpu_max("process_memory_mb", memory_from),
+        host_memory_mb=max_in([(s.t, s.rss_mb) for s in host], memory_from, end),
         server_cpu_pct=None if cpu_rate is None else round(100 * cpu_rate, 1),
     )
 
@@ -106,11 +120,11 @@ class Sampler:
         if self._gpu is not None:
             self._gpu.close()
 
-    def use(self, start: float, end: float) -> ResourceUse:
-        """The maxima over ``[start, end]`` (times from this sampler's clock)."""
+    def use(self, start: float, end: float, memory_start: float | None = None) -> ResourceUse:
+        """The maxima over ``[start, end]``, memory from ``memory_start`` (times of this sampler's clock)."""
         with self._lock:
             gpu, host = list(self._gpu_samples), list(self._host_samples)
-        return summarize(gpu, host, start, end)
+        return summarize(gpu, host, start, end, memory_start)
 
     @property
     def has_sources(self) -> bool:

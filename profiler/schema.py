@@ -180,12 +180,14 @@ class ProfileMetadata:
     date: str = ""
     load_generator: str = ""
     notes: str = ""
+    gpu_reserved_memory_mb: float | None = None  # the driver's own, not in max_gpu_memory_mb (NVML v2)
 
     def __post_init__(self) -> None:
         if self.device not in ("gpu", "cpu", "unknown"):
             raise ValueError(f"device must be gpu, cpu or unknown, got {self.device!r}")
         if self.gpu_memory_mb is not None and not self.gpu_memory_mb > 0:
             raise ValueError(f"gpu_memory_mb must be positive, got {self.gpu_memory_mb}")
+        _check_non_negative(self, ("gpu_reserved_memory_mb",))
 
 
 @dataclass(frozen=True)

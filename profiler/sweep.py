@@ -186,11 +186,12 @@ class Sweep:
                 b: input_specs(model, config, b, shapes) for b in dict.fromkeys(b for b, _ in points)
             }
             for b, c in points:
+                first_request = self.sampler.now()  # memory from here: first-request allocations count
                 measurement = self.engine.measure(model, specs[b], c, spec.settings)
                 use = (
                     ResourceUse()
                     if measurement.error
-                    else self.sampler.use(measurement.start, measurement.end)
+                    else self.sampler.use(measurement.start, measurement.end, memory_start=first_request)
                 )
                 self._record(_point(model, b, c, instances, measurement, use))
         finally:

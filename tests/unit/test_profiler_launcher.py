@@ -40,6 +40,20 @@ def test_last_error_line_is_the_last_error_without_the_log_prefix():
     assert last_error_line("") == "no output"
 
 
+def test_last_error_line_names_the_models_that_failed_to_load_without_their_tracebacks():
+    log = (
+        "E1201 04:21:59.838099 11146 model_lifecycle.cc:642] \"failed to load 'broken' version 1: Internal: "
+        'RuntimeError: on purpose\\n\\nAt:\\n  /m/broken/1/model.py(3): initialize\\n"\n'
+        "E1201 04:21:59.9 11146 model_lifecycle.cc:642] \"failed to load 'bad' version 2: "
+        'Invalid argument: x"\n'
+        "error: creating server: Internal - failed to load all models\n"
+    )
+    assert last_error_line(log) == (
+        "failed to load 'broken' version 1: Internal: RuntimeError: on purpose; "
+        "failed to load 'bad' version 2: Invalid argument: x"
+    )
+
+
 def test_the_installed_nvidia_pytriton_server_is_found_with_its_stubs_and_libraries():
     install = describe_install(find_tritonserver())
     assert install.binary.name == "tritonserver"

@@ -20,7 +20,9 @@ class _Error(Exception):
     pass
 
 
-def _stand_in(gpm_supported: bool = True, failing: tuple[str, ...] = ()) -> types.ModuleType:
+def _stand_in(
+    gpm_supported: bool = True, failing: tuple[str, ...] = (), memory_v2: bool = False
+) -> types.ModuleType:
     nvml = types.ModuleType("pynvml")
     calls: list[str] = []
 
@@ -52,8 +54,20 @@ def _stand_in(gpm_supported: bool = True, failing: tuple[str, ...] = ()) -> type
     nvml.nvmlDeviceGetName = answer("nvmlDeviceGetName", b"NVIDIA H100 80GB HBM3")
     nvml.nvmlDeviceGetUUID = answer("nvmlDeviceGetUUID", "GPU-1234")
     nvml.nvmlSystemGetDriverVersion = answer("nvmlSystemGetDriverVersion", "580.159")
-    memory = SimpleNamespace(total=85_520_809_984, used=1_790_000_000)
-    nvml.nvmlDeviceGetMemoryInfo = answer("nvmlDeviceGetMemoryInfo", memory)
+    if memory_v2:  # as on the H200: v2 says 645 MB reserved, and v1 counts them as used
+        nvml.nvmlMemory_v2 = pynvml.nvmlMemory_v2
+
+    def memory_info(handle: object, version: int | None = None) -> SimpleNamespace:
+        name = "nvmlDeviceGetMemoryInfo" + ("_v2" if version else "")
+        calls.append(name)
+        if name in failing:
+            raise _Error(name)
+        if version is not None:
+            assert version == pynvml.nvmlMemory_v2
+            return SimpleNamespace(total=85_520_809_984, used=1_790_000_000, reserved=645_000_000)
+        return SimpleNamespace(total=85_520_809_984, used=1_790_000_000 + 645_000_000 * memory_v2)
+
+    nvml.nvmlDeviceGetMemoryInfo = memory_info
     nvml.nvmlGpmQueryDeviceSupport = answer(
         "nvmlGpmQueryDeviceSupport", SimpleNamespace(isSupportedDevice=gpm_supported)
     )
@@ -118,3 +132,24 @@ def test_failing_readings_become_missing_values_not_errors(monkeypatch: pytest.M
     sample = source.sample(0.0, pids=(100,))
     assert sample.gpu_util_pct is None and sample.process_memory_mb is None
     assert sample.memory_used_mb == 1790.0 and sample.sm_activity_pct is None
+
+
+def test_device_memory_leaves_out_the_drivers_reserved_memory_where_nvml_v2_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    nvml = _stand_in(memory_v2=True)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    gpu = open_gpu(0)
+    assert gpu.reserved_memory_mb == 645.0
+    sample = NvmlGpuSource(gpu).sample(0.0, pids=())
+    assert sample.memory_used_mb == 1790.0  # what nvidia-smi shows, not 2435
+    assert "nvmlDeviceGetMemoryInfo" not in nvml.calls  # never the v1 call
+
+
+def test_device_memory_falls_back_to_v1_when_the_driver_lacks_the_v2_call(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(
+        sys.modules, "pynvml", _stand_in(memory_v2=True, failing=("nvmlDeviceGetMemoryInfo_v2",))
+    )
+    gpu = open_gpu(0)
+    assert gpu.reserved_memory_mb is None  # unknown: the reserved memory is inside "used"
+    assert NvmlGpuSource(gpu).sample(0.0, pids=()).memory_used_mb == 2435.0

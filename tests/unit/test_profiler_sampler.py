@@ -30,6 +30,24 @@ def test_summarize_reports_the_maxima_over_the_interval_only():
     assert use.server_cpu_pct == 25.0  # 0.25 CPU-seconds per second = 25 % of one core
 
 
+def test_memory_maxima_start_before_the_first_request_while_utilizations_keep_to_the_windows():
+    # Recorded shape of a first batch: a brief peak at t=1.2 (workspace, CUDA graph capture), then the
+    # steady state the 3 measured windows (t=3..6) see.
+    gpu = [
+        _gpu(0.9, 5, 2000, 1500),
+        _gpu(1.2, 100, 2087, 1587),
+        _gpu(1.5, 20, 2000, 1500),
+        *(_gpu(3.0 + t / 2, 60, 2000, 1500) for t in range(7)),
+    ]
+    host = [HostSample(t / 2, cpu_seconds=t / 4, rss_mb=300 + 50 * (t == 2), pids=(1,)) for t in range(14)]
+    windows_only = summarize(gpu, host, start=3.0, end=6.0)
+    assert windows_only.memory_mb == 2000 and windows_only.host_memory_mb == 300  # the peak missed
+    use = summarize(gpu, host, start=3.0, end=6.0, memory_start=1.0)
+    assert (use.memory_mb, use.process_memory_mb, use.host_memory_mb) == (2087, 1587, 350)
+    assert use.gpu_util_pct == 60  # the warm-up's 100 % is not the point's utilization
+    assert use.server_cpu_pct == windows_only.server_cpu_pct
+
+
 def test_summarize_without_samples_reports_nothing():
     assert summarize([], [], 0.0, 10.0) == ResourceUse()
 

@@ -1,0 +1,122 @@
+"""Launch scripts from ``launch_script`` start real servers through `gpupack serve`, answer, and stop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from click.testing import CliRunner
+from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, wait_until_gone
+
+from cli import cli
+from profiler.launcher import free_port
+from profiler.serving import launch_script
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+_READY_TIMEOUT_S = 90.0
+
+
+def _gpupack_wrapper(folder: Path) -> Path:
+    """A gpupack executable that runs this checkout's CLI (the installed console script may be another's)."""
+    wrapper = folder / "gpupack"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" -m cli "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return wrapper
+
+
+def _plan_directory(root: Path, placement: dict[int, list[str]], gpupack: Path) -> dict[int, int]:
+    """gpu<i>/ repositories copied from the examples and launch-gpu<i>.sh scripts; HTTP port per GPU."""
+    http_ports = {}
+    for index, models in placement.items():
+        for model in models:
+            shutil.copytree(EXAMPLES / model, root / f"gpu{index}" / model)
+        http, grpc, metrics = free_port(), free_port(), free_port()
+        script = root / f"launch-gpu{index}.sh"
+        script.write_text(launch_script(index, f"gpu{index}", http, grpc, metrics, gpupack, models))
+        script.chmod(0o755)
+        http_ports[index] = http
+    return http_ports
+
+
+def _wait_ready(client: httpclient.InferenceServerClient, child: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()
+        try:
+            if client.is_server_ready():
+                return
+        except Exception:  # connection refused until the server listens
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not get ready")
+
+
+def _echo(client: httpclient.InferenceServerClient, model: str) -> None:
+    """The model returns a batch of its FP32 [16] input unchanged, not an empty tensor."""
+    data = np.arange(32, dtype=np.float32).reshape(2, 16)
+    tensor = httpclient.InferInput("INPUT0", [2, 16], "FP32")
+    tensor.set_data_from_numpy(data)
+    output = client.infer(model, [tensor]).as_numpy("OUTPUT0")
+    assert output is not None and output.shape == (2, 16)
+    np.testing.assert_array_equal(output, data)
+
+
+def test_launch_scripts_serve_every_model_and_stop_cleanly_on_sigterm_and_sighup(tmp_path: Path):
+    plan = tmp_path / "plan"
+    ports = _plan_directory(plan, {0: ["identity", "sleepy"], 1: ["sleepy"]}, _gpupack_wrapper(tmp_path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPACK")}
+    children = {
+        i: subprocess.Popen(
+            ["bash", str(plan / f"launch-gpu{i}.sh"), "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for i in ports
+    }  # fmt: skip
+    try:
+        for index, child in children.items():
+            client = httpclient.InferenceServerClient(f"localhost:{ports[index]}")
+            _wait_ready(client, child)
+            for model in ("identity", "sleepy") if index == 0 else ("sleepy",):
+                _echo(client, model)
+            client.close()
+        children[0].send_signal(signal.SIGTERM)
+        children[1].send_signal(signal.SIGHUP)
+        outputs = {i: child.communicate(timeout=60) for i, child in children.items()}
+    finally:
+        for child in children.values():
+            child.kill()
+    left = wait_until_gone(plan)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"tritonserver processes outlived their launch scripts: {left}"
+    assert (children[0].returncode, children[1].returncode) == (143, 129), outputs
+    stderr = outputs[0][1]
+    assert "serving " in stderr and "(2 models: identity, sleepy)" in stderr
+    assert "stopped by SIGTERM" in stderr and "stopped by SIGHUP" in outputs[1][1]
+
+
+def test_serve_stops_with_one_error_line_when_a_model_fails_to_load(tmp_path: Path):
+    repository = tmp_path / "gpu0"
+    shutil.copytree(EXAMPLES / "identity", repository / "identity")
+    (repository / "broken" / "1").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "identity" / "config.pbtxt", repository / "broken")
+    (repository / "broken" / "1" / "model.py").write_text(BROKEN_MODEL)
+    ports = ("--http-port", free_port(), "--grpc-port", free_port(), "--metrics-port", free_port())
+    result = CliRunner().invoke(cli, ["serve", str(repository), *map(str, ports), "--quiet"])
+    assert wait_until_gone(repository) == []
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "tritonserver exited during start-up" in errors[0], result.stderr
+    reason = "failed to load 'broken' version 1: Internal: RuntimeError: this model fails to load on purpose"
+    assert reason in errors[0]
+    assert "To fix: see the server log /tmp/gpupack-tritonserver-" in result.stderr  # kept: the server failed
+    Path(result.stderr.split("see the server log ")[1].split()[0]).unlink()
