@@ -2,11 +2,31 @@
 
 Nothing here imports the packer (the GPU host has no OR-Tools). What the packer and the CLI may use
 is re-exported here, the profiler's public interface: the one user-facing error type, the profile
-records, and reading and writing files. Everything else is the profiler's own.
+records, reading and writing files, and the launch scripts of a written plan. Everything else is
+the profiler's own.
 """
 
 from profiler.errors import GpupackError, InputError
 from profiler.profile_io import read_profile, write_atomic
 from profiler.schema import Profile, ProfilePoint
 
-__all__ = ["GpupackError", "InputError", "Profile", "ProfilePoint", "read_profile", "write_atomic"]
+__all__ = [
+    "GpupackError",
+    "InputError",
+    "Profile",
+    "ProfilePoint",
+    "installed_gpupack",
+    "launch_script",
+    "read_profile",
+    "write_atomic",
+]
+_SERVING = ("installed_gpupack", "launch_script")
+
+
+def __getattr__(name: str) -> object:
+    """The serving helpers, imported on first use: they pull in tritonclient, which plan rarely needs."""
+    if name in _SERVING:
+        from profiler import serving
+
+        return getattr(serving, name)
+    raise AttributeError(f"module 'profiler' has no attribute {name!r}")

@@ -5,7 +5,8 @@ Layout of the output directory::
     plan.json             the plan, with its endpoints
     endpoints.csv         model, GPU, HTTP and gRPC URL: where clients and gateways route
     gpu0/<model>/...      models placed on GPU 0 (and the models their ensembles call)
-    launch-gpu0.sh        starts the server of gpu0/ on GPU 0 with its own ports
+    launch-gpu0.sh        serves gpu0/ on GPU 0 with its own ports (``gpupack serve``, the same
+                          launcher ``gpupack profile`` uses: server, Python stub, numpy<2 Python)
     gpu1/...
 
 One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see.
@@ -29,22 +30,11 @@ from pathlib import Path
 from packer.deploy.configs import CONFIG, rewrite_config
 from packer.deploy.source import SourceModel, SourceRepository
 from packer.plan import Plan
-from profiler import InputError, ProfilePoint
+from profiler import InputError, ProfilePoint, installed_gpupack, launch_script
 
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
 # URLs in endpoints.csv: the launch scripts serve on this host.
 HOST = "localhost"
-
-_LAUNCH = """#!/usr/bin/env bash
-# gpupack plan, GPU {index}: {models}
-# Starts one Triton server that sees only this GPU. Override the binary with TRITONSERVER=...,
-# the physical GPU with GPUPACK_GPU=...; extra arguments go to tritonserver.
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-export CUDA_VISIBLE_DEVICES="${{GPUPACK_GPU:-{index}}}"
-exec "${{TRITONSERVER:-tritonserver}}" --model-repository="$here/gpu{index}" \\
-    --http-port={http} --grpc-port={grpc} --metrics-port={metrics} "$@"
-"""
 
 
 @dataclass(frozen=True)
@@ -139,6 +129,7 @@ def write_repositories(
     """Write ``output`` as documented above; nothing is left behind if anything fails."""
     _check_output(source, output, plan, base_port)
     rows = endpoints(plan, base_port)
+    gpupack = installed_gpupack()
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
@@ -151,9 +142,9 @@ def write_repositories(
                 _copy_model(source.models[name], repo, planned.get(name))
             http, grpc, metrics = ports(base_port, gpu.index)
             script = tmp / f"launch-gpu{gpu.index}.sh"
-            models = ", ".join(p.model for p in gpu.points)
+            models = [p.model for p in gpu.points]
             script.write_text(
-                _LAUNCH.format(index=gpu.index, models=models, http=http, grpc=grpc, metrics=metrics)
+                launch_script(gpu.index, f"gpu{gpu.index}", http, grpc, metrics, gpupack, models)
             )
             script.chmod(0o755)
         (tmp / "endpoints.csv").write_text(endpoints_csv(rows))

@@ -106,11 +106,11 @@ def test_launch_scripts_pin_one_gpu_and_distinct_ports(model_repo: Path, tmp_pat
     for i, script in enumerate(scripts):
         text = script.read_text()
         assert script.stat().st_mode & 0o111
-        assert f'CUDA_VISIBLE_DEVICES="${{GPUPACK_GPU:-{i}}}"' in text
-        assert f'--model-repository="$here/gpu{i}"' in text
+        assert f'--gpu "${{GPUPACK_GPU:-{i}}}"' in text
+        assert f'serve "$here/gpu{i}"' in text
         for flag, offset in (("--http-port", 0), ("--grpc-port", 1), ("--metrics-port", 2)):
             port = 9000 + 3 * i + offset
-            assert f"{flag}={port}" in text
+            assert f"{flag} {port}" in text
             ports.add(port)
     assert len(ports) == 3 * len(scripts)
 
