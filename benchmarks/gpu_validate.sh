@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Evidence that plans hold on a real GPU, in two device calls with `gpupack plan` on the CPU host between
+# them (the GPU host has no OR-Tools):
+#
+#   bash benchmarks/gpu_validate.sh profile            # GPU host (device tool, carry [".gpu-bundle"])
+#   # CPU host, on the files that came back (OUT = the device call's $OUT):
+#   gpupack plan --profiles OUT/profile --objective throughput \
+#       --model-repository OUT/repository --write-repositories benchmarks/results/PLAN
+#   bash benchmarks/gpu_validate.sh validate benchmarks/results/PLAN   # GPU host again
+#
+#   bash benchmarks/gpu_validate.sh profile --cpu-dry-run          # the same here, on the CPU models
+#   bash benchmarks/gpu_validate.sh validate DIR --cpu-dry-run
+#
+# profile: copies the three GPU example models twice each into $OUT/repository (6 models, <model>_a and
+#   <model>_b, config `name` set), profiles the _a copies at batch {1,4,8} x concurrency {1,4} with short
+#   windows into $OUT/profile (the _b copies get the same rows: identical models), and prints each model
+#   alone at its largest point (GPU utilization: does it load the GPU?) last. Budget: $PHASE_LIMIT_S
+#   (240 s; SIGTERM keeps the finished points and a rerun resumes them).
+# validate DIR: `gpupack validate DIR` (one planned GPU at a time on GPU 0 unless the host has them all),
+#   writes DIR/validation.json and .csv, copies them, the plan and the server logs to $OUT/validation, and
+#   prints the promised-vs-measured tables last. Exit 1 when a GPU falls short.
+# $OUT defaults to ./gpu-validate-out; nvidia-smi.txt (GPU host) records the GPU before each phase.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+phase=${1:?usage: gpu_validate.sh profile|validate DIR [--cpu-dry-run]}
+shift
+plan_dir=
+if [[ $phase == validate ]]; then
+  plan_dir=$(cd "${1:?usage: gpu_validate.sh validate DIR [--cpu-dry-run]}" && pwd)
+  shift
+elif [[ $phase != profile ]]; then
+  echo "unknown phase $phase (profile or validate DIR)" >&2
+  exit 2
+fi
+mode=gpu
+if [[ "${1:-}" == "--cpu-dry-run" ]]; then mode=cpu; fi
+OUT=${OUT:-$root/gpu-validate-out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+phase_limit_s=${PHASE_LIMIT_S:-240}
+window=(--window 1 --warmup 1 --max-windows 6)
+
+if [[ $mode == gpu ]]; then
+  # The host's Python with torch first, so that the stub's environment (install-bundle.sh) sees torch.
+  if [[ -x /opt/torch/.venv/bin/python3 ]]; then export PATH=/opt/torch/.venv/bin:$PATH; fi
+  # shellcheck source=benchmarks/install-bundle.sh
+  source benchmarks/install-bundle.sh .gpu-bundle /tmp/triton
+  py=python3
+  models=classification_resnet50,classification_resnet18,segmentation_unet3d
+  # `gpupack serve`/`validate` read these two; `profile` takes them as flags.
+  export TRITONSERVER GPUPACK_BACKEND_PYTHON=$TRITON_STUB_BIN/python3
+  server=(--triton-server "$TRITONSERVER" --backend-python "$GPUPACK_BACKEND_PYTHON")
+  nvidia-smi > "$OUT/nvidia-smi-$phase.txt" 2>&1 || echo "nvidia-smi failed" >> "$OUT/nvidia-smi-$phase.txt"
+else
+  py=${PYTHON:-$root/.venv/bin/python}
+  models=identity,sleepy
+  server=()
+fi
+export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
+# tritonclient imports `packaging`; a host without it can use the copy vendored in pip.
+if ! "$py" -c "import packaging" 2> /dev/null; then
+  if vendored=$("$py" -c "import os, pip._vendor.packaging as p; print(os.path.dirname(p.__file__))"); then
+    mkdir -p /tmp/gpupack-shim && ln -sfn "$vendored" /tmp/gpupack-shim/packaging
+    export PYTHONPATH=$PYTHONPATH:/tmp/gpupack-shim
+  fi
+fi
+gpupack=("$py" -m cli)
+
+if [[ $phase == profile ]]; then
+  "$py" benchmarks/gpu_validate.py repository --source profiler/examples --models "$models" --copies 2 \
+    --out "$OUT/repository"
+  measured=$(echo "$models" | sed 's/,/_a,/g; s/$/_a/')
+  status=0
+  timeout --signal=TERM --kill-after=60 "$phase_limit_s" \
+    "${gpupack[@]}" profile --model-repository "$OUT/repository" --models "$measured" \
+    --batch 1,4,8 --concurrency 1,4 "${window[@]}" --output "$OUT/profile" --resume "${server[@]}" \
+    || status=$?
+  if [[ $status != 0 ]]; then echo "== profile ended with status $status" >&2; fi
+  "$py" benchmarks/gpu_validate.py clone --profile "$OUT/profile" --repository "$OUT/repository"
+  "$py" benchmarks/gpu_validate.py alone --profile "$OUT/profile"
+  exit "$status"
+fi
+
+status=0
+timeout --signal=TERM --kill-after=60 "$phase_limit_s" \
+  "${gpupack[@]}" validate "$plan_dir" "${window[@]}" > "$OUT/validation-report.txt" || status=$?
+mkdir -p "$OUT/validation"
+cp "$plan_dir"/plan.json "$plan_dir"/validation* "$OUT/validation/" 2> /dev/null || true
+echo "== validate ended with status $status (0: the plan holds, 1: a GPU falls short)" >&2
+cat "$OUT/validation-report.txt"
+exit "$status"
