@@ -45,7 +45,7 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
             own_demand(r, getattr(p, r.attr) or 0.0, server, problem.slowdown.get(p.model, 1.0))
             for p in gpu.points
         )
-        allowed = limit(r, gpu_type.memory_mb, problem.thresholds, problem.rules.headroom_pct)
+        allowed = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct)
         if total > allowed + _TOLERANCE:
             out.append(f"{where}: {r.name} {total:g} {r.unit} > limit {allowed:g}")
         reported = gpu.memory_mb if r.is_memory else getattr(gpu, r.attr)

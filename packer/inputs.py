@@ -29,6 +29,16 @@ class GpuType:
     # The node label value Kubernetes' GPU feature discovery gives this GPU (nvidia.com/gpu.product).
     product_label: str | None = None
 
+    @property
+    def usable_memory_mb(self) -> float:
+        """Memory models and server may use: the GPU's less what its driver reserves (NVML v2).
+
+        A profile measured with NVML v2 records the reserved part once (``gpu_reserved_memory_mb``) and
+        leaves it out of every point's memory, as nvidia-smi's memory.used does; it is never available to
+        models, so it comes off each GPU's capacity here, once.
+        """
+        return self.memory_mb - (self.profile.metadata.gpu_reserved_memory_mb or 0.0)
+
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise InputError(f"GPU type name {self.name!r}: use letters, digits, '.', '_' and '-'")

@@ -255,7 +255,7 @@ def _contexts(
     for t, gpu_type in enumerate(types):
         server = tuple(getattr(gpu_type.profile.server, r.attr) or 0.0 for r in resources)
         room = tuple(
-            limit(r, gpu_type.memory_mb, thresholds, headroom) - s
+            limit(r, gpu_type.usable_memory_mb, thresholds, headroom) - s
             for r, s in zip(resources, server, strict=True)
         )
         for r, c in zip(resources, room, strict=True):

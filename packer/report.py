@@ -72,7 +72,13 @@ def _model_rows(plan: Plan) -> tuple[list[str], list[list]]:
 def _settings_line(plan: Plan, problem: Problem, label: str | None) -> str:
     types = "; ".join(
         ("GPU" if t.name == DEFAULT_TYPE else t.name)
-        + f" memory {t.memory_mb:g} MB, server {problem.server[k][0]:g} MB"
+        + f" memory {t.memory_mb:g} MB"
+        + (
+            f" ({t.memory_mb - t.usable_memory_mb:g} MB reserved by the driver)"
+            if t.usable_memory_mb < t.memory_mb
+            else ""
+        )
+        + f", server {problem.server[k][0]:g} MB"
         + (f", {t.cost_per_hour:g}/h" if t.cost_per_hour is not None else "")
         + (f", {t.count} available" if t.count is not None else "")
         for k, t in enumerate(problem.types)

@@ -6,7 +6,8 @@ server's, and a GPU's room for models is ``limit − server`` with
 
     limit = capacity × min(threshold, 100 − headroom) / 100
 
-where capacity is the GPU's memory in MB, or 100 % for a utilization. Every layer (problem,
+where capacity is the GPU's usable memory in MB (its memory less what the driver reserves,
+``GpuType.usable_memory_mb``), or 100 % for a utilization. Every layer (problem,
 check, report) computes a limit through ``limit`` here and nowhere else.
 """
 

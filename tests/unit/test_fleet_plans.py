@@ -9,7 +9,10 @@ from __future__ import annotations
 import pytest
 from fleet_support import Goal, Rules, Target, ab_points, gpu_type, point, replicas, solve, write
 
+from packer.check import check_plan
 from packer.inputs import DEFAULT_TYPE, GpuType
+from packer.planner import plan
+from packer.problem import plain_problem
 from packer.service import BUILTIN_PROFILE
 from packer.settings import Objective, Selection, Thresholds
 from profiler.errors import InputError
@@ -271,3 +274,16 @@ def test_utilization_thresholds_hold_with_targets(seed):
         seed, thresholds=Thresholds(100, 80, 80), targets=(Target("classification_malaria", 1000),)
     )
     assert all(g.gpu_util_pct <= 80 and g.mem_util_pct <= 80 for g in plan.gpus)
+
+
+def test_the_drivers_reserved_memory_comes_off_each_gpu_once(seed):
+    from dataclasses import replace
+
+    profile = seed.profile
+    reserved = replace(profile, metadata=replace(profile.metadata, gpu_reserved_memory_mb=645.0))
+    plain = plain_problem(profile, Objective.MIN_GPUS, 16000.0, Thresholds())
+    less = plain_problem(reserved, Objective.MIN_GPUS, 16000.0, Thresholds())
+    assert less.room[0][0] == pytest.approx(plain.room[0][0] - 645.0)
+    result = plan(less)
+    assert check_plan(less, result) == []
+    assert all(g.memory_mb <= 16000.0 - 645.0 for g in result.gpus)
