@@ -41,11 +41,13 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
         out.append(f"{where}: memory or cost differs from its type's")
     for r in problem.resources:
         server = getattr(gpu_type.profile.server, r.attr) or 0.0
+        allowed = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct)
         total = server + sum(
-            own_demand(r, getattr(p, r.attr) or 0.0, server, problem.slowdown.get(p.model, 1.0))
+            own_demand(
+                r, getattr(p, r.attr) or 0.0, server, problem.slowdown.get(p.model, 1.0), allowed - server
+            )
             for p in gpu.points
         )
-        allowed = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct)
         if total > allowed + _TOLERANCE:
             out.append(f"{where}: {r.name} {total:g} {r.unit} > limit {allowed:g}")
         reported = gpu.memory_mb if r.is_memory else getattr(gpu, r.attr)

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import yaml
 
-from packer.inputs import Fleet, GpuType, Target
+from packer.inputs import Fleet, GpuType, Target, read_plan_profile
 from packer.rules import Rules
 from packer.units import MEMORY_FORMS, parse_memory_mb
-from profiler import InputError, read_profile
+from profiler import InputError
 
 FLEET_KEYS = ("gpu_types", "rules")
 TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label")
@@ -119,7 +119,7 @@ def _gpu_type(path: Path, index: int, data: object) -> GpuType:
         if data.get(key) in (None, ""):
             raise InputError(f"{where}: missing {key!r}")
     where = f"{path}: GPU type {data['name']!r}"
-    profile = read_profile(path.parent / str(data["profile"]))
+    profile = read_plan_profile(path.parent / str(data["profile"]))
     memory = data.get("memory", profile.metadata.gpu_memory_mb)
     if memory is None:
         raise InputError(

@@ -8,12 +8,45 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from packer.rules import NO_RULES, Rules
-from profiler import InputError, Profile
+from profiler import InputError, Profile, read_profile
 
 DEFAULT_TYPE = "default"
+# The memory measures a point's first request at its batch size can raise (allocator growth, CUDA
+# graph capture): a deployed model goes through that first request whatever its concurrency.
+_FIRST_USE = ("memory_mb", "host_memory_mb")
+
+
+def with_first_use_memory(profile: Profile) -> Profile:
+    """``profile`` with each point's memory raised to the most any point of its batch size measured.
+
+    A sweep measures a model's points in order on one server, so the first request at a batch size
+    (and its allocations, e.g. a CUDA graph captured at first use) falls into one point only, often
+    the one at concurrency 1; later points at that batch size start with the memory already taken
+    and record less. A model deployed at any of those points goes through that first request, so
+    the plan counts the largest memory measured at its model, batch size and instance count.
+    """
+    most: dict[tuple, dict[str, float]] = {}
+    for p in profile.points:
+        key = (p.model, p.batch_size, p.instance_count)
+        for attr in _FIRST_USE:
+            value = getattr(p, attr)
+            if value is not None:
+                most.setdefault(key, {})[attr] = max(value, most.get(key, {}).get(attr, value))
+    points = tuple(
+        replace(p, **most.get((p.model, p.batch_size, p.instance_count), {})) for p in profile.points
+    )
+    return replace(profile, points=points)
+
+
+def read_plan_profile(path: str | Path) -> Profile:
+    """A profile as the planner counts it: ``read_profile``, then ``with_first_use_memory``."""
+    return with_first_use_memory(read_profile(path))
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 

@@ -129,7 +129,8 @@ def _demand(ctx: _Context, point: ProfilePoint) -> tuple[float, ...]:
         values.append(value)
     slowdown = ctx.slowdown.get(point.model, 1.0)
     return tuple(
-        own_demand(r, v, s, slowdown) for r, v, s in zip(ctx.resources, values, ctx.server, strict=True)
+        own_demand(r, v, s, slowdown, c)
+        for r, v, s, c in zip(ctx.resources, values, ctx.server, ctx.room, strict=True)
     )
 
 
@@ -147,7 +148,7 @@ def _fits(ctx: _Context, point: ProfilePoint) -> bool:
     """True when ``point`` fits an empty GPU of this type; an unmeasured resource does not count."""
     slowdown = ctx.slowdown.get(point.model, 1.0)
     return all(
-        getattr(point, r.attr) is None or own_demand(r, getattr(point, r.attr), s, slowdown) <= c
+        getattr(point, r.attr) is None or own_demand(r, getattr(point, r.attr), s, slowdown, c) <= c
         for r, c, s in zip(ctx.resources, ctx.room, ctx.server, strict=True)
     )
 

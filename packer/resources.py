@@ -68,14 +68,18 @@ def limit(
     return capacity * limit_pct(resource, thresholds, headroom_pct) / 100
 
 
-def own_demand(resource: Resource, value: float, server: float, slowdown: float = 1.0) -> float:
+def own_demand(
+    resource: Resource, value: float, server: float, slowdown: float = 1.0, room: float = math.inf
+) -> float:
     """A model's own share of ``resource``: its profiled ``value`` (server included) less the server's.
 
     ``slowdown`` ≥ 1 (``interference``) inflates a utilization: a model measured to run that much
-    slower beside others takes that much more of the GPU's time. Memory is never inflated.
+    slower beside others takes that much more of the GPU's time, but never more than the ``room`` a
+    GPU has for models (alone on a GPU, a model keeps its profiled throughput). Memory is never
+    inflated.
     """
     own = max(0.0, value - server)
-    return own if resource.is_memory else own * slowdown
+    return own if resource.is_memory else min(own * slowdown, max(own, room))
 
 
 def units_up(value: float) -> int:

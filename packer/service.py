@@ -12,14 +12,14 @@ from packer.check import check_plan
 from packer.deploy.repository import WrittenRepositories, write_repositories
 from packer.deploy.source import SourceRepository, read_source
 from packer.fleet_file import read_fleet, read_targets
-from packer.inputs import DEFAULT_TYPE, GpuType
+from packer.inputs import DEFAULT_TYPE, GpuType, read_plan_profile
 from packer.interference import read_slowdowns
 from packer.plan import Plan
 from packer.planner import plan
 from packer.problem import Problem, build_problem
 from packer.rules import NO_RULES, Rules
 from packer.settings import Goal, Objective, Selection, SolverSettings, Thresholds
-from profiler import GpupackError, InputError, read_profile, write_atomic
+from profiler import GpupackError, InputError, write_atomic
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
 
@@ -58,7 +58,7 @@ class PlanResult:
 
 def _default_type(request: PlanRequest) -> GpuType:
     """Without a fleet file: one type, the profile's GPU (or --gpu-memory), as many as needed."""
-    profile = read_profile(request.profiles or BUILTIN_PROFILE)
+    profile = read_plan_profile(request.profiles or BUILTIN_PROFILE)
     memory = request.gpu_memory_mb or profile.metadata.gpu_memory_mb
     if memory is None:
         raise InputError(

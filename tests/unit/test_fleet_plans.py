@@ -287,3 +287,18 @@ def test_the_drivers_reserved_memory_comes_off_each_gpu_once(seed):
     result = plan(less)
     assert check_plan(less, result) == []
     assert all(g.memory_mb <= 16000.0 - 645.0 for g in result.gpus)
+
+
+def test_a_points_memory_is_the_most_measured_at_its_batch_size(tmp_path):
+    from packer.inputs import with_first_use_memory
+    from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+
+    points = (
+        ProfilePoint("u", 8, 1, throughput=100, memory_mb=16461.0),  # the first batch-8 request
+        ProfilePoint("u", 8, 4, throughput=135, memory_mb=10297.0),
+        ProfilePoint("u", 1, 1, throughput=80, memory_mb=2735.0),
+        ProfilePoint("v", 8, 4, throughput=9, memory_mb=None),
+    )
+    profile = Profile(points, ServerBaseline(), ProfileMetadata(), "x")
+    memory = [p.memory_mb for p in with_first_use_memory(profile).points]
+    assert memory == [16461.0, 16461.0, 2735.0, None]
