@@ -784,7 +784,8 @@ def validate(ctx: click.Context, **opts: object) -> None:
     bad input, 130/143 when interrupted.
     """
     from profiler.loadgen import MeasureSettings
-    from profiler.validate import ValidateRequest, run_validation
+    from profiler.validate import run_validation
+    from profiler.validation import ValidateRequest
     from profiler.validation_report import VALIDATION_JSON, validation_json, validation_report
 
     try:
