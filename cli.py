@@ -613,7 +613,7 @@ def _server_options(command: click.decorators.FC) -> click.decorators.FC:
     return command
 
 
-@cli.command(context_settings={"ignore_unknown_options": False})
+@cli.command()
 @click.argument("repository", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
