@@ -144,3 +144,6 @@ def test_serve_exits_1_with_one_error_line_when_its_server_dies(tmp_path: Path):
     assert child.returncode == 1, stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: tritonserver exited (exit code -9)"), stderr
+    log = Path(stderr.split("see the server log ")[1].split()[0])
+    assert log.is_file()  # kept for the user to read; not ours to keep
+    log.unlink()
