@@ -691,7 +691,7 @@ def _server_options(command: click.decorators.FC) -> click.decorators.FC:
     return command
 
 
-@cli.command(context_settings={"ignore_unknown_options": False})
+@cli.command()
 @click.argument("repository", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
@@ -862,7 +862,8 @@ def validate(ctx: click.Context, **opts: object) -> None:
     bad input, 130/143 when interrupted.
     """
     from profiler.loadgen import MeasureSettings
-    from profiler.validate import ValidateRequest, run_validation
+    from profiler.validate import run_validation
+    from profiler.validation import ValidateRequest
     from profiler.validation_report import VALIDATION_JSON, validation_json, validation_report
 
     try:

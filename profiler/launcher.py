@@ -11,18 +11,14 @@ control ``none`` (or ``poll``: every model of the repository is loaded at start)
 from __future__ import annotations
 
 import contextlib
-import errno
-import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Literal
 
@@ -36,6 +32,7 @@ from profiler.server_install import (
     probe_backend_python,
 )
 from profiler.server_log import LogPump, last_error_line
+from profiler.server_ports import ServerPorts, check_ports_free, free_port, http_ready
 from profiler.triton import Endpoints
 
 __all__ = ["LocalServer", "LocalServerSettings", "ServerPorts", "free_port", "last_error_line"]
@@ -51,46 +48,10 @@ PORT_ATTEMPTS = 3
 # --model-control-mode=poll: how often the server rescans the repository (Triton's default is 15 s).
 POLL_SECONDS = 5
 _READY_POLL_S = 0.2
-_READY_TIMEOUT_S = 5.0
 _PR_SET_PDEATHSIG = 1
 _PORT_TAKEN = "already in use"
 
 ControlMode = Literal["explicit", "none", "poll"]
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _bind_error(port: int) -> str | None:
-    """Why the server could not bind ``port`` on every interface (as it does), or None if it can."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError as exc:
-            taken = exc.errno == errno.EADDRINUSE
-            return "is already in use" if taken else f"cannot be bound ({exc.strerror})"
-    return None
-
-
-def _http_ready(port: int) -> bool:
-    """True when the server on ``port`` says it is ready (with strict readiness: every model loaded).
-
-    Plain HTTP, a new connection each time: a gRPC channel opened before the server listens backs off
-    exponentially and would notice readiness seconds late.
-    """
-    connection = http.client.HTTPConnection("localhost", port, timeout=_READY_TIMEOUT_S)
-    try:
-        connection.request("GET", "/v2/health/ready")
-        return connection.getresponse().status == HTTPStatus.OK
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 def _die_with_parent() -> None:
@@ -99,35 +60,6 @@ def _die_with_parent() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@dataclass(frozen=True)
-class ServerPorts:
-    """Fixed ports for the server's HTTP, gRPC and metrics endpoints."""
-
-    http: int
-    grpc: int
-    metrics: int
-
-    def __post_init__(self) -> None:
-        ports = (self.http, self.grpc, self.metrics)
-        if not all(1 <= p <= 65535 for p in ports):
-            raise InputError(f"ports must be within 1-65535, got {ports}")
-        if len(set(ports)) != 3:
-            raise InputError(f"the HTTP, gRPC and metrics ports must differ, got {ports}")
-
-    @classmethod
-    def free(cls) -> ServerPorts:
-        """Three ports nothing listens on right now."""
-        return cls(free_port(), free_port(), free_port())
-
-    def endpoints(self) -> Endpoints:
-        """Where a server on these ports answers, seen from this host."""
-        return Endpoints(
-            grpc=f"localhost:{self.grpc}",
-            http=f"localhost:{self.http}",
-            metrics=f"http://localhost:{self.metrics}/metrics",
-        )
 
 
 @dataclass(frozen=True)
@@ -206,7 +138,7 @@ class LocalServer:
         install = describe_install(find_tritonserver(settings.triton_server))
         python = probe_backend_python(settings.backend_python or Path(sys.executable))
         if settings.ports is not None:
-            _check_ports_free(settings.ports)
+            check_ports_free(settings.ports)
         self._workdir = Path(tempfile.mkdtemp(prefix="gpupack-triton-"))
         backends = settings.backend_directory or prepare_backends(install, python, self._workdir)
         self.log_path = settings.log_path or self._temporary_log_path()
@@ -276,7 +208,7 @@ class LocalServer:
                 if _PORT_TAKEN in self._pump.text():
                     return False
                 raise self._error(f"exited during start-up (exit code {code})")
-            if _http_ready(ports.http):
+            if http_ready(ports.http):
                 return True
             time.sleep(_READY_POLL_S)
         raise self._error(f"not ready after {self.settings.start_timeout_s:.0f} s")
@@ -331,14 +263,3 @@ class LocalServer:
         if self._pump is not None:
             self._pump.drain()
             self._pump = None
-
-
-def _check_ports_free(ports: ServerPorts) -> None:
-    """Refuse fixed ports that something already listens on, before starting the server."""
-    for name, port in (("HTTP", ports.http), ("gRPC", ports.grpc), ("metrics", ports.metrics)):
-        problem = _bind_error(port)
-        if problem:
-            raise InputError(
-                f"the {name} port {port} {problem}",
-                "choose other --http-port/--grpc-port/--metrics-port, or stop what listens there",
-            )

@@ -1,4 +1,4 @@
-"""What ``gpupack validate`` found: per model and per GPU, promised against measured.
+"""What ``gpupack validate`` is asked, and what it found: per model and per GPU, promised against measured.
 
 A model **falls short** when it failed (load, warm-up or requests) or its measured throughput is below
 ``min_ratio`` × the throughput the plan promised for it. A GPU falls short when its server did not
@@ -12,8 +12,14 @@ profile measured the same way, and a GPU that truly runs out of memory fails its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
-from profiler.sampler import ResourceUse
+from profiler.errors import InputError
+from profiler.loadgen import MeasureSettings
+from profiler.request import LoadGenerator
+from profiler.sampler import DEFAULT_INTERVAL_S, ResourceUse
+from profiler.serving import SERVE_START_TIMEOUT_S
 
 # The issue's rule: a GPU holds its plan when it delivers at least 90 % of the promised throughput.
 DEFAULT_MIN_RATIO = 0.9
@@ -139,3 +145,49 @@ class ValidationResult:
     def holds(self) -> bool:
         """True when every GPU checked holds its plan."""
         return not self.short_gpus and bool(self.gpus)
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    """Everything ``gpupack validate`` was asked."""
+
+    directory: Path
+    gpu: int = 0
+    min_ratio: float = DEFAULT_MIN_RATIO
+    all_at_once: bool | None = None  # None: when the host has as many GPUs as the plan
+    load_generator: LoadGenerator = "builtin"
+    perf_analyzer: Path | None = None
+    triton_server: Path | None = None
+    backend_python: Path | None = None
+    backend_directory: Path | None = None
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    settings: MeasureSettings = field(default_factory=MeasureSettings)
+    sample_interval_s: float = DEFAULT_INTERVAL_S
+    start_timeout_s: float = SERVE_START_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_ratio <= 10:
+            raise InputError(f"--min-ratio must be within (0, 10], got {self.min_ratio}")
+        if not self.sample_interval_s > 0:
+            raise InputError("--sample-interval must be positive")
+
+
+@dataclass(frozen=True)
+class ValidationProgress:
+    """A GPU, or a group of GPUs validated at once, is done."""
+
+    done: int
+    total: int
+    gpus: tuple[GpuCheck, ...]
+    elapsed_s: float
+    eta_s: float | None
+
+
+class ValidationReporter(Protocol):
+    """Where the validation tells how it goes (the CLI prints to stderr)."""
+
+    def progress(self, event: ValidationProgress) -> None:
+        """A GPU (or group) is done."""
+
+    def notice(self, message: str) -> None:
+        """Something the user should know, said once."""

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 from click.testing import CliRunner
-from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, wait_until_gone
+from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, servers_of, wait_until_gone
 
 from cli import cli
 from profiler.launcher import free_port
@@ -74,9 +74,10 @@ def test_launch_scripts_serve_every_model_and_stop_cleanly_on_sigterm_and_sighup
     plan = tmp_path / "plan"
     ports = _plan_directory(plan, {0: ["identity", "sleepy"], 1: ["sleepy"]}, _gpupack_wrapper(tmp_path))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPACK")}
+    extra = {0: ["--quiet"], 1: ["--quiet", "--model-control-mode", "poll"]}  # "$@" reaches gpupack serve
     children = {
         i: subprocess.Popen(
-            ["bash", str(plan / f"launch-gpu{i}.sh"), "--quiet"],
+            ["bash", str(plan / f"launch-gpu{i}.sh"), *extra[i]],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         for i in ports
@@ -120,3 +121,29 @@ def test_serve_stops_with_one_error_line_when_a_model_fails_to_load(tmp_path: Pa
     assert reason in errors[0]
     assert "To fix: see the server log /tmp/gpupack-tritonserver-" in result.stderr  # kept: the server failed
     Path(result.stderr.split("see the server log ")[1].split()[0]).unlink()
+
+
+def test_serve_exits_1_with_one_error_line_when_its_server_dies(tmp_path: Path):
+    plan = tmp_path / "plan"
+    ports = _plan_directory(plan, {0: ["identity"]}, _gpupack_wrapper(tmp_path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPACK")}
+    child = subprocess.Popen(
+        ["bash", str(plan / "launch-gpu0.sh"), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        _wait_ready(httpclient.InferenceServerClient(f"localhost:{ports[0]}"), child)
+        server = [
+            pid for pid in servers_of(plan) if b"tritonserver" in Path(f"/proc/{pid}/comm").read_bytes()
+        ]
+        os.kill(server[0], signal.SIGKILL)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert wait_until_gone(plan) == []
+    assert child.returncode == 1, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: tritonserver exited (exit code -9)"), stderr
+    log = Path(stderr.split("see the server log ")[1].split()[0])
+    assert log.is_file()  # kept for the user to read; not ours to keep
+    log.unlink()

@@ -167,3 +167,24 @@ def test_sigterm_stops_the_validation_its_servers_and_keeps_what_finished(plan_r
     written = json.loads((directory / VALIDATION_JSON).read_text())
     assert written["interrupted"] is True and [g["index"] for g in written["gpus"]] == [0]
     assert "(interrupted)" in stdout
+
+
+def _perf_analyzer() -> str | None:
+    return os.environ.get("GPUPACK_TEST_PERF_ANALYZER") or shutil.which("perf_analyzer")
+
+
+@pytest.mark.skipif(_perf_analyzer() is None, reason="no perf_analyzer (set GPUPACK_TEST_PERF_ANALYZER)")
+def test_perf_analyzer_processes_in_parallel_measure_every_model_of_a_gpu(plan_root: Path):
+    directory = write_plan(plan_root, {0: PLACEMENT[0]})
+    args = ("--load-generator", "perf_analyzer", "--perf-analyzer", _perf_analyzer(), "--json", *FAST)
+    result = validate(directory, *args)
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)
+    assert (
+        written["load_generator"].startswith("perf_analyzer")
+        and "one process per model" in (written["load_generator"])
+    )
+    assert [(m["name"], 0.9 <= m["ratio"] <= 1.1) for m in written["gpus"][0]["models"]] == [
+        ("sleepy_a", True),
+        ("sleepy_b", True),
+    ]

@@ -9,8 +9,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PROFILER_MODULES = (
     "inputs launcher loadgen metrics nvml perf_analyzer procfs profile_io report request run sampler "
-    "schema server_install stats sweep triton serving server_log signals plan_file validate validation "
-    "validation_report"
+    "schema server_install stats sweep triton serving server_log server_ports signals plan_file validate "
+    "validate_gpus validation validation_report"
 ).split()
 
 

@@ -159,3 +159,17 @@ def test_tables_and_progress_say_which_gpu_falls_short():
         1, 2, (_gpu(0, ModelCheck("a", 4, 2, 200.0, measured_throughput=190.0)),), 12.0, 12.0
     )
     assert line == "[1/2] GPU 0: 190.0 of 200.0 infer/s promised (0.95) | elapsed 0:12, ETA 0:12"
+
+
+def test_validate_refuses_a_directory_without_a_plan_with_one_line_and_exit_2(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'plan.json'}: no such file",
+        f"To fix: pass the directory written by `gpupack plan --write-repositories {tmp_path}`",
+    ]
+    assert not (tmp_path / "validation.json").exists()
