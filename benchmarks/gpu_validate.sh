@@ -91,7 +91,10 @@ status=0
 timeout --signal=TERM --kill-after=60 "$phase_limit_s" \
   "${gpupack[@]}" validate "$plan_dir" "${window[@]}" > "$OUT/validation-report.txt" || status=$?
 mkdir -p "$OUT/validation"
-cp "$plan_dir"/plan.json "$plan_dir"/validation* "$OUT/validation/" 2> /dev/null || true
+# At most 8 files come back from a device call: the results first, the server logs as one archive.
+cp "$plan_dir"/validation.json "$plan_dir"/validation.csv "$OUT/validation/" 2> /dev/null || true
+tar -czf "$OUT/validation/server-logs.tar.gz" -C "$plan_dir" $(cd "$plan_dir" && ls validation-gpu*.log 2> /dev/null) \
+  2> /dev/null || true
 echo "== validate ended with status $status (0: the plan holds, 1: a GPU falls short)" >&2
 cat "$OUT/validation-report.txt"
 exit "$status"
