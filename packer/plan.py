@@ -9,18 +9,23 @@ from packer.settings import Goal, Objective
 from profiler import ProfilePoint
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 @dataclass(frozen=True)
 class Gpu:
     """One GPU of the plan and the profiled points of the models placed on it.
 
     Totals count the server once: ``server + sum(model - server)``, as the blog's Tables 3 and 4 do.
+    A utilization no placed point measured is ``None`` (unknown, not 0).
     """
 
     index: int
     points: tuple[ProfilePoint, ...]
     memory_mb: float
-    gpu_util_pct: float
-    mem_util_pct: float
+    gpu_util_pct: float | None
+    mem_util_pct: float | None
     gpu_type: str
     cost_per_hour: float | None
     gpu_memory_mb: float
@@ -35,8 +40,8 @@ class Gpu:
         return {
             "index": self.index,
             "memory_mb": round(self.memory_mb, 3),
-            "gpu_util_pct": round(self.gpu_util_pct, 3),
-            "mem_util_pct": round(self.mem_util_pct, 3),
+            "gpu_util_pct": _rounded(self.gpu_util_pct),
+            "mem_util_pct": _rounded(self.mem_util_pct),
             "type": self.gpu_type,
             "gpu_memory_mb": self.gpu_memory_mb,
             "cost_per_hour": self.cost_per_hour,
@@ -46,6 +51,8 @@ class Gpu:
                     "batch_size": p.batch_size,
                     "concurrency": p.concurrency,
                     "instance_count": p.instance_count,
+                    "variant": p.variant,
+                    "request_rate": p.request_rate,
                     "throughput": p.throughput,
                     "latency_p99_ms": p.latency_p99_ms,
                     "memory_mb": p.memory_mb,
@@ -91,6 +98,8 @@ class ModelPlan:
                     "batch_size": p.batch_size,
                     "concurrency": p.concurrency,
                     "instance_count": p.instance_count,
+                    "variant": p.variant,
+                    "request_rate": p.request_rate,
                     "throughput": p.throughput,
                     "latency_p99_ms": p.latency_p99_ms,
                 }

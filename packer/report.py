@@ -12,6 +12,7 @@ from collections import Counter
 from tabulate import tabulate
 
 from packer.inputs import DEFAULT_TYPE
+from packer.labels import point_label
 from packer.plan import Plan
 from packer.problem import Problem
 from packer.resources import HOST_MEMORY, limit_pct
@@ -20,15 +21,21 @@ from packer.settings import Goal, Objective
 
 def _same_point(plan: Plan) -> str | None:
     """``batch 2, concurrency 4`` when every replica runs at that point, else ``None``."""
-    points = {(p.batch_size, p.concurrency, p.instance_count) for g in plan.gpus for p in g.points}
+    points = {
+        (p.batch_size, p.concurrency, p.instance_count, p.request_rate, p.variant)
+        for g in plan.gpus
+        for p in g.points
+    }
     if len(points) != 1:
         return None
-    batch, concurrency, instances = points.pop()
-    return f"batch {batch}, concurrency {concurrency}" + (f", {instances} instances" if instances > 1 else "")
+    batch, concurrency, instances, rate, variant = points.pop()
+    if variant:
+        return None  # variants are named per model: the table names each model's point
+    load = f"request rate {rate:g}/s" if rate is not None else f"concurrency {concurrency}"
+    return f"batch {batch}, {load}" + (f", {instances} instances" if instances > 1 else "")
 
 
-def _point(p) -> str:
-    return f"b{p.batch_size} c{p.concurrency}" + (f" i{p.instance_count}" if p.instance_count > 1 else "")
+_point = point_label
 
 
 def _gpu_rows(plan: Plan, problem: Problem, label: str | None) -> tuple[list[str], list[list]]:
@@ -148,7 +155,7 @@ def plan_table(plan: Plan, problem: Problem) -> str:
     """The GPU table, the model table (when points are chosen or targets set), settings and proof."""
     label = _same_point(plan)
     headers, rows = _gpu_rows(plan, problem, label)
-    lines = [tabulate(rows, headers=headers, floatfmt=".6g")]
+    lines = [tabulate(rows, headers=headers, floatfmt=".6g", missingval="-")]
     if problem.choose_points or problem.has_targets:
         headers, rows = _model_rows(plan)
         lines += ["", tabulate(rows, headers=headers, floatfmt=".6g", missingval="-")]

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from packer.settings import Thresholds
+from profiler import Profile
 
 # Demands and capacities go to CP-SAT as integers in hundredths (0.01 MB, 0.01 %, 0.01 infer/s):
 # demands are rounded up and capacities down, so an integer-feasible plan is feasible in the real
@@ -48,6 +49,11 @@ def packed_resources(cpu_only: bool, utilization: bool) -> tuple[Resource, ...]:
     """Memory (host memory for profiles measured without a GPU), plus both utilizations if asked."""
     memory = HOST_MEMORY if cpu_only else MEMORY
     return (memory, GPU_UTIL, MEM_UTIL) if utilization else (memory,)
+
+
+def measured(resource: Resource, profile: Profile) -> bool:
+    """True when some measured point of ``profile`` has a value for ``resource``."""
+    return any(getattr(p, resource.attr) is not None for p in profile.points if p.ok)
 
 
 def limit_pct(resource: Resource, thresholds: Thresholds, headroom_pct: float | None) -> float:

@@ -105,8 +105,9 @@ def run_plan(request: PlanRequest) -> PlanResult:
         raise GpupackError(f"internal error: the plan fails its check: {violations[0]}")
     written = None
     if request.write_repositories:
+        profiles = {t.name: t.profile for t in problem.types}
         written = write_repositories(
-            result, request.model_repository, request.write_repositories, request.base_port
+            result, request.model_repository, request.write_repositories, request.base_port, profiles
         )
     if request.output:
         write_atomic(request.output, result.to_json())

@@ -6,7 +6,17 @@ records, and reading and writing files. Everything else is the profiler's own.
 """
 
 from profiler.errors import GpupackError, InputError
+from profiler.model_analyzer.records import GROUP_SEPARATOR
 from profiler.profile_io import read_profile, write_atomic
-from profiler.schema import Profile, ProfilePoint
+from profiler.schema import Colocation, Profile, ProfilePoint
 
-__all__ = ["GpupackError", "InputError", "Profile", "ProfilePoint", "read_profile", "write_atomic"]
+__all__ = [
+    "GROUP_SEPARATOR",
+    "Colocation",
+    "GpupackError",
+    "InputError",
+    "Profile",
+    "ProfilePoint",
+    "read_profile",
+    "write_atomic",
+]

@@ -22,14 +22,16 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from packer.deploy.variants import ModelDeployment, deployments
 from packer.plan import Plan
-from profiler import InputError, ProfilePoint
+from profiler import InputError, Profile, ProfilePoint
 
 CONFIG = "config.pbtxt"
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
@@ -53,6 +55,7 @@ class WrittenRepositories:
     root: Path
     repositories: tuple[Path, ...]
     launch_scripts: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
 
 
 def check_model_name(name: str) -> None:
@@ -84,14 +87,18 @@ def rewrite_config(text: str, source: str, point: ProfilePoint | None = None) ->
         header = (
             f"# gpupack plan: profiled at batch size {point.batch_size}, concurrency {point.concurrency}, "
             f"{point.instance_count} instance(s)"
+            + (f", config variant {point.variant}" if point.variant else "")
             + (f", {point.throughput:g} infer/s" if point.throughput is not None else "")
             + "\n"
         )
     return header + text_format.MessageToString(config)
 
 
-def _copy_model(source_repo: Path, point: ProfilePoint, target_repo: Path) -> None:
-    name = point.model
+def _copy_model(
+    source_repo: Path, point: ProfilePoint, target_repo: Path, deployment: ModelDeployment | None = None
+) -> None:
+    """Copy one model; ``deployment`` names it (a group point's member) and its variant's config."""
+    name = deployment.model if deployment else point.model
     check_model_name(name)
     source = source_repo / name
     config = source / CONFIG
@@ -100,13 +107,22 @@ def _copy_model(source_repo: Path, point: ProfilePoint, target_repo: Path) -> No
             f"model {name!r} of the plan is not in --model-repository {source_repo} (no {name}/{CONFIG})"
         )
     shutil.copytree(source, target_repo / name, symlinks=True)
-    (target_repo / name / CONFIG).write_text(rewrite_config(config.read_text(), str(config), point))
+    text = deployment.config if deployment and deployment.config else config.read_text()
+    (target_repo / name / CONFIG).write_text(rewrite_config(text, str(config), point))
 
 
 def write_repositories(
-    plan: Plan, source_repo: Path, output: Path, base_port: int = 8000
+    plan: Plan,
+    source_repo: Path,
+    output: Path,
+    base_port: int = 8000,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> WrittenRepositories:
-    """Write ``output`` as documented above; nothing is left behind if anything fails."""
+    """Write ``output`` as documented above; nothing is left behind if anything fails.
+
+    ``profiles`` (GPU type name → its profile) give the config variants' model configs
+    (``variants.deployments``); without them each model keeps the source's config.
+    """
     if not source_repo.is_dir():
         raise InputError(f"--model-repository {source_repo}: not a directory")
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
@@ -114,6 +130,7 @@ def write_repositories(
     if base_port + PORTS_PER_GPU * plan.gpu_count > 65536:
         raise InputError(f"--base-port {base_port} leaves too few ports for {plan.gpu_count} GPUs")
     output.parent.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary directory
@@ -121,7 +138,10 @@ def write_repositories(
             repo = tmp / f"gpu{gpu.index}"
             repo.mkdir()
             for point in gpu.points:
-                _copy_model(source_repo, point, repo)
+                found, why = deployments(point, (profiles or {}).get(gpu.gpu_type), source_repo)
+                notes += [n for n in why if n not in notes]
+                for deployment in found:
+                    _copy_model(source_repo, point, repo, deployment)
             port = base_port + PORTS_PER_GPU * gpu.index
             script = tmp / f"launch-gpu{gpu.index}.sh"
             script.write_text(
@@ -145,4 +165,5 @@ def write_repositories(
         root=output,
         repositories=tuple(output / f"gpu{g.index}" for g in plan.gpus),
         launch_scripts=tuple(output / f"launch-gpu{g.index}.sh" for g in plan.gpus),
+        notes=tuple(notes),
     )
