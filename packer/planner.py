@@ -13,6 +13,7 @@ from packer.binpacking.engines import pack
 from packer.choice.search import search
 from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Option, Problem
+from packer.progress import heartbeat
 from packer.resources import GPU_UTIL, MEM_UTIL, Resource, units_down, units_up
 from packer.settings import Goal, Objective, SolverSettings
 from packer.solution import Placement, Solution
@@ -22,7 +23,8 @@ def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
     """Solve ``problem``; always a feasible plan, or ``InputError`` when none exists."""
     settings = settings or SolverSettings()
     started = time.perf_counter()
-    solution = _pack_plain(problem, settings) if problem.plain else search(problem, settings, started)
+    with heartbeat(settings) as beating:
+        solution = _pack_plain(problem, beating) if problem.plain else search(problem, beating, started)
     return to_plan(problem, solution, time.perf_counter() - started)
 
 
