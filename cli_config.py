@@ -4,12 +4,13 @@
 value of every option. It works over the command's own click parameters, so a new option is
 configurable without being listed again:
 
-* ``--config`` is eager: its callback reads the YAML mapping (keys are option names, ``gpu-memory``
-  or ``gpu_memory``; a list for repeatable options) into ``ctx.default_map``, which click consults
-  after the command line and the environment (``GPUPACK_<COMMAND>_<OPTION>``, from the root's
-  ``auto_envvar_prefix``) and before the option's default: exactly the layer order above. Unknown
-  keys are refused, naming the key and the closest known one. A plan JSON (whose ``settings`` key
-  records a plan's options) is a config file too: ``gpupack plan --config plan.json`` replans.
+* ``--config`` is eager: its callback reads the YAML mapping (keys are option names,
+  ``gpu-memory`` or ``gpu_memory``; a list for repeatable options) into ``ctx.default_map``, which
+  click consults after the command line and the environment (``GPUPACK_<COMMAND>_<OPTION>``, from
+  the root's ``auto_envvar_prefix``) and before the option's default: exactly the layer order
+  above. Unknown keys are refused, naming the key and the closest known one. A plan JSON (whose
+  ``settings`` key records a plan's options) is a config file too: ``gpupack plan --config
+  plan.json`` replans, without the keys that say where the first run wrote its output.
 * every other option's value, after its type conversion and before its own callback (so in the
   form a config file takes), is kept in ``ctx.meta``; ``effective_settings`` returns them.
 """
@@ -42,7 +43,7 @@ def _options(command: click.Command) -> dict[str, click.Option]:
     return names
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, not_replayed: tuple[str, ...]) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -54,13 +55,14 @@ def _read(path: Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"--config {path}: expected a mapping of option names to values")
     if isinstance(data.get("settings"), dict) and "gpus" in data:
-        return data["settings"]  # a plan JSON: replan with the options it records
+        # A plan JSON: replan with the options it records, but write nothing over what it wrote.
+        return {k: v for k, v in data["settings"].items() if k not in not_replayed}
     return data
 
 
 def _default_map(command: click.Command, path: Path, data: dict) -> dict[str, object]:
     options = _options(command)
-    preferred = sorted({(p.opts[-1] if p.opts else p.name).lstrip("-") for p in options.values()})
+    preferred = sorted({_key(p) for p in options.values()})
     mapped: dict[str, object] = {}
     for key, value in data.items():
         param = options.get(str(key))
@@ -75,12 +77,15 @@ def _default_map(command: click.Command, path: Path, data: dict) -> dict[str, ob
     return mapped
 
 
-def _load(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
-    if value is None:
-        return
-    defaults = _default_map(ctx.command, value, _read(value))
-    ctx.default_map = {**(ctx.default_map or {}), **defaults}
-    ctx.meta[_SOURCE] = str(value)
+def _loader(not_replayed: tuple[str, ...]) -> Callable[[click.Context, click.Parameter, Path | None], None]:
+    def load(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+        if value is None:
+            return
+        defaults = _default_map(ctx.command, value, _read(value, not_replayed))
+        ctx.default_map = {**(ctx.default_map or {}), **defaults}
+        ctx.meta[_SOURCE] = str(value)
+
+    return load
 
 
 def _recording(callback: Callable | None) -> Callable:
@@ -91,23 +96,31 @@ def _recording(callback: Callable | None) -> Callable:
     return record
 
 
-def configurable(command: click.Command) -> click.Command:
-    """Add ``--config`` to ``command`` and record every option's effective value (module docstring)."""
-    for param in command.params:
-        param.callback = _recording(param.callback)
-    config = click.Option(
-        ["--config"],
-        type=click.Path(dir_okay=False, path_type=Path),
-        is_eager=True,
-        expose_value=False,
-        callback=_load,
-        metavar="FILE",
-        help="YAML file of option values (keys: option names; lists for repeatable options), or a plan "
-        "JSON to replan with its recorded settings. Layers: defaults, then this file, then GPUPACK_* "
-        "environment variables, then flags.",
-    )
-    command.params.insert(0, config)
-    return command
+def configurable(not_replayed: tuple[str, ...] = ()) -> Callable[[click.Command], click.Command]:
+    """Add ``--config`` to a command and record every option's effective value (module docstring).
+
+    ``not_replayed``: keys a plan JSON's settings do not carry over when it is the config file
+    (where the first run wrote its output), so a replan writes nothing over the first one's.
+    """
+
+    def decorate(command: click.Command) -> click.Command:
+        for param in command.params:
+            param.callback = _recording(param.callback)
+        config = click.Option(
+            ["--config"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            is_eager=True,
+            expose_value=False,
+            callback=_loader(not_replayed),
+            metavar="FILE",
+            help="YAML file of option values (keys: option names; lists for repeatable options), or a "
+            "plan JSON to replan with its recorded settings. Layers: defaults, then this file, then "
+            "GPUPACK_* environment variables, then flags.",
+        )
+        command.params.insert(0, config)
+        return command
+
+    return decorate
 
 
 def _plain(value: object) -> object:
@@ -119,10 +132,17 @@ def _plain(value: object) -> object:
     return value
 
 
+def _key(param: click.Parameter) -> str:
+    """An option's key in a config file: its long flag without dashes (``gpu-memory``, ``json``)."""
+    flags = [flag for flag in param.opts if flag.startswith("--")]
+    return flags[0][2:] if flags else param.name or ""
+
+
 def effective_settings(ctx: click.Context) -> dict[str, object]:
-    """Every option's effective value (by option name), in the form ``--config`` reads back."""
+    """Every option's effective value, keyed as a config file writes it, in the form it reads back."""
     recorded = ctx.meta.get(_SETTINGS, {})
-    return {name: _plain(value) for name, value in sorted(recorded.items())}
+    keys = {p.name: _key(p) for p in ctx.command.params}
+    return dict(sorted((keys.get(name, name), _plain(value)) for name, value in recorded.items()))
 
 
 def config_source(ctx: click.Context) -> str | None:

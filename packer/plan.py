@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from packer.settings import Goal, Objective
 from profiler import ProfilePoint
@@ -116,6 +117,7 @@ class Plan:
     count; ``ffd_gpu_count`` is first-fit decreasing's count, for comparison (0: it found none).
     ``objective_value`` and ``objective_bound`` are in the goal's units: GPUs, cost per hour,
     infer/s or target fraction. ``gpu_memory_mb`` and ``server_memory_mb`` are the first GPU type's.
+    ``limits_pct`` names the packed resources (``resources.Resource.name``) and their limits.
     """
 
     objective: Objective
@@ -134,6 +136,10 @@ class Plan:
     gpu_memory_mb: float
     server_memory_mb: float
     notes: tuple[str, ...]
+    # Packed resource name → the % of a GPU's capacity all models and the server may use.
+    limits_pct: Mapping[str, float] = field(default_factory=dict)
+    # The options the plan was made with, as ``--config`` reads them back (``cli_config``).
+    settings: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lower_bound > len(self.gpus):
@@ -185,6 +191,8 @@ class Plan:
             "min_target_fraction": self.min_target_fraction,
             "models": [m.to_dict() for m in self.models],
             "gpus": [g.to_dict() for g in self.gpus],
+            "limits_pct": dict(self.limits_pct),
+            "settings": dict(self.settings),
         }
 
     def to_json(self) -> str:

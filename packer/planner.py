@@ -14,7 +14,7 @@ from packer.choice.search import search
 from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Option, Problem
 from packer.progress import heartbeat
-from packer.resources import GPU_UTIL, MEM_UTIL, Resource, units_down, units_up
+from packer.resources import GPU_UTIL, MEM_UTIL, Resource, limit_pct, units_down, units_up
 from packer.settings import Goal, Objective, SolverSettings
 from packer.solution import Placement, Solution
 
@@ -127,4 +127,7 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
         gpu_memory_mb=problem.types[0].memory_mb,
         server_memory_mb=problem.server[0][0],
         notes=problem.notes + solution.notes,
+        limits_pct={
+            r.name: limit_pct(r, problem.thresholds, problem.rules.headroom_pct) for r in problem.resources
+        },
     )

@@ -5,8 +5,9 @@ no value at all are left out, headers get no padding and break before their unit
 ``(MB, with server)``), and the cells of chosen columns wrap to the width the other columns
 leave: comma-separated lists (the models of a GPU, the points of a model) at their commas, to at
 least ``MIN_LIST_WIDTH``, or long names at their underscores, to at least ``MIN_NAME_WIDTH``. A
-table with many columns of numbers may still overflow (the model table with targets needs ~120). ``width=None`` renders everything on one line per row (``--wide``, and output
-that is not a terminal).
+table with many columns of numbers may still overflow (the model table with targets needs ~120).
+``width=None`` renders everything on one line per row (``--wide``, and output that is not a
+terminal).
 """
 
 from __future__ import annotations
