@@ -5,7 +5,8 @@ value of every option. It works over the command's own click parameters, so a ne
 configurable without being listed again:
 
 * ``--config`` is eager: its callback reads the YAML mapping (keys are option names,
-  ``gpu-memory`` or ``gpu_memory``; a list for repeatable options) into ``ctx.default_map``, which
+  ``gpu-memory`` or ``gpu_memory``; a list for repeatable options, and a list where the CLI takes
+  ``A,B``: ``batch: [1, 2, 4]``, ``apart: [[a, b], [c, d]]``) into ``ctx.default_map``, which
   click consults after the command line and the environment (``GPUPACK_<COMMAND>_<OPTION>``, from
   the root's ``auto_envvar_prefix``) and before the option's default: exactly the layer order
   above. Unknown keys are refused, naming the key and the closest known one. A plan JSON (whose
@@ -60,6 +61,18 @@ def _read(path: Path, not_replayed: tuple[str, ...]) -> dict:
     return data
 
 
+def _joined(value: object) -> object:
+    """A YAML list where the CLI takes ``A,B``: ``[1, 2, 4]`` → ``"1,2,4"``."""
+    return ",".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def _value(param: click.Option, value: object) -> object:
+    """``value`` as click takes it from a default map: a list for repeatable options."""
+    if not param.multiple:
+        return _joined(value)
+    return [_joined(v) for v in (value if isinstance(value, list) else [value])]
+
+
 def _default_map(command: click.Command, path: Path, data: dict) -> dict[str, object]:
     options = _options(command)
     preferred = sorted({_key(p) for p in options.values()})
@@ -70,10 +83,8 @@ def _default_map(command: click.Command, path: Path, data: dict) -> dict[str, ob
             close = difflib.get_close_matches(str(key), preferred, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(preferred)}"
             raise InputError(f"--config {path}: unknown key {key!r} for `{command.name}`", hint)
-        if param.multiple and value is not None and not isinstance(value, list):
-            value = [value]
         if value is not None:
-            mapped[param.name] = value
+            mapped[param.name] = _value(param, value)
     return mapped
 
 

@@ -24,9 +24,9 @@ INTERVAL_S = 5.0
 class Heartbeat:
     """Keeps the latest progress and hands it to ``sink`` every ``interval`` seconds at most."""
 
-    def __init__(self, sink: Callable[[SearchProgress], None], interval: float = INTERVAL_S) -> None:
+    def __init__(self, sink: Callable[[SearchProgress], None], interval: float | None = None) -> None:
         self._sink = sink
-        self._interval = interval
+        self._interval = INTERVAL_S if interval is None else interval
         self._lock = threading.Lock()
         self._latest: SearchProgress | None = None
         self._started = time.perf_counter()

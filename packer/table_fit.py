@@ -30,21 +30,32 @@ def _narrow(header: str) -> str:
     return f"{head}\n({units}" if sep else header
 
 
+def _tokens(cell: str, width: int, sep: str) -> list[tuple[str, str]]:
+    """(joiner, text) pieces: the parts between ``sep``; a part too long splits before `` (``."""
+    out: list[tuple[str, str]] = []
+    for k, part in enumerate(cell.split(sep)):
+        head, paren, tail = part.partition(" (")
+        words = [head, paren.strip() + tail] if paren and len(part) > width else [part]
+        out += [(sep if k and not j else " " if j else "", w) for j, w in enumerate(words)]
+    return out
+
+
 def _wrap(cell: object, width: int, sep: str) -> object:
     """``cell``'s parts (split at ``sep``) on as few lines of at most ``width`` characters as they allow.
 
-    A line break keeps the separator's first character at the end of the line (``a,`` ``b_``).
+    A part longer than ``width`` breaks before its parenthesis (``name`` over ``(b1 c1)``); a line
+    break keeps the separator's first character at the end of the line (``a,`` ``b_``).
     """
     if not isinstance(cell, str) or len(cell) <= width:
         return cell
     lines: list[str] = []
-    for part in cell.split(sep):
-        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
-            lines[-1] += sep + part
+    for joiner, text in _tokens(cell, width, sep):
+        if lines and len(lines[-1]) + len(joiner) + len(text) <= width:
+            lines[-1] += joiner + text
         else:
             if lines:
-                lines[-1] += sep.rstrip()
-            lines.append(part)
+                lines[-1] += joiner.rstrip()
+            lines.append(text)
     return "\n".join(lines)
 
 

@@ -51,7 +51,8 @@ def model_png(data: ModelFigure) -> bytes:
         ax.set_xscale("log")
     ax.set_xlabel("p99 latency (ms)")
     ax.set_ylabel("throughput (infer/s)")
-    title = data.model + (f"  ({data.without_p99} points without p99 not shown)" if data.without_p99 else "")
+    hidden = f"  ({data.without_p99} point{'s' if data.without_p99 > 1 else ''} without p99 not shown)"
+    title = data.model + (hidden if data.without_p99 else "")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")

@@ -194,13 +194,17 @@ def _validation(validation: Mapping | None) -> tuple[Promise, ...]:
     return tuple(out)
 
 
+def _gpus(n: int) -> str:
+    return f"{n} GPU{'s' if n != 1 else ''}"
+
+
 def summary(plan: Mapping) -> str:
     """One line: GPUs, goal value and bound, proof."""
     proof = "optimal" if plan["optimal"] else f"not proven optimal, gap {plan.get('objective_gap', 0):g}"
     return (
-        f"{plan['gpu_count']} GPUs, goal {plan['goal']}: value {plan['objective_value']:g}, bound "
-        f"{plan['objective_bound']:g} ({proof}); lower bound {plan['lower_bound']} GPUs, first-fit "
-        f"decreasing {plan['ffd_gpu_count']} GPUs"
+        f"{_gpus(plan['gpu_count'])}, goal {plan['goal']}: value {plan['objective_value']:g}, bound "
+        f"{plan['objective_bound']:g} ({proof}); lower bound {_gpus(plan['lower_bound'])}, first-fit "
+        f"decreasing {_gpus(plan['ffd_gpu_count'])}"
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packer.reports import draw
-from packer.reports.figures import ReportData
+from packer.reports.figures import ModelFigure, ReportData
 from profiler import write_atomic
 
 _STYLE = """
@@ -38,6 +38,11 @@ class WrittenReport:
     images: tuple[Path, ...]
 
 
+def drawable(model: ModelFigure) -> bool:
+    """True when the model has a point with a p99 latency to draw."""
+    return bool(model.chosen or any(dots for _, dots in model.measured))
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
@@ -49,6 +54,8 @@ def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
         caption = f"GPU {gpu.index} ({gpu.gpu_type}): server and each model's own share"
         out.append(("GPUs", f"gpu-{gpu.index}.png", caption, draw.gpu_png(gpu)))
     for model in data.models:
+        if not drawable(model):
+            continue
         caption = f"{model.model}: every profiled point; the chosen one(s) starred"
         out.append(("Models", f"model-{_slug(model.model)}.png", caption, draw.model_png(model)))
     if data.validation:
@@ -65,8 +72,12 @@ def _html(title: str, data: ReportData, figures: list[tuple[str, str, str, bytes
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(data.summary)}</p>",
     ]
-    if data.notes:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in data.notes) + "</ul>")
+    notes = list(data.notes)
+    blank = [m.model for m in data.models if not drawable(m)]
+    if blank:
+        notes.append(f"no p99 latency in the profile, so no throughput–latency figure: {', '.join(blank)}")
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     section = None
     for name, file, caption, png in figures:
         if name != section:
