@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from packer.reports import draw
+from packer.reports.draw import bound_png, gpu_png, model_png, validation_png
 from packer.reports.figures import ModelFigure, ReportData
 from profiler import write_atomic
 
@@ -49,18 +49,18 @@ def _slug(name: str) -> str:
 
 def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
     """(section, file name, caption, PNG) for every figure, in report order."""
-    out = [("Plan and bound", "bound.png", data.summary, draw.bound_png(data.bound))]
+    out = [("Plan and bound", "bound.png", data.summary, bound_png(data.bound))]
     for gpu in data.gpus:
         caption = f"GPU {gpu.index} ({gpu.gpu_type}): server and each model's own share"
-        out.append(("GPUs", f"gpu-{gpu.index}.png", caption, draw.gpu_png(gpu)))
+        out.append(("GPUs", f"gpu-{gpu.index}.png", caption, gpu_png(gpu)))
     for model in data.models:
         if not drawable(model):
             continue
         caption = f"{model.model}: every profiled point; the chosen one(s) starred"
-        out.append(("Models", f"model-{_slug(model.model)}.png", caption, draw.model_png(model)))
+        out.append(("Models", f"model-{_slug(model.model)}.png", caption, model_png(model)))
     if data.validation:
         caption = "promised (profiled) and measured throughput, per model and GPU"
-        out.append(("Validation", "validation.png", caption, draw.validation_png(data.validation)))
+        out.append(("Validation", "validation.png", caption, validation_png(data.validation)))
     return out
 
 
