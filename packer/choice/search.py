@@ -31,18 +31,24 @@ from packer.solution import Placement, Solution
 from profiler import GpupackError, InputError
 
 TIE_BREAK_SHARE = 0.25
-# Each goal's value in the user's units: (name, unit), the divisor is ``_real``'s.
-_UNITS = {
-    Goal.MIN_GPUS: "GPUs",
-    Goal.MIN_COST: "/h",
-    Goal.MAX_THROUGHPUT: "infer/s",
-    Goal.MAX_TARGET_FRACTION: "× target",
+# Each goal's value as progress reports it: (unit, factor on ``_real``'s value).
+_SHOWN = {
+    Goal.MIN_GPUS: ("GPUs", 1.0),
+    Goal.MIN_COST: ("/h", 1.0),
+    Goal.MAX_THROUGHPUT: ("infer/s", 1.0),
+    Goal.MAX_TARGET_FRACTION: ("% of every target", 100.0),
 }
+
+
+def _shown(problem: Problem, value: int | None) -> float | None:
+    """A goal value in the model's integers as progress shows it."""
+    return None if value is None else _real(problem, value) * _SHOWN[problem.goal][1]
 
 
 def _stage(problem: Problem, name: str) -> cpsat.Stage:
     """The CP-SAT stage on the goal, reporting in the goal's units."""
-    return cpsat.Stage(f"{problem.goal.value}, {name}", _UNITS[problem.goal], 1 / _real(problem, 1))
+    unit, _ = _SHOWN[problem.goal]
+    return cpsat.Stage(f"{problem.goal.value}, {name}", unit, 1 / _shown(problem, 1))
 
 
 def _value(problem: Problem, params: Params, placements: tuple[Placement, ...]) -> int:
@@ -132,9 +138,8 @@ def _stage1(
     model, variables = build_model(problem, params, slots, lower, upper)
     if search.best is not None:
         add_hint(model, params, variables, search.best)
-    best = None if search.value is None else _real(problem, search.value)
-    bound = _real(problem, search.bound)
-    report(settings, SearchProgress(f"{problem.goal.value}, greedy", best, bound, _UNITS[problem.goal]))
+    best, bound = _shown(problem, search.value), _shown(problem, search.bound)
+    report(settings, SearchProgress(f"{problem.goal.value}, greedy", best, bound, _SHOWN[problem.goal][0]))
     outcome = extract(solve(model, settings, _stage(problem, "CP-SAT")), variables)
     if outcome.placements is not None:
         new = _value(problem, params, outcome.placements)
@@ -168,7 +173,7 @@ def _stage2(
     add_tie_break(model, problem, variables, search.value)
     add_hint(model, params, variables, search.best)
     # The tie-break's objective mixes units: progress names the stage and the goal's value only.
-    at = f"{_real(problem, search.value):g} {_UNITS[problem.goal]}"
+    at = f"{_shown(problem, search.value):g} {_SHOWN[problem.goal][0]}"
     stage = cpsat.Stage(f"{problem.goal.value}, tie-break at {at}", values=False)
     outcome = extract(solve(model, replace(settings, max_time_in_seconds=time_left), stage), variables)
     if outcome.placements is not None:

@@ -46,16 +46,17 @@ def model_png(data: ModelFigure) -> bytes:
         where = (dot.latency_p99_ms, dot.throughput)
         label = "chosen" if k == 0 else None
         ax.scatter(*where, marker="*", s=220, color=CHOSEN_COLOR, edgecolors="black", zorder=3, label=label)
-        ax.annotate(dot.label, where, xytext=(6, 6), textcoords="offset points", fontsize=8)
+        ax.annotate(dot.label, where, xytext=(-8, 8), textcoords="offset points", fontsize=8, ha="right")
     if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > LOG_SPAN:
         ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.12)
     ax.set_xlabel("p99 latency (ms)")
     ax.set_ylabel("throughput (infer/s)")
     hidden = f"  ({data.without_p99} point{'s' if data.without_p99 > 1 else ''} without p99 not shown)"
     title = data.model + (hidden if data.without_p99 else "")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     return _png(figure)
 
 
