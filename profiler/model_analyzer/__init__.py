@@ -1,10 +1,11 @@
 """Reading Model Analyzer 1.x results: its CSV exports and its checkpoints (``N.ckpt``).
 
 ``locate`` says whether a path given to ``--profiles`` is Model Analyzer 1.x output, and which
-file to read: a ``.ckpt`` file; a ``*metrics-model-inference.csv`` (or the GPU file, or any CSV
-with Model Analyzer's ``Model``/``Model Config Path`` header); a directory holding a checkpoint
-(directly or in ``checkpoints/``, the latest ``N.ckpt``), preferred since it also holds the
-variants' model configs and the GPU's memory, else an export (directly or in ``results/``).
+file to read: a ``.ckpt`` file; a ``*metrics-model-inference.csv`` (or the GPU or server-only
+file of the same export, or any CSV with Model Analyzer's ``Model``, ``Model Config Path``
+header); a directory holding a checkpoint (directly or in ``checkpoints/``, the latest
+``N.ckpt``), preferred since it also holds the variants' model configs and the GPU's memory, else
+an export (directly or in ``results/``).
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.model_analyzer.checkpoint import latest, read_checkpoint
-from profiler.model_analyzer.export import GPU, INFERENCE, read_export
+from profiler.model_analyzer.export import GPU, INFERENCE, SERVER, read_export
 from profiler.schema import Profile
 
 __all__ = ["locate", "read"]
 
 
 def _is_export(path: Path) -> bool:
-    """True for a CSV whose header is Model Analyzer 1.x's (``Model`` ... ``Model Config Path``)."""
+    """True for a CSV whose header is Model Analyzer 1.x's (``Model``, then its own column names)."""
     try:
         with path.open(encoding="utf-8-sig") as handle:
             header = handle.readline()
     except (OSError, UnicodeDecodeError):
         return False
-    return header.startswith("Model,") and "Model Config Path" in header
+    return header.startswith("Model,") and ("Model Config Path" in header or "GPU UUID" in header)
 
 
 def _inference_of(path: Path) -> Path:
-    """The inference file of an export, given any of its files."""
-    if path.name.endswith(GPU):
-        return path.with_name(path.name[: -len(GPU)] + INFERENCE)
+    """The inference file of an export, given any of its files (GPU or server-only)."""
+    for kind in (GPU, SERVER):
+        if path.name.endswith(kind):
+            return path.with_name(path.name[: -len(kind)] + INFERENCE)
     return path
 
 

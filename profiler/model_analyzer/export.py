@@ -141,6 +141,11 @@ def _server(path: Path) -> tuple[ServerBaseline, float | None]:
 
 def read_export(inference: Path) -> Profile:
     """Read the export whose inference file is ``inference`` (siblings found by name)."""
+    if not inference.is_file():
+        raise InputError(
+            f"{inference}: no such file; a Model Analyzer export is read from its {INFERENCE}",
+            "export with `model-analyzer report` or give the checkpoint (checkpoints/N.ckpt)",
+        )
     header, rows = _rows(inference)
     missing = [c for c in _REQUIRED if c not in header]
     rate = "Request Rate" in header

@@ -19,6 +19,7 @@ from packer.inputs import DEFAULT_TYPE, GpuType
 from packer.planner import plan
 from packer.problem import build_problem
 from packer.resources import GPU_UTIL, MEM_UTIL
+from packer.rules import Rules
 from packer.settings import Goal, Objective, SolverSettings, Thresholds
 from profiler import InputError, read_profile
 
@@ -28,11 +29,11 @@ SWEEPS = (DATA / "experiments-resnet50_libtorch", DATA / "experiments-vgg19_libt
 EXPORTS = (SINGLE, MULTI, RATE)
 INFERENCE = "golden-metrics-model-inference.csv"
 GPU_CSV = "golden-metrics-model-gpu.csv"
-# Every real file (the three exports count once each, by either of their model files).
+SERVER_CSV = "golden-metrics-server-only.csv"
+# Every real file: each of an export's three files reads the whole export.
 REAL_FILES = [
     *(d / "0.ckpt" for d in (*EXPORTS, *SWEEPS)),
-    *(d / INFERENCE for d in EXPORTS),
-    *(d / GPU_CSV for d in EXPORTS),
+    *(d / name for d in EXPORTS for name in (INFERENCE, GPU_CSV, SERVER_CSV)),
 ]
 FAST = SolverSettings(max_time_in_seconds=20, num_workers=2)
 
@@ -254,7 +255,7 @@ def test_not_a_checkpoint_is_refused_with_what_it_is_not(tmp_path: Path):
 def test_a_run_measured_on_two_gpus_is_refused(tmp_path: Path):
     export = tmp_path / "results"
     export.mkdir()
-    for name in (INFERENCE, "golden-metrics-server-only.csv"):
+    for name in (INFERENCE, SERVER_CSV):
         shutil.copy(SINGLE / name, export / name)
     lines = (SINGLE / GPU_CSV).read_text().splitlines()
     (export / GPU_CSV).write_text("\n".join([*lines, lines[1].replace("GPU-8557", "GPU-9999")]) + "\n")
@@ -267,3 +268,58 @@ def test_a_missing_model_analyzer_column_is_named(tmp_path: Path):
     path.write_text("Model,Batch,Concurrency,Model Config Path\nm,1,1,m_config_0\n")
     with pytest.raises(InputError, match="missing Model Analyzer column 'Throughput \\(infer/sec\\)'"):
         read_profile(path)
+
+
+def _without_memory_controller(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for name in ("profile.csv", "server-only.csv", "metadata.json"):
+        text = (source / name).read_text()
+        if name.endswith(".csv"):
+            import csv
+            import io
+
+            rows = list(csv.DictReader(io.StringIO(text)))
+            columns = [c for c in rows[0] if c != "max_memory_utilization_pct"]
+            out = io.StringIO()
+            writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            text = out.getvalue()
+        (target / name).write_text(text)
+    return target
+
+
+def test_a_fleet_type_whose_profile_lacks_a_utilization_is_not_packed_on_it(tmp_path: Path):
+    small = Path(__file__).resolve().parents[2] / "examples" / "profiles" / "small-16gb"
+    lacking = read_profile(_without_memory_controller(small, tmp_path / "lacking"))
+    measured = read_profile(small)
+    types = (GpuType("measured", 16000, measured, count=3), GpuType("lacking", 16000, lacking, count=20))
+    # Unconstrained on memory-controller utilization, the lacking type is the easier: pin one model.
+    rules = Rules(pins=(("segmentation_mri_brain_tumor", "measured"),))
+    problem = build_problem(types, Goal.MIN_GPUS, Objective.THROUGHPUT, Thresholds(), rules=rules)
+    assert MEM_UTIL in problem.resources
+    assert problem.packs(0, MEM_UTIL) and not problem.packs(1, MEM_UTIL)
+    assert any("not packed on GPU type lacking" in n for n in problem.notes)
+    result = plan(problem, FAST)
+    assert check_plan(problem, result) == []
+    assert {g.gpu_type for g in result.gpus} == {"measured", "lacking"}
+    for gpu in result.gpus:
+        assert (gpu.mem_util_pct is None) == (gpu.gpu_type == "lacking")
+        if gpu.gpu_type == "measured":
+            assert gpu.mem_util_pct <= 100 + 1e-9
+
+
+def test_variant_and_request_rate_survive_gpupack_s_own_format(tmp_path: Path):
+    from profiler.profile_io import write_profile
+
+    profile = read_profile(RATE / "0.ckpt")
+    write_profile(profile, tmp_path / "converted")
+    back = read_profile(tmp_path / "converted")
+    assert [p.key for p in back.points] == [p.key for p in profile.points]
+    assert {p.request_rate for p in back.points} == {16.0, 32.0}
+
+
+def test_a_server_only_file_without_its_inference_file_says_what_is_needed(tmp_path: Path):
+    shutil.copy(SINGLE / SERVER_CSV, tmp_path / SERVER_CSV)
+    with pytest.raises(InputError, match="a Model Analyzer export is read from its metrics-model-inference"):
+        read_profile(tmp_path / SERVER_CSV)
