@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from packer.fleet_file import did_you_mean
 from packer.inputs import DEFAULT_TYPE, GpuType, Target
-from packer.resources import GPU_UTIL, MEM_UTIL, Resource, limit, measured, own_demand, packed_resources
+from packer.resources import Resource, limit, own_demand, packed_resources, split_absent
 from packer.rules import NO_RULES, Rules, check_rules, together_groups
 from packer.settings import ANY_POINT, Goal, Objective, Selection, Thresholds
 from profiler import InputError, Profile, ProfilePoint
@@ -263,29 +263,6 @@ def _options(
     return _dominated(options), (ctx.why(reasons[0]) if reasons else why)
 
 
-def _absent_resources(
-    types: tuple[GpuType, ...], resources: tuple[Resource, ...]
-) -> tuple[tuple[Resource, ...], tuple[frozenset[Resource], ...], list[str]]:
-    """Drop utilizations no profile measures; per type, those its own profile lacks; the notes."""
-    kept, notes = [], []
-    for r in resources:
-        lacking = [t for t in types if not measured(r, t.profile)]
-        if r not in (GPU_UTIL, MEM_UTIL) or not lacking:
-            kept.append(r)
-            continue
-        sources = ", ".join(dict.fromkeys(t.profile.source or "the profile" for t in lacking))
-        if len(lacking) == len(types):
-            notes.append(f"{r.name} is not measured in {sources}: not packed (unknown, not zero)")
-        else:
-            kept.append(r)
-            names = ", ".join(t.name for t in lacking)
-            notes.append(f"{r.name} is not measured in {sources}: not packed on GPU type {names}")
-    absent = tuple(
-        frozenset(r for r in kept if r in (GPU_UTIL, MEM_UTIL) and not measured(r, t.profile)) for t in types
-    )
-    return tuple(kept), absent, notes
-
-
 def _contexts(
     types: tuple[GpuType, ...],
     resources: tuple[Resource, ...],
@@ -370,7 +347,7 @@ def build_problem(
     _check_names(models, types, targets, rules)
     cpu_only = all(t.profile.metadata.device == "cpu" for t in types)
     resources = packed_resources(cpu_only, objective is Objective.THROUGHPUT or bool(targets))
-    resources, absent, notes = _absent_resources(types, resources)
+    resources, absent, notes = split_absent(types, resources)
     contexts = _contexts(types, resources, thresholds, rules.headroom_pct, slowdown, absent)
     by_model = {t.model: t for t in targets}
     pins = rules.pin_of
