@@ -7,15 +7,20 @@ only with ``--debug``.
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from cli_config import configurable, effective_settings
 from profiler.errors import GpupackError
 
 if TYPE_CHECKING:
+    from packer.reports import WrittenReport
     from packer.service import PlanRequest
+    from packer.settings import SearchProgress
 
 
 class _Gpupack(click.Group):
@@ -187,13 +192,73 @@ def _generalized_options(command: click.decorators.FC) -> click.decorators.FC:
     return command
 
 
+# ---- plan output: report, progress, table width ------------------------------------------------------
+
+_OUTPUT_OPTIONS = (
+    click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Also write an HTML report (figures embedded; the PNGs in FILE_files/ beside it): each "
+        "model's profiled points with the chosen one, each GPU's resources against the limits, the "
+        "plan against its bound.",
+    ),
+    click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        help="No progress lines on stderr (by default the search reports its best plan and bound "
+        "every 5 s once it runs that long).",
+    ),
+    click.option(
+        "--wide",
+        is_flag=True,
+        help="Print tables in full, one line per row, whatever the terminal's width (output that is "
+        "not a terminal always is).",
+    ),
+)
+
+
+def _output_options(command: click.decorators.FC) -> click.decorators.FC:
+    """--report, --quiet and --wide."""
+    for option in reversed(_OUTPUT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _progress(progress: SearchProgress) -> None:
+    """One progress line on stderr: stage, best value and bound so far, time."""
+    unit = f" {progress.unit}" if progress.unit else ""
+    values = []
+    if progress.best is not None:
+        values.append(f"best {progress.best:g}{unit}")
+    if progress.bound is not None:
+        values.append(f"bound {progress.bound:g}{unit}")
+    known = f": {', '.join(values)}" if values else ""
+    click.echo(f"searching ({progress.stage}){known}, {progress.seconds:.0f} s", err=True)
+
+
+def _table_width(wide: bool) -> int | None:
+    """The terminal's width for tables; ``None`` (no limit) with --wide or when not a terminal."""
+    if wide or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def _wrote_report(written: WrittenReport) -> str:
+    folder = written.images[0].parent if written.images else ""
+    return f"wrote the report {written.html} and its {len(written.images)} figures to {folder}"
+
+
+@configurable(not_replayed=("output", "write-repositories", "report"))
 @cli.command()
 @click.option(
     "--profiles",
     type=click.Path(path_type=Path),
-    help="Profile to plan: a directory or profile.csv written by `gpupack profile`, or a Model Analyzer "
-    "export (directory or metrics-model.csv). Default: the built-in example, the nine medical models "
-    "of NVIDIA's Model Analyzer blog on 16 GB GPUs.",
+    help="Profile to plan: a directory or profile.csv written by `gpupack profile`; Model Analyzer 1.x "
+    "output (a checkpoint N.ckpt, metrics-model-inference.csv, or a directory holding either: every "
+    "config variant is a candidate point); or the 2020 export (metrics-model.csv). Default: the "
+    "built-in example, the nine medical models of NVIDIA's Model Analyzer blog on 16 GB GPUs.",
 )
 @click.option(
     "--objective",
@@ -277,6 +342,7 @@ def _generalized_options(command: click.decorators.FC) -> click.decorators.FC:
     help="GPU i's server listens on HTTP base+3i, gRPC base+3i+1, metrics base+3i+2.",
 )
 @_generalized_options
+@_output_options
 @click.pass_context
 def plan(ctx: click.Context, **opts: object) -> None:
     """Assign models to the fewest GPUs and prove it where possible.
@@ -293,18 +359,23 @@ def plan(ctx: click.Context, **opts: object) -> None:
     from packer.report import plan_table
     from packer.service import run_plan
 
-    result = run_plan(_plan_request(opts, ctx.obj["debug"]))
+    request = _plan_request(opts, ctx.obj["debug"], effective_settings(ctx))
+    result = run_plan(request)
     if opts["as_json"]:
         click.echo(result.plan.to_json(), nl=False)
     else:
-        click.echo(plan_table(result.plan, result.problem))
+        click.echo(plan_table(result.plan, result.problem, _table_width(opts["wide"])))
         if result.written:
             count = len(result.written.repositories)
             noun = "repository" if count == 1 else "repositories"
             click.echo(f"wrote {count} {noun}, launch scripts and plan.json to {result.written.root}")
+            for note in result.written.notes:
+                click.echo(f"note: {note}")
+        if result.report:
+            click.echo(_wrote_report(result.report))
 
 
-def _plan_request(opts: dict, debug: bool) -> PlanRequest:
+def _plan_request(opts: dict, debug: bool, settings_record: dict | None = None) -> PlanRequest:
     from packer.rules import Rules
     from packer.service import PlanRequest
     from packer.settings import Objective, Selection, SolverSettings, Thresholds
@@ -323,7 +394,9 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
             opts["max_memory"], opts["max_gpu_util"] or 100.0, opts["max_mem_util"] or 100.0
         ),
         selection=Selection(opts["batch"], opts["concurrency"]),
-        settings=SolverSettings(opts["time_limit"], opts["workers"], opts["seed"], debug),
+        settings=SolverSettings(
+            opts["time_limit"], opts["workers"], opts["seed"], debug, None if opts["quiet"] else _progress
+        ),
         output=opts["output"],
         model_repository=opts["model_repository"],
         write_repositories=opts["write_repositories"],
@@ -334,6 +407,8 @@ def _plan_request(opts: dict, debug: bool) -> PlanRequest:
         fleet=opts["fleet"],
         minimize=opts["minimize"] or "cost",
         interference=opts["interference"],
+        report=opts["report"],
+        settings_record=settings_record or {},
         rules=Rules(
             pins=opts["pins"],
             apart=opts["apart"],
@@ -429,6 +504,44 @@ def export(
         click.echo(f"wrote a compose file with {len(gpus)} services to {compose}")
 
 
+# ---- report -----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="report.html",
+    show_default=True,
+    help="The HTML file to write; its PNGs go to OUTPUT_files/ beside it.",
+)
+@click.option(
+    "--profiles",
+    type=click.Path(path_type=Path),
+    help="The profile the plan was made from.  [default: the one the plan's settings record, else the "
+    "built-in example]",
+)
+@click.option(
+    "--fleet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The fleet file the plan was made from, for a mixed-fleet plan.  [default: the plan's settings]",
+)
+def report(plan_path: Path, output: Path, profiles: Path | None, fleet: Path | None) -> None:
+    """Draw the HTML report of a plan: PLAN is a plan JSON or a --write-repositories directory.
+
+    Figures: each model's profiled points (throughput against p99 latency) with the chosen point
+    marked; each GPU's memory, GPU utilization and memory-controller utilization stacked by model
+    against the limits; the plan against its lower bound; and where validation.json (written by
+    `gpupack validate`) lies beside the plan, promised against measured throughput per model and GPU.
+    """
+    from packer.service import ReportRequest, run_report
+
+    written = run_report(ReportRequest(plan=plan_path, output=output, profiles=profiles, fleet=fleet))
+    click.echo(_wrote_report(written))
+
+
 # ---- profile ----------------------------------------------------------------------------------------
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -478,6 +591,7 @@ class _ProfileProgress:
 _PATH = click.Path(path_type=Path)
 
 
+@configurable()
 @cli.command()
 @click.option(
     "--models", required=True, callback=_model_names, help="Comma-separated model names to profile."

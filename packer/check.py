@@ -15,7 +15,7 @@ from itertools import pairwise
 from packer.inputs import GpuType
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import limit, own_demand
+from packer.resources import limit, measured, own_demand
 from packer.settings import Goal
 
 # Totals are summed in another order than the planner's: allow float noise only.
@@ -40,6 +40,11 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
     if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
         out.append(f"{where}: memory or cost differs from its type's")
     for r in problem.resources:
+        if not r.is_memory and not measured(r, gpu_type.profile):
+            # Not measured on this type: not packed there, and reported as unknown.
+            if getattr(gpu, r.attr) is not None:
+                out.append(f"{where}: reports {r.name} that its type's profile does not measure")
+            continue
         server = getattr(gpu_type.profile.server, r.attr) or 0.0
         allowed = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct)
         total = server + sum(

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from packer.settings import Goal, Objective
 from profiler import ProfilePoint
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 @dataclass(frozen=True)
@@ -14,13 +19,14 @@ class Gpu:
     """One GPU of the plan and the profiled points of the models placed on it.
 
     Totals count the server once: ``server + sum(model - server)``, as the blog's Tables 3 and 4 do.
+    A utilization no placed point measured is ``None`` (unknown, not 0).
     """
 
     index: int
     points: tuple[ProfilePoint, ...]
     memory_mb: float
-    gpu_util_pct: float
-    mem_util_pct: float
+    gpu_util_pct: float | None
+    mem_util_pct: float | None
     gpu_type: str
     cost_per_hour: float | None
     gpu_memory_mb: float
@@ -36,8 +42,8 @@ class Gpu:
         return {
             "index": self.index,
             "memory_mb": round(self.memory_mb, 3),
-            "gpu_util_pct": round(self.gpu_util_pct, 3),
-            "mem_util_pct": round(self.mem_util_pct, 3),
+            "gpu_util_pct": _rounded(self.gpu_util_pct),
+            "mem_util_pct": _rounded(self.mem_util_pct),
             "type": self.gpu_type,
             "gpu_memory_mb": self.gpu_memory_mb,
             "cost_per_hour": self.cost_per_hour,
@@ -48,6 +54,8 @@ class Gpu:
                     "batch_size": p.batch_size,
                     "concurrency": p.concurrency,
                     "instance_count": p.instance_count,
+                    "variant": p.variant,
+                    "request_rate": p.request_rate,
                     "throughput": p.throughput,
                     "latency_p99_ms": p.latency_p99_ms,
                     "memory_mb": p.memory_mb,
@@ -93,6 +101,8 @@ class ModelPlan:
                     "batch_size": p.batch_size,
                     "concurrency": p.concurrency,
                     "instance_count": p.instance_count,
+                    "variant": p.variant,
+                    "request_rate": p.request_rate,
                     "throughput": p.throughput,
                     "latency_p99_ms": p.latency_p99_ms,
                 }
@@ -109,6 +119,7 @@ class Plan:
     count; ``ffd_gpu_count`` is first-fit decreasing's count, for comparison (0: it found none).
     ``objective_value`` and ``objective_bound`` are in the goal's units: GPUs, cost per hour,
     infer/s or target fraction. ``gpu_memory_mb`` and ``server_memory_mb`` are the first GPU type's.
+    ``limits_pct`` names the packed resources (``resources.Resource.name``) and their limits.
     """
 
     objective: Objective
@@ -127,6 +138,10 @@ class Plan:
     gpu_memory_mb: float
     server_memory_mb: float
     notes: tuple[str, ...]
+    # Packed resource name → the % of a GPU's capacity all models and the server may use.
+    limits_pct: Mapping[str, float] = field(default_factory=dict)
+    # The options the plan was made with, as ``--config`` reads them back (``cli_config``).
+    settings: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lower_bound > len(self.gpus):
@@ -178,6 +193,8 @@ class Plan:
             "min_target_fraction": self.min_target_fraction,
             "models": [m.to_dict() for m in self.models],
             "gpus": [g.to_dict() for g in self.gpus],
+            "limits_pct": dict(self.limits_pct),
+            "settings": dict(self.settings),
         }
 
     def to_json(self) -> str:

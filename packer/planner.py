@@ -13,7 +13,8 @@ from packer.binpacking.engines import pack
 from packer.choice.search import search
 from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Option, Problem
-from packer.resources import GPU_UTIL, MEM_UTIL, units_down, units_up
+from packer.progress import heartbeat
+from packer.resources import GPU_UTIL, MEM_UTIL, Resource, limit_pct, units_down, units_up
 from packer.settings import Goal, Objective, SolverSettings
 from packer.solution import Placement, Solution
 
@@ -22,7 +23,8 @@ def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
     """Solve ``problem``; always a feasible plan, or ``InputError`` when none exists."""
     settings = settings or SolverSettings()
     started = time.perf_counter()
-    solution = _pack_plain(problem, settings) if problem.plain else search(problem, settings, started)
+    with heartbeat(settings) as beating:
+        solution = _pack_plain(problem, beating) if problem.plain else search(problem, beating, started)
     return to_plan(problem, solution, time.perf_counter() - started)
 
 
@@ -47,19 +49,25 @@ def _pack_plain(problem: Problem, settings: SolverSettings) -> Solution:
     )
 
 
+def _reported(problem: Problem, t: int, resource: Resource, options: list[Option]) -> float | None:
+    """A GPU's total of ``resource``: packed, server once; else the models' profiled sum or unknown."""
+    if problem.packs(t, resource):
+        r = problem.resources.index(resource)
+        return problem.server[t][r] + sum(o.demand[r] for o in options)
+    values = [getattr(o.point, resource.attr) for o in options]
+    # Not packed is still reported (the sum of the profiled values), but never an unmeasured zero.
+    return None if all(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
 def _gpu(problem: Problem, index: int, t: int, options: list[Option]) -> Gpu:
     """A GPU of type t running ``options``: totals count the server once."""
-    totals = {}
-    for r, resource in enumerate(problem.resources):
-        totals[resource] = problem.server[t][r] + sum(o.demand[r] for o in options)
     gpu_type = problem.types[t]
     return Gpu(
         index=index,
         points=tuple(o.point for o in options),
-        memory_mb=totals[problem.resources[0]],
-        # A resource not packed is still reported: the sum of the models' profiled values.
-        gpu_util_pct=totals.get(GPU_UTIL, sum(o.point.gpu_util_pct or 0.0 for o in options)),
-        mem_util_pct=totals.get(MEM_UTIL, sum(o.point.mem_util_pct or 0.0 for o in options)),
+        memory_mb=problem.server[t][0] + sum(o.demand[0] for o in options),
+        gpu_util_pct=_reported(problem, t, GPU_UTIL, options),
+        mem_util_pct=_reported(problem, t, MEM_UTIL, options),
         gpu_type=gpu_type.name,
         cost_per_hour=gpu_type.cost_per_hour,
         gpu_memory_mb=gpu_type.memory_mb,
@@ -119,5 +127,8 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
         gpu_budget=problem.gpu_budget,
         gpu_memory_mb=problem.types[0].memory_mb,
         server_memory_mb=problem.server[0][0],
-        notes=solution.notes,
+        notes=problem.notes + solution.notes,
+        limits_pct={
+            r.name: limit_pct(r, problem.thresholds, problem.rules.headroom_pct) for r in problem.resources
+        },
     )

@@ -12,6 +12,11 @@ to the exact bin-packing engines. Everything else is a multiple-choice problem: 
 an option, minus points another dominates (no more demand anywhere, no less throughput). Targets
 also pack GPU and memory-controller utilization: a replica keeps its profiled throughput only if
 its GPU is not oversubscribed.
+
+A utilization that no profile measures (memory-controller utilization in Model Analyzer 1.x) is
+dropped from the packed set; one that some GPU types' profiles lack is not packed on those types
+(their options' demand and server are 0 there). Either way a note says so, once: the resource is
+absent, not zero.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from packer.fleet_file import did_you_mean
 from packer.inputs import DEFAULT_TYPE, GpuType, Target
-from packer.resources import Resource, limit, own_demand, packed_resources
+from packer.resources import Resource, limit, own_demand, packed_resources, split_absent
 from packer.rules import NO_RULES, Rules, check_rules, together_groups
 from packer.settings import ANY_POINT, Goal, Objective, Selection, Thresholds
 from profiler import InputError, Profile, ProfilePoint
@@ -68,6 +73,14 @@ class Problem:
     gpu_budget: int | None = None
     # Model → measured slowdown beside other models (``interference``); inflates its utilizations.
     slowdown: Mapping[str, float] = field(default_factory=dict)
+    # absent[t]: the packed resources type t's profile does not measure (not packed on t).
+    absent: tuple[frozenset[Resource], ...] = ()
+    # What the user should know about the inputs: said once, in the plan's notes.
+    notes: tuple[str, ...] = ()
+
+    def packs(self, t: int, resource: Resource) -> bool:
+        """True when ``resource`` is packed on GPU type ``t`` (in the set and measured there)."""
+        return resource in self.resources and not (self.absent and resource in self.absent[t])
 
     def __post_init__(self) -> None:
         if (self.gpu_budget is None) == (not self.goal.minimizes):
@@ -105,6 +118,7 @@ class _Context:
     server: tuple[float, ...]
     room: tuple[float, ...]
     slowdown: Mapping[str, float]
+    absent: frozenset[Resource] = frozenset()
 
     @property
     def label(self) -> str:
@@ -120,6 +134,8 @@ def _demand(ctx: _Context, point: ProfilePoint) -> tuple[float, ...]:
     values = []
     for r in ctx.resources:
         value = getattr(point, r.attr)
+        if r in ctx.absent:
+            value = 0.0  # not measured by this type's profile: not packed on it (a note says so)
         if value is None:
             raise InputError(
                 f"{ctx.gpu_type.profile.source}: model {point.model!r} (batch {point.batch_size}, "
@@ -148,7 +164,9 @@ def _fits(ctx: _Context, point: ProfilePoint) -> bool:
     """True when ``point`` fits an empty GPU of this type; an unmeasured resource does not count."""
     slowdown = ctx.slowdown.get(point.model, 1.0)
     return all(
-        getattr(point, r.attr) is None or own_demand(r, getattr(point, r.attr), s, slowdown, c) <= c
+        getattr(point, r.attr) is None
+        or r in ctx.absent
+        or own_demand(r, getattr(point, r.attr), s, slowdown, c) <= c
         for r, c, s in zip(ctx.resources, ctx.room, ctx.server, strict=True)
     )
 
@@ -183,7 +201,8 @@ def select_point(profile: Profile, model: str, fits: Callable[[ProfilePoint], bo
     keys = [p.key for p in points]
     if len(set(keys)) < len(keys):
         raise InputError(
-            f"{profile.source}: model {model!r} has duplicate rows for the same batch/concurrency/instances",
+            f"{profile.source}: model {model!r} has duplicate rows for the same "
+            "batch/concurrency/instances/variant",
             "remove the duplicates, or mark the one to use with selected=true",
         )
     fitting = [p for p in points if fits(p)] or list(points)
@@ -231,7 +250,7 @@ def _options(
     elif len({p.key for p in points}) < len(points):
         raise InputError(
             f"{ctx.gpu_type.profile.source}: model {model!r} has duplicate rows for the same "
-            "batch/concurrency/instances",
+            "batch/concurrency/instances/variant",
             "remove the duplicates",
         )
     options, reasons = [], []
@@ -251,10 +270,13 @@ def _contexts(
     thresholds: Thresholds,
     headroom: float | None,
     slowdown: Mapping[str, float],
+    absent: tuple[frozenset[Resource], ...],
 ) -> list[_Context]:
     contexts = []
     for t, gpu_type in enumerate(types):
-        server = tuple(getattr(gpu_type.profile.server, r.attr) or 0.0 for r in resources)
+        server = tuple(
+            0.0 if r in absent[t] else getattr(gpu_type.profile.server, r.attr) or 0.0 for r in resources
+        )
         room = tuple(
             limit(r, gpu_type.usable_memory_mb, thresholds, headroom) - s
             for r, s in zip(resources, server, strict=True)
@@ -266,7 +288,7 @@ def _contexts(
                     f"{where} server alone uses all the {r.name} allowed on a GPU "
                     "(threshold or headroom too tight?)"
                 )
-        contexts.append(_Context(t, gpu_type, resources, server, room, slowdown))
+        contexts.append(_Context(t, gpu_type, resources, server, room, slowdown, absent[t]))
     return contexts
 
 
@@ -326,7 +348,8 @@ def build_problem(
     _check_names(models, types, targets, rules)
     cpu_only = all(t.profile.metadata.device == "cpu" for t in types)
     resources = packed_resources(cpu_only, objective is Objective.THROUGHPUT or bool(targets))
-    contexts = _contexts(types, resources, thresholds, rules.headroom_pct, slowdown)
+    resources, absent, notes = split_absent(types, resources)
+    contexts = _contexts(types, resources, thresholds, rules.headroom_pct, slowdown, absent)
     by_model = {t.model: t for t in targets}
     pins = rules.pin_of
     items = []
@@ -365,6 +388,8 @@ def build_problem(
         choose_points=choose_points,
         gpu_budget=gpu_budget,
         slowdown=slowdown,
+        absent=absent,
+        notes=tuple(dict.fromkeys([*(n for t in types for n in t.profile.notes), *notes])),
     )
 
 

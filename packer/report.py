@@ -9,26 +9,32 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tabulate import tabulate
-
 from packer.inputs import DEFAULT_TYPE
+from packer.labels import point_label
 from packer.plan import Plan
 from packer.problem import Problem
 from packer.resources import HOST_MEMORY, limit_pct
 from packer.settings import Goal, Objective
+from packer.table_fit import render, wrap_line
 
 
 def _same_point(plan: Plan) -> str | None:
     """``batch 2, concurrency 4`` when every replica runs at that point, else ``None``."""
-    points = {(p.batch_size, p.concurrency, p.instance_count) for g in plan.gpus for p in g.points}
+    points = {
+        (p.batch_size, p.concurrency, p.instance_count, p.request_rate, p.variant)
+        for g in plan.gpus
+        for p in g.points
+    }
     if len(points) != 1:
         return None
-    batch, concurrency, instances = points.pop()
-    return f"batch {batch}, concurrency {concurrency}" + (f", {instances} instances" if instances > 1 else "")
+    batch, concurrency, instances, rate, variant = points.pop()
+    if variant:
+        return None  # variants are named per model: the table names each model's point
+    load = f"request rate {rate:g}/s" if rate is not None else f"concurrency {concurrency}"
+    return f"batch {batch}, {load}" + (f", {instances} instances" if instances > 1 else "")
 
 
-def _point(p) -> str:
-    return f"b{p.batch_size} c{p.concurrency}" + (f" i{p.instance_count}" if p.instance_count > 1 else "")
+_point = point_label
 
 
 def _gpu_rows(plan: Plan, problem: Problem, label: str | None) -> tuple[list[str], list[list]]:
@@ -150,15 +156,18 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def plan_table(plan: Plan, problem: Problem) -> str:
-    """The GPU table, the model table (when points are chosen or targets set), settings and proof."""
+def plan_table(plan: Plan, problem: Problem, width: int | None = None) -> str:
+    """The GPU table, the model table (when points are chosen or targets set), settings and proof.
+
+    With ``width`` (a terminal's columns) the tables and lines are fitted to it (``table_fit``).
+    """
     label = _same_point(plan)
     headers, rows = _gpu_rows(plan, problem, label)
-    lines = [tabulate(rows, headers=headers, floatfmt=".6g")]
+    lines = [render(headers, rows, ((headers.index("MODELS"), ", "),), width)]
     if problem.choose_points or problem.has_targets:
         headers, rows = _model_rows(plan)
-        lines += ["", tabulate(rows, headers=headers, floatfmt=".6g", missingval="-")]
-    lines.append(_settings_line(plan, problem, label))
-    lines.extend(f"note: {note}" for note in plan.notes)
-    lines.append(summary_line(plan))
+        lines += ["", render(headers, rows, ((2, ", "),), width)]
+    lines.append(wrap_line(_settings_line(plan, problem, label), width))
+    lines.extend(wrap_line(f"note: {note}", width) for note in plan.notes)
+    lines.append(wrap_line(summary_line(plan), width))
     return "\n".join(lines)

@@ -7,16 +7,22 @@ server's, and a GPU's room for models is ``limit − server`` with
     limit = capacity × min(threshold, 100 − headroom) / 100
 
 where capacity is the GPU's usable memory in MB (its memory less what the driver reserves,
-``GpuType.usable_memory_mb``), or 100 % for a utilization. Every layer (problem,
-check, report) computes a limit through ``limit`` here and nowhere else.
+``GpuType.usable_memory_mb``), or 100 % for a utilization. Every layer (problem, check, report)
+computes a limit through ``limit`` here and nowhere else. A utilization a profile does not measure
+is absent, not zero (``measured``, ``split_absent``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packer.settings import Thresholds
+from profiler import Profile
+
+if TYPE_CHECKING:
+    from packer.inputs import GpuType
 
 # Demands and capacities go to CP-SAT as integers in hundredths (0.01 MB, 0.01 %, 0.01 infer/s):
 # demands are rounded up and capacities down, so an integer-feasible plan is feasible in the real
@@ -49,6 +55,11 @@ def packed_resources(cpu_only: bool, utilization: bool) -> tuple[Resource, ...]:
     """Memory (host memory for profiles measured without a GPU), plus both utilizations if asked."""
     memory = HOST_MEMORY if cpu_only else MEMORY
     return (memory, GPU_UTIL, MEM_UTIL) if utilization else (memory,)
+
+
+def measured(resource: Resource, profile: Profile) -> bool:
+    """True when some measured point of ``profile`` has a value for ``resource``."""
+    return any(getattr(p, resource.attr) is not None for p in profile.points if p.ok)
 
 
 def limit_pct(resource: Resource, thresholds: Thresholds, headroom_pct: float | None) -> float:
@@ -90,3 +101,30 @@ def units_up(value: float) -> int:
 def units_down(value: float) -> int:
     """``value`` in solver units, rounded down (capacities, throughputs)."""
     return math.floor(value * UNITS + 1e-6)
+
+
+def split_absent(
+    types: tuple[GpuType, ...], resources: tuple[Resource, ...]
+) -> tuple[tuple[Resource, ...], tuple[frozenset[Resource], ...], list[str]]:
+    """Utilizations: dropped where no type's profile measures them; per type, those its own lacks.
+
+    Returns the resources to pack, per type the packed ones its profile does not measure (packed
+    as absent there: demand and server 0), and a note for each, said once.
+    """
+    kept, notes = [], []
+    for r in resources:
+        lacking = [t for t in types if not measured(r, t.profile)]
+        if r not in (GPU_UTIL, MEM_UTIL) or not lacking:
+            kept.append(r)
+            continue
+        sources = ", ".join(dict.fromkeys(t.profile.source or "the profile" for t in lacking))
+        if len(lacking) == len(types):
+            notes.append(f"{r.name} is not measured in {sources}: not packed (unknown, not zero)")
+        else:
+            kept.append(r)
+            names = ", ".join(t.name for t in lacking)
+            notes.append(f"{r.name} is not measured in {sources}: not packed on GPU type {names}")
+    absent = tuple(
+        frozenset(r for r in kept if r in (GPU_UTIL, MEM_UTIL) and not measured(r, t.profile)) for t in types
+    )
+    return tuple(kept), absent, notes

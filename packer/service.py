@@ -5,7 +5,8 @@ The plan JSON and the repositories are written only after the plan passes ``chec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packer.check import check_plan
@@ -17,9 +18,10 @@ from packer.interference import read_slowdowns
 from packer.plan import Plan
 from packer.planner import plan
 from packer.problem import Problem, build_problem
+from packer.reports import WrittenReport, load_plan, report_data, write_report
 from packer.rules import NO_RULES, Rules
 from packer.settings import Goal, Objective, Selection, SolverSettings, Thresholds
-from profiler import GpupackError, InputError, write_atomic
+from profiler import GROUP_SEPARATOR, GpupackError, InputError, Profile, write_atomic
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
 
@@ -45,6 +47,9 @@ class PlanRequest:
     minimize: str = "cost"
     rules: Rules = NO_RULES
     interference: tuple[Path, ...] = ()
+    report: Path | None = None
+    # The options as given (``cli_config.effective_settings``), recorded in the plan JSON.
+    settings_record: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class PlanResult:
     plan: Plan
     problem: Problem
     written: WrittenRepositories | None
+    report: WrittenReport | None = None
 
 
 def _default_type(request: PlanRequest) -> GpuType:
@@ -88,7 +94,8 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
     source = None
     if request.model_repository:
         models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
-        source = read_source(request.model_repository, models)
+        # A point measured for models together (``a+b``) deploys each of them.
+        source = read_source(request.model_repository, [m for g in models for m in g.split(GROUP_SEPARATOR)])
         rules = rules.merged(Rules(together=source.dependency_groups(models)))
     problem = build_problem(
         types,
@@ -109,13 +116,47 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
 def run_plan(request: PlanRequest) -> PlanResult:
     """Plan ``request``; writes the plan JSON and repositories only after the plan checks out."""
     problem, source = build_request_problem(request)
-    result = plan(problem, request.settings)
+    result = replace(plan(problem, request.settings), settings=dict(request.settings_record))
     violations = check_plan(problem, result)
     if violations:
         raise GpupackError(f"internal error: the plan fails its check: {violations[0]}")
     written = None
     if request.write_repositories and source is not None:
-        written = write_repositories(result, source, request.write_repositories, request.base_port)
+        profiles = {t.name: t.profile for t in problem.types}
+        written = write_repositories(result, source, request.write_repositories, request.base_port, profiles)
     if request.output:
         write_atomic(request.output, result.to_json())
-    return PlanResult(plan=result, problem=problem, written=written)
+    report = None
+    if request.report:
+        profiles = {t.name: t.profile for t in problem.types}
+        report = write_report(report_data(result.to_dict(), profiles), request.report)
+    return PlanResult(plan=result, problem=problem, written=written, report=report)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """`gpupack report`: a plan (JSON file or repositories directory) and the profiles behind it.
+
+    Without ``profiles`` or ``fleet``, those the plan's recorded settings name are used, else the
+    built-in example.
+    """
+
+    plan: Path
+    output: Path
+    profiles: Path | None = None
+    fleet: Path | None = None
+
+
+def _report_types(request: ReportRequest, settings: Mapping[str, object]) -> dict[str, Profile]:
+    fleet = request.fleet or (None if request.profiles else settings.get("fleet"))
+    if fleet:
+        return {t.name: t.profile for t in read_fleet(Path(str(fleet))).types}
+    profiles = request.profiles or settings.get("profiles") or BUILTIN_PROFILE
+    return {DEFAULT_TYPE: read_plan_profile(Path(str(profiles)))}
+
+
+def run_report(request: ReportRequest) -> WrittenReport:
+    """Draw the report of a plan written before; validation.json beside it adds its figure."""
+    plan_json, validation = load_plan(request.plan)
+    profiles = _report_types(request, plan_json.get("settings") or {})
+    return write_report(report_data(plan_json, profiles, validation), request.output)

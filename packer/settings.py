@@ -7,6 +7,7 @@ the CLI; they import nothing of the packer themselves.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from profiler import InputError
@@ -48,13 +49,31 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class SearchProgress:
+    """Where a search stands: its stage, the best value found and the proven bound, in ``unit``.
+
+    ``seconds`` counts from the start of the plan's search; ``None`` values are not known yet.
+    """
+
+    stage: str
+    best: float | None = None
+    bound: float | None = None
+    unit: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class SolverSettings:
-    """Passed through to CP-SAT. ``num_workers`` 0 means all cores; ``debug`` prints the search log."""
+    """Passed through to CP-SAT. ``num_workers`` 0 means all cores; ``debug`` prints the search log.
+
+    ``progress``, when set, receives the search's progress (``packer.progress``: every few seconds).
+    """
 
     max_time_in_seconds: float = 10.0
     num_workers: int = 0
     random_seed: int = 0
     debug: bool = False
+    progress: Callable[[SearchProgress], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,13 @@ the profiler's own.
 """
 
 from profiler.errors import GpupackError, InputError
+from profiler.model_analyzer.records import GROUP_SEPARATOR
 from profiler.profile_io import read_profile, write_atomic
-from profiler.schema import Profile, ProfilePoint
+from profiler.schema import Colocation, Profile, ProfilePoint
 
 __all__ = [
+    "GROUP_SEPARATOR",
+    "Colocation",
     "GpupackError",
     "InputError",
     "Profile",

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from profiler import model_analyzer
 from profiler.errors import InputError
 from profiler.schema import (
     METADATA_JSON,
@@ -201,8 +202,12 @@ def _read_model_analyzer(model_csv: Path) -> Profile:
 
 
 def read_profile(path: str | os.PathLike[str]) -> Profile:
-    """Read a profile from a directory or file, in gpupack's format or Model Analyzer's export."""
+    """Read a profile from a directory or file: gpupack's, or Model Analyzer's (2020 or 1.x)."""
     path = Path(path)
+    # Model Analyzer 1.x (exports, checkpoints): profiler/model_analyzer.
+    found = None if (path / PROFILE_CSV).exists() else model_analyzer.locate(path)
+    if found is not None:
+        return model_analyzer.read(found)
     if path.is_dir():
         if (path / PROFILE_CSV).exists():
             path = path / PROFILE_CSV
@@ -210,7 +215,8 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
             path = path / MA_MODEL_CSV
         else:
             raise InputError(
-                f"{path}: no {PROFILE_CSV} (gpupack) or {MA_MODEL_CSV} (Model Analyzer) in this directory"
+                f"{path}: no {PROFILE_CSV} (gpupack), {MA_MODEL_CSV} (Model Analyzer 2020), "
+                "metrics-model-inference.csv or N.ckpt (Model Analyzer 1.x) in this directory"
             )
     elif not path.exists():
         raise InputError(f"{path}: no such file or directory")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -63,6 +64,8 @@ POINT_COLUMNS: tuple[Column, ...] = (
     Column("stable", "stable", bool, "true if 3 consecutive windows agreed on throughput"),
     Column("selected", "selected", bool, "true marks the point `plan` uses by default"),
     Column("error", "error", str, "why the point has no measurement (load failure, OOM, ...)"),
+    Column("variant", "variant", str, "model config variant measured (Model Analyzer's config name)"),
+    Column("request_rate", "request_rate", float, "open-loop load, requests/s (concurrency then 0)"),
 )
 
 SERVER_COLUMNS: tuple[Column, ...] = tuple(
@@ -100,6 +103,7 @@ _MEASURES = (
     "host_memory_mb",
     "server_cpu_pct",
     "process_memory_mb",
+    "request_rate",
 )
 
 
@@ -108,7 +112,10 @@ class ProfilePoint:
     """One model measured at one (batch size, concurrency, instance count) point.
 
     ``memory_mb`` includes the server, as Model Analyzer reports it. ``None`` means not measured.
-    A point with an ``error`` has no throughput and is never planned.
+    A point with an ``error`` has no throughput and is never planned. ``variant`` names the model
+    configuration measured (instance group, max batch size, dynamic batching), when a model was
+    measured in several (Model Analyzer's config variants); ``""`` for the repository's own.
+    ``request_rate`` is set for open-loop load (requests/s), and ``concurrency`` is then 0.
     """
 
     model: str
@@ -130,21 +137,32 @@ class ProfilePoint:
     selected: bool = False
     error: str = ""
     process_memory_mb: float | None = None
+    variant: str = ""
+    request_rate: float | None = None
 
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("model name is empty")
         for name in ("batch_size", "concurrency", "instance_count"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+            # Open-loop load (a request rate) keeps no fixed number of requests in flight.
+            least = 0 if name == "concurrency" and self.request_rate is not None else 1
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)}")
         _check_non_negative(self, ("throughput", *_MEASURES))
         if not self.error and self.throughput is None:
             raise ValueError("throughput_infer_per_sec is empty and no error is given")
 
     @property
-    def key(self) -> tuple[str, int, int, int]:
-        """Identity of the point within a profile."""
-        return (self.model, self.batch_size, self.concurrency, self.instance_count)
+    def key(self) -> tuple[str, int, int, int, str, float | None]:
+        """Identity of the point within a profile (the variant and request rate last)."""
+        return (
+            self.model,
+            self.batch_size,
+            self.concurrency,
+            self.instance_count,
+            self.variant,
+            self.request_rate,
+        )
 
     @property
     def ok(self) -> bool:
@@ -191,13 +209,47 @@ class ProfileMetadata:
 
 
 @dataclass(frozen=True)
+class Colocation:
+    """Several models measured together on one GPU (Model Analyzer's concurrent profiling).
+
+    ``points`` holds each model's own load and results (batch, concurrency, variant, throughput,
+    latencies); the GPU's memory (server included) and utilization are the run's, all models
+    together, so they are not any one model's and are never planned as one model's point.
+    """
+
+    points: tuple[ProfilePoint, ...]
+    memory_mb: float | None = None
+    gpu_util_pct: float | None = None
+    mem_util_pct: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.points) < 2:
+            raise ValueError("a co-location measurement holds at least two models")
+        _check_non_negative(self, ("memory_mb", "gpu_util_pct", "mem_util_pct"))
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models measured together, in measurement order."""
+        return tuple(p.model for p in self.points)
+
+
+@dataclass(frozen=True)
 class Profile:
-    """All points of a profile, the server baseline and the metadata; ``source`` names the file."""
+    """All points of a profile, the server baseline and the metadata; ``source`` names the file.
+
+    Read from other tools, a profile may also hold ``colocations`` (models measured together, kept
+    apart from the single-model ``points``), ``variant_configs`` ((model, variant) → the variant's
+    model configuration as protobuf JSON, to deploy the variant chosen) and ``notes`` (what the
+    reader had to assume or leave out, said once to the user).
+    """
 
     points: tuple[ProfilePoint, ...]
     server: ServerBaseline = field(default_factory=ServerBaseline)
     metadata: ProfileMetadata = field(default_factory=ProfileMetadata)
     source: str = ""
+    colocations: tuple[Colocation, ...] = ()
+    variant_configs: Mapping[tuple[str, str], Mapping[str, object]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def models(self) -> tuple[str, ...]:
         """Model names in first-seen order."""

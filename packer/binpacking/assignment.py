@@ -47,8 +47,12 @@ from packer import cpsat
 from packer.binpacking.bounds import vector_lower_bound
 from packer.binpacking.ffd import decreasing_order, first_fit_decreasing
 from packer.binpacking.packing import Packing
-from packer.settings import SolverSettings
+from packer.progress import report
+from packer.resources import UNITS
+from packer.settings import SearchProgress, SolverSettings
 from profiler import GpupackError
+
+FEWEST = cpsat.Stage("fewest GPUs, CP-SAT", "GPUs")
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,11 @@ def add_hint(model: cp_model.CpModel, variables: AssignmentVars, assignment: lis
         model.add_hint(var, g in opened)
 
 
-def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolver:
+def solve(
+    model: cp_model.CpModel, settings: SolverSettings, stage: cpsat.Stage | None = None
+) -> cp_model.CpSolver:
     """Run CP-SAT with ``settings`` (``cpsat.run``); returns the solver holding the result."""
-    return cpsat.run(model, settings)
+    return cpsat.run(model, settings, stage=stage)
 
 
 def extract(
@@ -168,9 +174,10 @@ def pack_assignment(
     lower = max(1, vector_lower_bound(demands, capacity))
     best, status, proven, notes = list(ffd), "FFD", ffd_count == lower, []
     if not proven:
+        report(settings, SearchProgress(FEWEST.name, ffd_count, lower, FEWEST.unit))
         model, variables = build_model(demands, capacity, order, ffd_count, lower)
         add_hint(model, variables, ffd)
-        found = extract(solve(model, settings), variables, len(demands))
+        found = extract(solve(model, settings, FEWEST), variables, len(demands))
         if found is None:
             notes.append(
                 f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using first-fit decreasing"
@@ -188,7 +195,7 @@ def pack_assignment(
         model, variables = build_model(demands, capacity, order, count, lower, headroom, gpus=count)
         add_hint(model, variables, list(renumber(best)))
         stage2 = dataclasses.replace(settings, max_time_in_seconds=time_left)
-        solver = solve(model, stage2)
+        solver = solve(model, stage2, cpsat.Stage(f"lowest peak utilization on {count} GPUs", "%", UNITS))
         found = extract(solver, variables, len(demands))
         if found is not None:
             best = found[0]

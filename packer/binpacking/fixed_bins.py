@@ -45,7 +45,7 @@ def build_model(
 
 def solve(model: cp_model.CpModel, settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
     """Run CP-SAT for at most ``seconds`` with the plan's workers and seed (``cpsat.run``)."""
-    return cpsat.run(model, settings, seconds)
+    return cpsat.run(model, settings, seconds, cpsat.Stage("fixed-bin search, CP-SAT"))
 
 
 def extract(

@@ -48,7 +48,8 @@ from packer.binpacking.packing import Packing
 from packer.binpacking.pattern_steps import Step, exact_step, heuristic_step
 from packer.binpacking.patterns import ColumnGeneration
 from packer.binpacking.slack import minimum_slack
-from packer.settings import SolverSettings
+from packer.progress import report
+from packer.settings import SearchProgress, SolverSettings
 
 # Dynamic programs over capacities (MBS', pricing) cost types × capacity cells per bin or column;
 # above this (e.g. thousands of distinct model sizes in 0.01 MB units) only steps 1–2 run.
@@ -251,6 +252,8 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
         best = _eliminate_step(job, _coarse_steps(job, best, units))
     elif best.open:
         best = best.offer(types.assign(minimum_slack(types.sizes, types.counts, cap)))
+    if best.open:
+        report(settings, SearchProgress("fewest GPUs, bin packing", best.count, best.lower, "GPUs"))
     if best.open and patterns_fit:
         best = _pattern_steps(job, best, ffd, bfd, started)
     if best.open and len(sizes) <= fixed_bins.MAX_ITEMS and not job.out_of_time:

@@ -229,9 +229,11 @@ def add_hint(
         model.add_hint(var, key in opened)
 
 
-def solve(model: cp_model.CpModel, settings: SolverSettings) -> cp_model.CpSolver:
+def solve(
+    model: cp_model.CpModel, settings: SolverSettings, stage: cpsat.Stage | None = None
+) -> cp_model.CpSolver:
     """Run CP-SAT with ``settings`` (``cpsat.run``); returns the solver holding the result."""
-    return cpsat.run(model, settings)
+    return cpsat.run(model, settings, stage=stage)
 
 
 def extract(solver: cp_model.CpSolver, variables: ChoiceVars) -> StageResult:

@@ -11,6 +11,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 
+from packer import cpsat
 from packer.choice.greedy import greedy
 from packer.choice.model import add_hint, add_tie_break, build_model, extract, solve
 from packer.choice.params import (
@@ -23,12 +24,31 @@ from packer.choice.params import (
     upper_bound,
 )
 from packer.problem import Problem
+from packer.progress import report
 from packer.resources import UNITS
-from packer.settings import Goal, SolverSettings
+from packer.settings import Goal, SearchProgress, SolverSettings
 from packer.solution import Placement, Solution
 from profiler import GpupackError, InputError
 
 TIE_BREAK_SHARE = 0.25
+# Each goal's value as progress reports it: (unit, factor on ``_real``'s value).
+_SHOWN = {
+    Goal.MIN_GPUS: ("GPUs", 1.0),
+    Goal.MIN_COST: ("/h", 1.0),
+    Goal.MAX_THROUGHPUT: ("infer/s", 1.0),
+    Goal.MAX_TARGET_FRACTION: ("% of every target", 100.0),
+}
+
+
+def _shown(problem: Problem, value: int | None) -> float | None:
+    """A goal value in the model's integers as progress shows it."""
+    return None if value is None else _real(problem, value) * _SHOWN[problem.goal][1]
+
+
+def _stage(problem: Problem, name: str) -> cpsat.Stage:
+    """The CP-SAT stage on the goal, reporting in the goal's units."""
+    unit, _ = _SHOWN[problem.goal]
+    return cpsat.Stage(f"{problem.goal.value}, {name}", unit, 1 / _shown(problem, 1))
 
 
 def _value(problem: Problem, params: Params, placements: tuple[Placement, ...]) -> int:
@@ -118,7 +138,9 @@ def _stage1(
     model, variables = build_model(problem, params, slots, lower, upper)
     if search.best is not None:
         add_hint(model, params, variables, search.best)
-    outcome = extract(solve(model, settings), variables)
+    best, bound = _shown(problem, search.value), _shown(problem, search.bound)
+    report(settings, SearchProgress(f"{problem.goal.value}, greedy", best, bound, _SHOWN[problem.goal][0]))
+    outcome = extract(solve(model, settings, _stage(problem, "CP-SAT")), variables)
     if outcome.placements is not None:
         new = _value(problem, params, outcome.placements)
         if _better(problem, new, search.value) or outcome.status == "OPTIMAL":
@@ -150,7 +172,10 @@ def _stage2(
     model, variables = build_model(problem, params, slots, lower, None)
     add_tie_break(model, problem, variables, search.value)
     add_hint(model, params, variables, search.best)
-    outcome = extract(solve(model, replace(settings, max_time_in_seconds=time_left)), variables)
+    # The tie-break's objective mixes units: progress names the stage and the goal's value only.
+    at = f"{_shown(problem, search.value):g} {_SHOWN[problem.goal][0]}"
+    stage = cpsat.Stage(f"{problem.goal.value}, tie-break at {at}", values=False)
+    outcome = extract(solve(model, replace(settings, max_time_in_seconds=time_left), stage), variables)
     if outcome.placements is not None:
         search.best, search.value = outcome.placements, _value(problem, params, outcome.placements)
         if outcome.status != "OPTIMAL":

@@ -63,6 +63,7 @@ def point_comment(point: ProfilePoint) -> str:
     return (
         f"{HEADER} profiled at batch size {point.batch_size}, concurrency {point.concurrency}, "
         f"{point.instance_count} instance(s)"
+        + (f", config variant {point.variant}" if point.variant else "")
         + (f", {point.throughput:g} infer/s" if point.throughput is not None else "")
         + "\n"
     )

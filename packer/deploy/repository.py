@@ -24,13 +24,15 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from packer.deploy.configs import CONFIG, rewrite_config
 from packer.deploy.source import SourceModel, SourceRepository
+from packer.deploy.variants import deployments
 from packer.plan import Plan
-from profiler import InputError, ProfilePoint, installed_gpupack, launch_script
+from profiler import InputError, Profile, ProfilePoint, installed_gpupack, launch_script
 
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
 # URLs in endpoints.csv: the launch scripts serve on this host.
@@ -59,6 +61,7 @@ class WrittenRepositories:
     repositories: tuple[Path, ...]
     launch_scripts: tuple[Path, ...]
     endpoints: tuple[Endpoint, ...]
+    notes: tuple[str, ...] = ()
 
 
 def ports(base_port: int, index: int) -> tuple[int, int, int]:
@@ -103,14 +106,15 @@ def _copy_tree(source: Path, target: Path) -> None:
             raise InputError(f"{entry}: not a regular file or folder (a FIFO, socket or device?)")
 
 
-def _copy_model(model: SourceModel, repo: Path, point: ProfilePoint | None) -> None:
-    """Copy ``model`` into ``repo``; its config rewritten (with ``point``'s comment when planned)."""
+def _copy_model(model: SourceModel, repo: Path, point: ProfilePoint | None, variant: str | None) -> None:
+    """Copy ``model`` into ``repo``; its config (``variant``'s if given) rewritten, ``point`` named in it."""
     target = repo / model.name
     _copy_tree(model.path, target)
-    if model.config_text is not None:
+    text = variant if variant is not None else model.config_text
+    if text is not None:
         written = target / CONFIG
-        written.unlink()
-        written.write_text(rewrite_config(model.config_text, str(model.path / CONFIG), point))
+        written.unlink(missing_ok=True)
+        written.write_text(rewrite_config(text, str(model.path / CONFIG), point))
 
 
 def _check_output(source: SourceRepository, output: Path, plan: Plan, base_port: int) -> None:
@@ -123,13 +127,35 @@ def _check_output(source: SourceRepository, output: Path, plan: Plan, base_port:
         raise InputError(f"--base-port {base_port} leaves too few ports for {plan.gpu_count} GPUs")
 
 
+def _deployed(
+    gpu_points: tuple[ProfilePoint, ...], profile: Profile | None, source: SourceRepository, notes: list[str]
+) -> dict[str, tuple[ProfilePoint, str | None]]:
+    """Triton model → the point it serves and its config variant's text (``variants.deployments``)."""
+    planned: dict[str, tuple[ProfilePoint, str | None]] = {}
+    for point in gpu_points:
+        found, why = deployments(point, profile, source.root)
+        notes += [n for n in why if n not in notes]
+        for deployment in found:
+            planned[deployment.model] = (point, deployment.config)
+    return planned
+
+
 def write_repositories(
-    plan: Plan, source: SourceRepository, output: Path, base_port: int = 8000
+    plan: Plan,
+    source: SourceRepository,
+    output: Path,
+    base_port: int = 8000,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> WrittenRepositories:
-    """Write ``output`` as documented above; nothing is left behind if anything fails."""
+    """Write ``output`` as documented above; nothing is left behind if anything fails.
+
+    ``profiles`` (GPU type name → its profile) give the config variants' model configs
+    (``variants.deployments``); without them each model keeps the source's config.
+    """
     _check_output(source, output, plan, base_port)
     rows = endpoints(plan, base_port)
     gpupack = installed_gpupack()
+    notes: list[str] = []
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
@@ -137,9 +163,10 @@ def write_repositories(
         for gpu in plan.gpus:
             repo = tmp / f"gpu{gpu.index}"
             repo.mkdir()
-            planned = {p.model: p for p in gpu.points}
-            for name in dict.fromkeys(m for p in gpu.points for m in source.closure(p.model)):
-                _copy_model(source.models[name], repo, planned.get(name))
+            planned = _deployed(gpu.points, (profiles or {}).get(gpu.gpu_type), source, notes)
+            for name in dict.fromkeys(m for model in planned for m in source.closure(model)):
+                point, variant = planned.get(name, (None, None))
+                _copy_model(source.models[name], repo, point, variant)
             http, grpc, metrics = ports(base_port, gpu.index)
             script = tmp / f"launch-gpu{gpu.index}.sh"
             models = [p.model for p in gpu.points]
@@ -161,4 +188,5 @@ def write_repositories(
         repositories=tuple(output / f"gpu{g.index}" for g in plan.gpus),
         launch_scripts=tuple(output / f"launch-gpu{g.index}.sh" for g in plan.gpus),
         endpoints=rows,
+        notes=tuple(notes),
     )

@@ -69,7 +69,7 @@ class SourceRepository:
 
     def dependency_groups(self, planned: Iterable[str]) -> tuple[tuple[str, ...], ...]:
         """Per ensemble among ``planned``: it and its steps that are planned too (to run together)."""
-        planned = list(planned)
+        planned = [name for name in planned if name in self.models]  # a group point (a+b) is no folder
         groups = []
         for name in planned:
             members = [m for m in self.closure(name) if m in planned]

@@ -1,0 +1,115 @@
+"""Write the report: one self-contained HTML file, and the same figures as PNGs beside it.
+
+``FILE.html`` embeds every figure as a PNG data URI (it can be mailed alone) and the figures' data
+as JSON (``<script id="figure-data">``); ``FILE_files/`` holds the PNGs (each ``<img>`` names its
+file in ``data-file``) and ``figures.json``. Both are written atomically: the folder is built
+under a temporary name and renamed into place, the HTML goes through ``write_atomic``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from packer.reports.draw import bound_png, gpu_png, model_png, validation_png
+from packer.reports.figures import ModelFigure, ReportData
+from profiler import write_atomic
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+img { max-width: 100%; } figcaption { font-size: 0.85em; color: #555; }
+li { margin: 0.2em 0; }
+"""
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """The HTML file and the PNGs beside it, in the order they appear."""
+
+    html: Path
+    images: tuple[Path, ...]
+
+
+def drawable(model: ModelFigure) -> bool:
+    """True when the model has a point with a p99 latency to draw."""
+    return bool(model.chosen or any(dots for _, dots in model.measured))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
+    """(section, file name, caption, PNG) for every figure, in report order."""
+    out = [("Plan and bound", "bound.png", data.summary, bound_png(data.bound))]
+    for gpu in data.gpus:
+        caption = f"GPU {gpu.index} ({gpu.gpu_type}): server and each model's own share"
+        out.append(("GPUs", f"gpu-{gpu.index}.png", caption, gpu_png(gpu)))
+    for model in data.models:
+        if not drawable(model):
+            continue
+        caption = f"{model.model}: every profiled point; the chosen one(s) starred"
+        out.append(("Models", f"model-{_slug(model.model)}.png", caption, model_png(model)))
+    if data.validation:
+        caption = "promised (profiled) and measured throughput, per model and GPU"
+        out.append(("Validation", "validation.png", caption, validation_png(data.validation)))
+    return out
+
+
+def _html(title: str, data: ReportData, figures: list[tuple[str, str, str, bytes]], folder: str) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(data.summary)}</p>",
+    ]
+    notes = list(data.notes)
+    blank = [m.model for m in data.models if not drawable(m)]
+    if blank:
+        notes.append(f"no p99 latency in the profile, so no throughput–latency figure: {', '.join(blank)}")
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    section = None
+    for name, file, caption, png in figures:
+        if name != section:
+            parts.append(f"<h2>{html.escape(name)}</h2>")
+            section = name
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        parts.append(
+            f'<figure><img src="{uri}" alt="{html.escape(caption)}" data-file="{html.escape(folder)}/{file}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    figure_data = json.dumps(data.to_dict(), indent=1).replace("</", "<\\/")
+    parts.append(f'<script type="application/json" id="figure-data">{figure_data}</script>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(data: ReportData, output: Path, title: str = "gpupack plan report") -> WrittenReport:
+    """Write ``output`` (HTML) and ``<stem>_files/`` beside it (module docstring)."""
+    figures = _figures(data)
+    folder = output.with_name(f"{output.stem}_files")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=output.parent))
+    try:
+        tmp.chmod(0o755)
+        for _, file, _, png in figures:
+            (tmp / file).write_bytes(png)
+        (tmp / "figures.json").write_text(json.dumps(data.to_dict(), indent=2) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_atomic(output, _html(title, data, figures, folder.name))
+    return WrittenReport(output, tuple(folder / file for _, file, _, _ in figures))
