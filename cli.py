@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli_config import configurable, effective_settings
+from profiler.cli_config import configurable, effective_settings
 from profiler.errors import GpupackError
 
 if TYPE_CHECKING:

@@ -94,3 +94,18 @@ def test_packer_uses_only_the_profilers_public_interface():
     }
     assert inside == set()
     assert not any(t == "cli" for m, ts in graph.items() if m != "cli" for t in ts)
+
+
+def test_the_installed_cli_imports_outside_the_checkout(tmp_path: Path):
+    """Every module the CLI needs is inside the installed layout (cli.py, profiler/, packer/)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import cli, profiler.cli_config, packer.service"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in ROOT.glob("*.py")) == ["cli.py"]

@@ -1,4 +1,7 @@
-"""Configuration layers for gpupack's commands: defaults → YAML file → environment → flags.
+"""Configuration files for the CLI (`--config FILE`): every command option, layered under flags.
+
+It lives with the profiler because `profile` (which runs on the GPU host, without the packer) uses it
+too; it is CLI wiring, imported only by cli.py.
 
 ``configurable`` gives a click command a ``--config FILE`` option and records the effective
 value of every option. It works over the command's own click parameters, so a new option is
