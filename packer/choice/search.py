@@ -122,16 +122,21 @@ class _Search:
     notes: list[str] = field(default_factory=list)
 
 
-def _stage1(
-    problem: Problem,
-    params: Params,
-    slots: list[int],
-    lower: int,
-    search: _Search,
-    settings: SolverSettings,
-    started: float,
-) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """What both stages read: the problem in integers, GPU slots per type, the bound L, the clock."""
+
+    problem: Problem
+    params: Params
+    slots: list[int]
+    lower: int
+    settings: SolverSettings
+    started: float
+
+
+def _stage1(job: _Job, search: _Search) -> None:
     """CP-SAT on the goal, from the greedy's hint, unless the greedy already meets the bound."""
+    problem, params, slots, lower, settings = job.problem, job.params, job.slots, job.lower, job.settings
     if search.value is not None and search.value == search.bound:
         return
     upper = search.value if problem.goal.minimizes else None
@@ -154,17 +159,10 @@ def _stage1(
         )
 
 
-def _stage2(
-    problem: Problem,
-    params: Params,
-    slots: list[int],
-    lower: int,
-    search: _Search,
-    settings: SolverSettings,
-    started: float,
-) -> None:
+def _stage2(job: _Job, search: _Search) -> None:
     """CP-SAT on the tie-break, the goal kept at its value, within its share of the time limit."""
-    time_left = settings.max_time_in_seconds - (time.perf_counter() - started)
+    problem, params, slots, lower, settings = job.problem, job.params, job.slots, job.lower, job.settings
+    time_left = settings.max_time_in_seconds - (time.perf_counter() - job.started)
     # The tie-break refines a plan already as good for the goal: it gets at most a share of the limit.
     time_left = min(time_left, TIE_BREAK_SHARE * settings.max_time_in_seconds)
     if not _has_tie_break(problem) or time_left <= 0:
@@ -193,8 +191,9 @@ def search(problem: Problem, settings: SolverSettings, started: float) -> Soluti
         value=None if found is None else _value(problem, params, found),
         bound=lower if problem.goal.minimizes else upper_bound(problem, params, slots),
     )
-    _stage1(problem, params, slots, lower, state, settings, started)
-    _stage2(problem, params, slots, lower, state, settings, started)
+    job = _Job(problem, params, slots, lower, settings, started)
+    _stage1(job, state)
+    _stage2(job, state)
     greedy_gpus = 0 if found is None else len({(params.option_type[p.item][p.option], p.slot) for p in found})
     gpu_bound = (
         state.bound
