@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+import tritonclient.http as httpclient
 from click.testing import CliRunner, Result
 
 from cli import cli
@@ -17,6 +20,8 @@ EXAMPLES = REPO / "profiler" / "examples"
 FAST = ("--window", "0.4", "--warmup", "0.2", "--max-windows", "5")
 _SERVER_NAMES = ("tritonserver", "triton_python_backend_stub")
 _STOP_GRACE_S = 10.0
+# A server with PyTorch models on a loaded 2-core host can take a minute to get ready.
+READY_TIMEOUT_S = 90.0
 
 BROKEN_MODEL = """
 class TritonPythonModel:
@@ -57,3 +62,26 @@ def profile(*args: str | Path) -> Result:
 def profile_rows(directory: Path) -> list[str]:
     """The data rows of a written profile.csv."""
     return (directory / PROFILE_CSV).read_text().splitlines()[1:]
+
+
+def wait_ready(client: httpclient.InferenceServerClient, child: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()
+        try:
+            if client.is_server_ready():
+                return
+        except Exception:  # connection refused until the server listens
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not get ready")
+
+
+def echo(client: httpclient.InferenceServerClient, model: str) -> None:
+    """The model returns a batch of its FP32 [16] input unchanged, not an empty tensor."""
+    data = np.arange(32, dtype=np.float32).reshape(2, 16)
+    tensor = httpclient.InferInput("INPUT0", [2, 16], "FP32")
+    tensor.set_data_from_numpy(data)
+    output = client.infer(model, [tensor]).as_numpy("OUTPUT0")
+    assert output is not None and output.shape == (2, 16)
+    np.testing.assert_array_equal(output, data)

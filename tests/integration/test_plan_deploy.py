@@ -12,14 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tritonclient.http as httpclient
 from click.testing import CliRunner
-from profiler_support import EXAMPLES, wait_until_gone
+from profiler_support import EXAMPLES, echo, wait_ready, wait_until_gone
 
 from cli import cli
 from profiler.launcher import free_port
@@ -27,7 +25,6 @@ from profiler.launcher import free_port
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 SERVICE_TIME_MS = 50
-_READY_TIMEOUT_S = 90.0
 ENSEMBLE = """name: "ens"
 platform: "ensemble"
 max_batch_size: 64
@@ -71,28 +68,6 @@ def _profile(root: Path) -> Path:
     return profile
 
 
-def _wait_ready(client: httpclient.InferenceServerClient, child: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert child.poll() is None, child.communicate()
-        try:
-            if client.is_server_ready():
-                return
-        except Exception:  # connection refused until the server listens
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not get ready")
-
-
-def _echo(client: httpclient.InferenceServerClient, model: str) -> None:
-    data = np.arange(32, dtype=np.float32).reshape(2, 16)
-    tensor = httpclient.InferInput("INPUT0", [2, 16], "FP32")
-    tensor.set_data_from_numpy(data)
-    output = client.infer(model, [tensor]).as_numpy("OUTPUT0")
-    assert output is not None and output.shape == (2, 16), model
-    np.testing.assert_array_equal(output, data)
-
-
 def _launch_all(deploy: Path, plan: dict) -> None:
     """Start every launch script as written, check each model answers, stop them with SIGTERM."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPACK")}
@@ -107,9 +82,9 @@ def _launch_all(deploy: Path, plan: dict) -> None:
         for gpu in plan["gpus"]:
             url = next(e["http_url"] for e in plan["endpoints"] if e["gpu"] == gpu["index"])
             client = httpclient.InferenceServerClient(url.removeprefix("http://"))
-            _wait_ready(client, children[gpu["index"]])
+            wait_ready(client, children[gpu["index"]])
             for model in gpu["models"]:
-                _echo(client, model["name"])
+                echo(client, model["name"])
             client.close()
         for child in children.values():
             child.send_signal(signal.SIGTERM)

@@ -8,21 +8,18 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tritonclient.http as httpclient
 from click.testing import CliRunner
-from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, servers_of, wait_until_gone
+from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, echo, servers_of, wait_ready, wait_until_gone
 
 from cli import cli
 from profiler.launcher import free_port
 from profiler.serving import launch_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-_READY_TIMEOUT_S = 90.0
 
 
 def _gpupack_wrapper(folder: Path) -> Path:
@@ -47,29 +44,6 @@ def _plan_directory(root: Path, placement: dict[int, list[str]], gpupack: Path) 
     return http_ports
 
 
-def _wait_ready(client: httpclient.InferenceServerClient, child: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert child.poll() is None, child.communicate()
-        try:
-            if client.is_server_ready():
-                return
-        except Exception:  # connection refused until the server listens
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not get ready")
-
-
-def _echo(client: httpclient.InferenceServerClient, model: str) -> None:
-    """The model returns a batch of its FP32 [16] input unchanged, not an empty tensor."""
-    data = np.arange(32, dtype=np.float32).reshape(2, 16)
-    tensor = httpclient.InferInput("INPUT0", [2, 16], "FP32")
-    tensor.set_data_from_numpy(data)
-    output = client.infer(model, [tensor]).as_numpy("OUTPUT0")
-    assert output is not None and output.shape == (2, 16)
-    np.testing.assert_array_equal(output, data)
-
-
 def test_launch_scripts_serve_every_model_and_stop_cleanly_on_sigterm_and_sighup(tmp_path: Path):
     plan = tmp_path / "plan"
     ports = _plan_directory(plan, {0: ["identity", "sleepy"], 1: ["sleepy"]}, _gpupack_wrapper(tmp_path))
@@ -85,9 +59,9 @@ def test_launch_scripts_serve_every_model_and_stop_cleanly_on_sigterm_and_sighup
     try:
         for index, child in children.items():
             client = httpclient.InferenceServerClient(f"localhost:{ports[index]}")
-            _wait_ready(client, child)
+            wait_ready(client, child)
             for model in ("identity", "sleepy") if index == 0 else ("sleepy",):
-                _echo(client, model)
+                echo(client, model)
             client.close()
         children[0].send_signal(signal.SIGTERM)
         children[1].send_signal(signal.SIGHUP)
@@ -132,12 +106,20 @@ def test_serve_exits_1_with_one_error_line_when_its_server_dies(tmp_path: Path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        _wait_ready(httpclient.InferenceServerClient(f"localhost:{ports[0]}"), child)
+        wait_ready(httpclient.InferenceServerClient(f"localhost:{ports[0]}"), child)
+        # Kill the server only once serve itself has seen it ready (its "serving" line), or serve
+        # rightly reports a start-up failure instead.
+        seen = ""
+        while not any(line.startswith("serving ") for line in seen.splitlines()):
+            line = child.stderr.readline()
+            assert line, seen
+            seen += line
         server = [
             pid for pid in servers_of(plan) if b"tritonserver" in Path(f"/proc/{pid}/comm").read_bytes()
         ]
         os.kill(server[0], signal.SIGKILL)
-        _, stderr = child.communicate(timeout=60)
+        _, rest = child.communicate(timeout=60)
+        stderr = seen + rest
     finally:
         child.kill()
     assert wait_until_gone(plan) == []
