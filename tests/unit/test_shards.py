@@ -1,0 +1,56 @@
+"""Shards of the model list and their merge (pure logic; the CLI's sharded runs are integration tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from profiler.errors import InputError
+from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+from profiler.shards import Shard, merge
+
+MODELS = ["e", "a", "d", "b", "c"]
+
+
+def test_shards_are_disjoint_deterministic_and_cover_every_model():
+    parts = [Shard(i, 3).models(MODELS) for i in range(3)]
+    assert parts == [["a", "d"], ["b", "e"], ["c"]]
+    assert sorted(m for part in parts for m in part) == sorted(MODELS)
+    assert Shard.parse(" 2/3 ") == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+
+
+@pytest.mark.parametrize("text", ["3/3", "1", "-1/2", "a/b", "0/0"])
+def test_a_bad_shard_is_refused(text: str):
+    with pytest.raises(InputError, match="--shard"):
+        Shard.parse(text)
+
+
+def shard(source: str, models: list[str], memory: float, **metadata: str) -> Profile:
+    meta = {"gpu_name": "H200", "triton_version": "2.51.0", "load_generator": "builtin"} | metadata
+    return Profile(
+        tuple(ProfilePoint(m, 1, 1, throughput=10.0) for m in models),
+        ServerBaseline(memory_mb=memory),
+        ProfileMetadata(device="gpu", **meta),
+        source,
+    )
+
+
+def test_merge_joins_points_and_keeps_the_largest_server_reading():
+    merged = merge([shard("s0", ["a", "d"], 600.0), shard("s1", ["b", "e"], 650.0)])
+    assert merged.models() == ("a", "d", "b", "e")
+    assert merged.server.memory_mb == 650.0
+    assert merged.metadata.notes.startswith("merged from 2 shards")
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [("gpu_name", "GPU type"), ("triton_version", "server version"), ("load_generator", "load generator")],
+)
+def test_merge_refuses_shards_that_do_not_compare(field: str, words: str):
+    other = shard("s1", ["b"], 600.0, **{field: "other"})
+    with pytest.raises(InputError, match=f"s1: measured with another {words}"):
+        merge([shard("s0", ["a"], 600.0), other])
+
+
+def test_merge_refuses_a_model_in_two_shards():
+    with pytest.raises(InputError, match="model 'a' is in two shards: s0 and s1"):
+        merge([shard("s0", ["a"], 600.0), shard("s1", ["a", "b"], 600.0)])
