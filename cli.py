@@ -7,6 +7,7 @@ only with ``--debug``.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -443,60 +444,98 @@ def _check_generalized(opts: dict, objective: object) -> None:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("directory", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
     "--kubernetes",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="Write Kubernetes manifests (multi-document YAML): a Deployment and a Service per planned GPU.",
+    help="Write Kubernetes manifests of DIRECTORY's plan (multi-document YAML): a Deployment and a "
+    "Service per planned GPU.",
 )
 @click.option(
     "--compose",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="Write a docker compose file for one multi-GPU host: a service per planned GPU.",
+    help="Write a docker compose file of DIRECTORY's plan for one multi-GPU host: a service per GPU.",
+)
+@click.option(
+    "--kubernetes-profile-job",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write an Indexed Job that profiles --shards shards of the model repository in parallel, one "
+    "GPU per pod (pod I runs `gpupack profile --shard I/N`); no DIRECTORY needed. Then "
+    "`gpupack profile merge` joins /results/shard-*.",
 )
 @click.option(
     "--image",
     default=None,
-    help="tritonserver container image and tag [nvcr.io/nvidia/tritonserver:24.10-py3].",
+    help="Container image: tritonserver for a plan [nvcr.io/nvidia/tritonserver:24.10-py3]; for the "
+    "profile job, an image with gpupack and its server installed (required).",
 )
 @click.option(
     "--volume",
     metavar="SPEC",
-    help="Kubernetes: where pods find DIRECTORY: pvc:CLAIM (DIRECTORY's content on a PVC), "
-    "hostpath:/PATH (DIRECTORY on every GPU node) or image (DIRECTORY baked into --image at /models).",
+    help="Where pods find DIRECTORY (a plan) or the model repository (profile job): pvc:CLAIM, "
+    "hostpath:/PATH (on every GPU node) or image (baked into --image at /models).",
 )
 @click.option(
-    "--name-prefix", default="gpupack", show_default=True, help="Kubernetes object names: PREFIX-gpuN."
+    "--results-volume",
+    metavar="SPEC",
+    help="Profile job: where the shard profiles go (pvc:CLAIM or hostpath:/PATH), at /results.",
 )
-def export(
-    directory: Path,
-    kubernetes: Path | None,
-    compose: Path | None,
-    image: str | None,
-    volume: str | None,
-    name_prefix: str,
-) -> None:
-    """Export a plan written by `plan --write-repositories` (DIRECTORY) for Kubernetes or compose."""
+@click.option(
+    "--shards", type=click.IntRange(min=1, max=1000), default=None, help="Profile job: pods, one GPU each."
+)
+@click.option(
+    "--profile-args",
+    default="",
+    metavar="ARGS",
+    help='Profile job: more `gpupack profile` options, e.g. "--batch 1,4,8 --concurrency 1,4".',
+)
+@click.option(
+    "--name-prefix",
+    default="gpupack",
+    show_default=True,
+    help="Kubernetes object names: PREFIX-gpuN, PREFIX-profile.",
+)
+def export(directory: Path | None, **opts: object) -> None:
+    """Export a written plan (DIRECTORY) for Kubernetes or compose, or a sharded profiling Job."""
     from packer.deploy.manifests import (
         DEFAULT_IMAGE,
         Volume,
         compose_file,
         kubernetes_objects,
+        profile_job,
         read_plan_dir,
         to_yaml,
     )
     from profiler import write_atomic
 
-    if not (kubernetes or compose):
-        raise click.UsageError("name at least one of --kubernetes FILE and --compose FILE")
-    if kubernetes and not volume:
-        raise click.UsageError("--kubernetes needs --volume (pvc:CLAIM, hostpath:/PATH or image)")
+    kubernetes, compose, job = opts["kubernetes"], opts["compose"], opts["kubernetes_profile_job"]
+    if not (kubernetes or compose or job):
+        raise click.UsageError("name at least one of --kubernetes, --compose and --kubernetes-profile-job")
+    if (kubernetes or compose) and directory is None:
+        raise click.UsageError("--kubernetes and --compose export a plan: name its DIRECTORY")
+    if (kubernetes or job) and not opts["volume"]:
+        raise click.UsageError(
+            "--kubernetes and --kubernetes-profile-job need --volume (pvc:CLAIM, hostpath:/PATH or image)"
+        )
+    prefix = str(opts["name_prefix"])
+    if job:
+        if not (opts["image"] and opts["shards"] and opts["results_volume"]):
+            raise click.UsageError("--kubernetes-profile-job needs --image, --shards and --results-volume")
+        manifest = profile_job(
+            int(opts["shards"]), str(opts["image"]), Volume.parse(str(opts["volume"])),
+            Volume.parse(str(opts["results_volume"])), shlex.split(str(opts["profile_args"])), prefix,
+        )  # fmt: skip
+        write_atomic(job, to_yaml([manifest]))
+        click.echo(f"wrote an Indexed Job of {opts['shards']} profiling pods to {job}")
+    if directory is None:
+        return
     gpus = read_plan_dir(directory)
-    image = image or DEFAULT_IMAGE
+    image = str(opts["image"] or DEFAULT_IMAGE)
     if kubernetes:
-        objects = kubernetes_objects(gpus, image, Volume.parse(volume or ""), name_prefix)
+        objects = kubernetes_objects(gpus, image, Volume.parse(str(opts["volume"])), prefix)
         write_atomic(kubernetes, to_yaml(objects))
         click.echo(f"wrote {len(objects)} Kubernetes objects for {len(gpus)} GPUs to {kubernetes}")
     if compose:

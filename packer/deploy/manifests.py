@@ -10,11 +10,15 @@ Both read what ``--write-repositories`` wrote (DIR/plan.json with its endpoints)
   label key, always in the ``gpupack.io/models`` annotation). The repositories come from a volume
   the user names: a PVC or a host path holding DIR, or an image with DIR at ``/models``.
 - Compose: per GPU a service with a device reservation for that GPU and the plan's host ports.
+- A profiling Job (``profile_job``): an Indexed Job of N pods, pod I running ``gpupack profile
+  --shard I/N`` (Kubernetes sets ``JOB_COMPLETION_INDEX``) on one GPU, from the model repository
+  volume into ``/results/shard-I`` on a results volume; ``gpupack profile merge`` joins the shards.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,11 +96,11 @@ def _labels(prefix: str, gpu: PlannedGpu) -> dict[str, str]:
     }
 
 
-def _volume(volume: Volume) -> list[dict]:
+def _volume(volume: Volume, name: str = "models", read_only: bool = True) -> list[dict]:
     if volume.kind == "pvc":
-        return [{"name": "models", "persistentVolumeClaim": {"claimName": volume.value, "readOnly": True}}]
+        return [{"name": name, "persistentVolumeClaim": {"claimName": volume.value, "readOnly": read_only}}]
     if volume.kind == "hostpath":
-        return [{"name": "models", "hostPath": {"path": volume.value, "type": "Directory"}}]
+        return [{"name": name, "hostPath": {"path": volume.value, "type": "DirectoryOrCreate"}}]
     return []
 
 
@@ -182,3 +186,53 @@ def compose_file(gpus: tuple[PlannedGpu, ...], image: str, directory: Path) -> d
 def to_yaml(documents: list[dict]) -> str:
     """Documents as one multi-document YAML text, keys in the order written."""
     return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+RESULTS_PATH = "/results"
+
+
+def profile_job(
+    shards: int, image: str, models: Volume, results: Volume, profile_args: list[str], prefix: str
+) -> dict:
+    """An Indexed Job: pod I profiles shard I/``shards`` of ``models`` into ``/results/shard-I``."""
+    if results.kind == "image":
+        raise InputError(
+            "--results-volume: the shard profiles need a writable volume (pvc:NAME or hostpath:/PATH)"
+        )
+    words = [
+        "exec gpupack profile",
+        f"--model-repository {MODELS_PATH}",
+        f'--shard "$JOB_COMPLETION_INDEX/{shards}"',
+        f'--output "{RESULTS_PATH}/shard-$JOB_COMPLETION_INDEX" --resume',
+    ]
+    command = " ".join(words + [shlex.quote(arg) for arg in profile_args])
+    mounts = [{"name": "results", "mountPath": RESULTS_PATH}]
+    if models.kind != "image":
+        mounts.insert(0, {"name": "models", "mountPath": MODELS_PATH, "readOnly": True})
+    container = {
+        "name": "profile",
+        "image": image,
+        "command": ["sh", "-c", command],
+        "resources": {"limits": {"nvidia.com/gpu": 1}},
+        "volumeMounts": mounts,
+    }
+    labels = {"app.kubernetes.io/name": "gpupack-profile", "app.kubernetes.io/instance": prefix}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{prefix}-profile", "labels": labels},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": shards,
+            "parallelism": shards,
+            "backoffLimitPerIndex": 1,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container],
+                    "volumes": _volume(models) + _volume(results, "results", read_only=False),
+                },
+            },
+        },
+    }

@@ -114,3 +114,34 @@ def test_bad_export_requests_are_refused_in_one_line(written: Path, tmp_path: Pa
     result = export(str(tmp_path), "--compose", str(tmp_path / "c.yaml"))
     assert result.exit_code == 2 and "plan.json: no such file" in result.output
     assert not (tmp_path / "k.yaml").exists() and not (tmp_path / "c.yaml").exists()
+
+
+def test_the_profile_job_is_an_indexed_job_of_one_gpu_pods_writing_their_shard(tmp_path: Path):
+    out = tmp_path / "job.yaml"
+    result = export(
+        "--kubernetes-profile-job", str(out), "--shards", "4", "--image", "registry.local/gpupack:1",
+        "--volume", "pvc:models", "--results-volume", "pvc:profiles",
+        "--profile-args", "--batch 1,4 --concurrency 1,4",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (job,) = list(yaml.safe_load_all(out.read_text()))
+    kubernetes_validate.validate(job, latest_version(), strict=True)
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 4)
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    command = container["command"][2]
+    assert '--shard "$JOB_COMPLETION_INDEX/4"' in command and "--batch 1,4 --concurrency 1,4" in command
+    assert '--output "/results/shard-$JOB_COMPLETION_INDEX"' in command
+    assert {v["name"] for v in spec["template"]["spec"]["volumes"]} == {"models", "results"}
+
+
+def test_a_profile_job_without_its_pieces_is_refused(tmp_path: Path):
+    result = export("--kubernetes-profile-job", str(tmp_path / "j.yaml"), "--volume", "pvc:m")
+    assert result.exit_code == 2 and "needs --image, --shards and --results-volume" in result.output
+    result = export(
+        "--kubernetes-profile-job", str(tmp_path / "j.yaml"), "--volume", "pvc:m", "--image", "i",
+        "--shards", "2", "--results-volume", "image",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "writable volume" in result.output
+    assert not (tmp_path / "j.yaml").exists()
