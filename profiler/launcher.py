@@ -2,8 +2,13 @@
 
 Explicit model control, free ports chosen at start, the Python backend set up as ``server_install``
 describes, its own session (Ctrl-C in a terminal reaches us, not the server, so we stop it in
-order: SIGTERM, then SIGKILL to its process group), and a parent-death signal so that it never
-outlives us, even if we are killed.
+order: SIGTERM, then SIGKILL), and a parent-death signal so that it never outlives us, even if we
+are killed. The session is also a process group holding the server and its model stubs: once the
+server has exited, whatever is left of the group (a stub orphaned by a crashed server) is killed.
+The group is registered with ``signals`` so that a forced exit kills it too.
+
+A server that died (``exit_status``) or must be cleared (a model hangs and can't be unloaded) is
+restarted on the same ports (``restart``), so that every client keeps its address.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from profiler import signals
 from profiler.errors import GpupackError, InputError
+from profiler.files import cannot_write, temp_dir
 from profiler.server_install import (
     BackendPython,
     ServerInstall,
@@ -41,6 +47,8 @@ SERVER_EXIT_TIMEOUT_S = 5
 PORT_ATTEMPTS = 3
 _READY_POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
+# Orphaned stubs get SIGKILL and are gone in milliseconds; wait no longer than this for them.
+_GROUP_GONE_S = 5.0
 
 
 def free_port() -> int:
@@ -89,6 +97,8 @@ class LocalServer:
         self.process: subprocess.Popen[bytes] | None = None
         self._endpoints: Endpoints | None = None
         self._workdir: Path | None = None
+        self._launch_args: tuple[Path, Path, dict[str, str], Path] | None = None
+        self._ports: tuple[int, int, int] | None = None
 
     @property
     def pid(self) -> int:
@@ -128,15 +138,51 @@ class LocalServer:
             raise InputError(f"--model-repository {settings.model_repository}: not a directory")
         install = describe_install(find_tritonserver(settings.triton_server))
         python = probe_backend_python(settings.backend_python or Path(sys.executable))
-        self._workdir = Path(tempfile.mkdtemp(prefix="gpupack-triton-"))
+        self._workdir = temp_dir("triton")
         backends = settings.backend_directory or prepare_backends(install, python, self._workdir)
         log_path = settings.log_path or self._workdir / "tritonserver.log"
-        env = self._environment(install, python)
+        self._launch_args = (install.binary, backends, self._environment(install, python), log_path)
         for _ in range(PORT_ATTEMPTS):
-            if self._launch(install.binary, backends, env, log_path):
+            self._ports = (free_port(), free_port(), free_port())
+            if self._launch(*self._launch_args, self._ports):
                 return
             self._terminate()
         raise GpupackError(f"tritonserver found its ports taken {PORT_ATTEMPTS} times", f"see {log_path}")
+
+    def restart(self) -> None:
+        """Stop the server (whatever its state) and start it again on the same ports.
+
+        Raises:
+            GpupackError: it did not come back (its log says why).
+
+        """
+        if self._launch_args is None or self._ports is None:
+            raise RuntimeError("the server was never started")
+        self._terminate()
+        if not self._launch(*self._launch_args, self._ports):
+            self._terminate()
+            raise GpupackError(
+                "tritonserver could not restart: another process took its ports",
+                f"see {self._launch_args[3]}",
+            )
+
+    def exit_status(self) -> str | None:
+        """None while the server runs; else how it ended, e.g. ``killed by signal 9 (SIGKILL)``."""
+        code = None if self.process is None else self.process.poll()
+        if self.process is not None and code is None:
+            return None
+        if code is None:
+            return "not running"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by signal {-code} ({signal.Signals(-code).name})"
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server's log file (None before the first start)."""
+        return self._launch_args[3] if self._launch_args else None
 
     def _environment(self, install: ServerInstall, python: BackendPython) -> dict[str, str]:
         env = dict(os.environ)
@@ -149,9 +195,11 @@ class LocalServer:
             env["CUDA_VISIBLE_DEVICES"] = self.settings.cuda_visible_devices
         return env
 
-    def _launch(self, binary: Path, backends: Path, env: dict[str, str], log_path: Path) -> bool:
-        """Start once on free ports: True when ready, False if a port was taken meanwhile (try again)."""
-        http, grpc, metrics = (free_port() for _ in range(3))
+    def _launch(
+        self, binary: Path, backends: Path, env: dict[str, str], log_path: Path, ports: tuple[int, int, int]
+    ) -> bool:
+        """Start once on ``ports``: True when ready, False if a port was taken meanwhile (try again)."""
+        http, grpc, metrics = ports
         command = [
             str(binary),
             f"--model-repository={self.settings.model_repository.resolve()}",
@@ -162,9 +210,13 @@ class LocalServer:
             f"--metrics-port={metrics}",
             f"--exit-timeout-secs={SERVER_EXIT_TIMEOUT_S}",
         ]
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        offset = log_path.stat().st_size if log_path.exists() else 0
-        with open(log_path, "ab") as log:
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            log = open(log_path, "ab")  # noqa: SIM115 (closed below, once the server has it)
+        except OSError as exc:
+            raise cannot_write(log_path, exc) from None
+        with log:
             self.process = subprocess.Popen(
                 command,
                 env=env,
@@ -174,6 +226,7 @@ class LocalServer:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
+        signals.register_process_group(self.process.pid)
         self._endpoints = Endpoints(
             grpc=f"localhost:{grpc}", http=f"localhost:{http}", metrics=f"http://localhost:{metrics}/metrics"
         )
@@ -198,9 +251,15 @@ class LocalServer:
             self._workdir = None
 
     def _terminate(self) -> None:
-        """SIGTERM (the server unloads its models), then SIGKILL to its whole process group."""
+        """SIGTERM (the server unloads its models), SIGKILL if it takes too long; then the group.
+
+        Whatever is left of the process group gets SIGKILL: stubs orphaned by a server that crashed
+        or was killed.
+        """
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
+        if process is None:
+            return
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(STOP_TIMEOUT_S)
@@ -208,6 +267,41 @@ class LocalServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        kill_group(process.pid)
+        signals.unregister_process_group(process.pid)
+
+
+def kill_group(pgid: int, timeout_s: float = _GROUP_GONE_S) -> None:
+    """SIGKILL every process left in the group ``pgid`` and wait (briefly) until none is left.
+
+    A process group id is not reused while any member lives, so this never reaches a stranger.
+    Members that are zombies (dead, waiting for init to reap them) count as gone.
+    """
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _group_alive(pgid):
+        time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` runs (zombies aside), as /proc shows it."""
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return False
+    for pid in entries:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # fields[0] is the state (field 3 of proc(5)), fields[2] the process group (field 5)
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
 
 
 def _start_error(log_path: Path, offset: int, what: str) -> GpupackError:

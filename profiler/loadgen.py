@@ -6,11 +6,18 @@ warm-up (at least ``warmup_s`` and until every worker has had a response), time 
 of ``window_s``; measurement stops when the last 3 windows' throughputs agree within
 ±``stability_pct`` % of their mean, or after ``max_windows`` windows (the point is then recorded as
 unstable, not dropped). The point's throughput and latency percentiles come from the last 3 windows.
+
+A request that takes longer than ``request_timeout_s`` fails its point as timed out (the model hangs),
+and the whole point has a deadline (``MeasureSettings.point_limit_s``), so that no model can hold
+the sweep. The event loop runs with signals deferred (``signals.deferred``): Ctrl-C ends the point
+between two polls, with every request cancelled and the client closed, and is raised after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,10 +28,19 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
 from tritonclient.utils import InferenceServerException
 
+from profiler import signals
 from profiler.inputs import InputSpec
 from profiler.stats import STABLE_WINDOWS, Window, summarize_windows, windows_agree
 
 _WARMUP_POLL_S = 0.05
+# How often a waiting measurement looks for a stop signal.
+_SIGNAL_POLL_S = 0.1
+# Closing the gRPC client after the requests are cancelled takes milliseconds; never wait longer.
+_CLOSE_TIMEOUT_S = 5.0
+# Over the warm-up, windows and a request timeout at each end: time for the event loop itself.
+_POINT_SLACK_S = 10.0
+# gRPC's status for a request past its deadline: the model did not answer in time.
+_DEADLINE = "DEADLINE_EXCEEDED"
 
 
 @dataclass(frozen=True)
@@ -38,12 +54,19 @@ class MeasureSettings:
     request_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.window_s, self.warmup_s, self.request_timeout_s)):
+            raise ValueError("window, warm-up and request timeout must be finite")
         if not self.window_s > 0 or self.warmup_s < 0 or not self.request_timeout_s > 0:
             raise ValueError("window and request timeout must be positive, warm-up not negative")
         if self.max_windows < STABLE_WINDOWS:
             raise ValueError(f"max windows must be at least {STABLE_WINDOWS}, got {self.max_windows}")
         if not 0 < self.stability_pct <= 100:
             raise ValueError(f"stability must be within (0, 100] %, got {self.stability_pct}")
+
+    @property
+    def point_limit_s(self) -> float:
+        """The longest one point may take: warm-up, every window, a request timeout at each end."""
+        return self.warmup_s + self.max_windows * self.window_s + 2 * self.request_timeout_s + _POINT_SLACK_S
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,7 @@ class Measurement:
     start: float = 0.0
     end: float = 0.0
     error: str = ""
+    timed_out: bool = False
 
     @classmethod
     def from_windows(cls, windows: Sequence[Window], batch_size: int, stable: bool) -> Measurement:
@@ -121,10 +145,24 @@ class BuiltinLoadGenerator:
             tensor.set_data_from_numpy(spec.array())
             inputs.append(tensor)
         batch_size = max([spec.batch_size for spec in specs] + [1])
-        try:
-            return asyncio.run(self._measure(model, inputs, batch_size, concurrency, settings))
-        except InferenceServerException as exc:
-            return Measurement(error="inference failed: " + " ".join((exc.message() or str(exc)).split()))
+        limit = settings.point_limit_s
+        with signals.deferred():
+            try:
+                return asyncio.run(
+                    asyncio.wait_for(self._measure(model, inputs, batch_size, concurrency, settings), limit)
+                )
+            except _Stopped:
+                pass  # leaving the deferred block raises the interrupt
+            except asyncio.TimeoutError:
+                return Measurement(
+                    error=f"no result after {limit:.0f} s (the point's deadline)", timed_out=True
+                )
+            except InferenceServerException as exc:
+                text = " ".join((exc.message() or str(exc)).split())
+                return Measurement(
+                    error=f"inference failed: {text}", timed_out=_DEADLINE in (exc.status() or "")
+                )
+        return Measurement(error="interrupted")
 
     async def _measure(
         self,
@@ -165,14 +203,31 @@ class BuiltinLoadGenerator:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await client.close()
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(client.close(), _CLOSE_TIMEOUT_S)
+
+
+class _Stopped(Exception):
+    """A stop signal arrived during the measurement (see ``signals.deferred``)."""
 
 
 async def _wait(tasks: list[asyncio.Task[None]], seconds: float) -> None:
-    """Sleep ``seconds``, but raise at once if a worker failed (workers only end by failing)."""
-    done, _ = await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION)
-    for task in done:
-        task.result()
+    """Sleep ``seconds``, but raise at once if a worker failed or a stop signal arrived.
+
+    Workers only end by failing; a stop signal raises ``_Stopped``.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        if signals.pending() is not None:
+            raise _Stopped
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        done, _ = await asyncio.wait(
+            tasks, timeout=min(left, _SIGNAL_POLL_S), return_when=asyncio.FIRST_EXCEPTION
+        )
+        for task in done:
+            task.result()
 
 
 async def _warm_up(
