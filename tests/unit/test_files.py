@@ -51,7 +51,9 @@ def test_a_failing_disk_keeps_the_old_file_and_says_cannot_write(tmp_path: Path,
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(files.os, "fsync", full)
-    with pytest.raises(OutputError, match=r"cannot write .*profile\.csv \(No space left on device\)") as caught:
+    with pytest.raises(
+        OutputError, match=r"cannot write .*profile\.csv \(No space left on device\)"
+    ) as caught:
         write_atomic(out, "new\n")
     assert caught.value.exit_code == EXIT_RUNTIME
     assert out.read_text() == "old\n"
@@ -90,7 +92,9 @@ def test_stale_temporary_files_of_dead_writers_are_removed_by_the_next_write(tmp
 def test_a_second_holder_is_refused_with_the_first_ones_pid_and_the_lock_file_goes_away(tmp_path: Path):
     out = tmp_path / "profile"
     with exclusive(out):
-        with pytest.raises(InputError, match=rf"profile is being written by another gpupack run \(pid {os.getpid()}\)"):
+        with pytest.raises(
+            InputError, match=rf"profile is being written by another gpupack run \(pid {os.getpid()}\)"
+        ):
             with exclusive(out):
                 pass
     assert not lock_path(out).exists()
@@ -100,11 +104,16 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid_and_the_lock_file_go
 
 def test_a_lock_held_by_another_process_is_refused(tmp_path: Path):
     out = tmp_path / "plan.json"
+    script = (
+        "import time; from pathlib import Path; from profiler.files import exclusive\n"
+        f"with exclusive(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from profiler.files import exclusive\n"
-         f"with exclusive(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(60)"],
-        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(InputError, match=rf"being written by another gpupack run \(pid {holder.pid}\)"):
