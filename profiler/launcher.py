@@ -27,6 +27,7 @@ from pathlib import Path
 from profiler import signals
 from profiler.errors import GpupackError, InputError
 from profiler.files import cannot_write, temp_dir
+from profiler.reaper import kill_group, remove_leaked_shm
 from profiler.server_install import (
     BackendPython,
     ServerInstall,
@@ -47,8 +48,6 @@ SERVER_EXIT_TIMEOUT_S = 5
 PORT_ATTEMPTS = 3
 _READY_POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
-# Orphaned stubs get SIGKILL and are gone in milliseconds; wait no longer than this for them.
-_GROUP_GONE_S = 5.0
 
 
 def free_port() -> int:
@@ -99,6 +98,7 @@ class LocalServer:
         self._workdir: Path | None = None
         self._launch_args: tuple[Path, Path, dict[str, str], Path] | None = None
         self._ports: tuple[int, int, int] | None = None
+        self._started_at = 0.0
 
     @property
     def pid(self) -> int:
@@ -200,6 +200,7 @@ class LocalServer:
     ) -> bool:
         """Start once on ``ports``: True when ready, False if a port was taken meanwhile (try again)."""
         http, grpc, metrics = ports
+        self._started_at = self._started_at or time.time()
         command = [
             str(binary),
             f"--model-repository={self.settings.model_repository.resolve()}",
@@ -269,39 +270,7 @@ class LocalServer:
                 process.wait()
         kill_group(process.pid)
         signals.unregister_process_group(process.pid)
-
-
-def kill_group(pgid: int, timeout_s: float = _GROUP_GONE_S) -> None:
-    """SIGKILL every process left in the group ``pgid`` and wait (briefly) until none is left.
-
-    A process group id is not reused while any member lives, so this never reaches a stranger.
-    Members that are zombies (dead, waiting for init to reap them) count as gone.
-    """
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _group_alive(pgid):
-        time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a process of group ``pgid`` runs (zombies aside), as /proc shows it."""
-    try:
-        entries = [e for e in os.listdir("/proc") if e.isdigit()]
-    except OSError:
-        return False
-    for pid in entries:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # fields[0] is the state (field 3 of proc(5)), fields[2] the process group (field 5)
-        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
-            return True
-    return False
+        remove_leaked_shm(self._started_at)
 
 
 def _start_error(log_path: Path, offset: int, what: str) -> GpupackError:
