@@ -214,7 +214,14 @@ def _hold_output(request: ProfileRequest, stack: contextlib.ExitStack) -> None:
         },
     )
     stack.enter_context(exclusive(request.output))
+    if not request.output.exists():
+        stack.callback(_remove_if_empty, request.output)  # a run refused before writing leaves nothing
     ensure_directory(request.output)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.rmdir()
 
 
 def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
