@@ -553,7 +553,7 @@ def test_a_non_utf8_targets_file_names_the_file(tmp_path: Path):
 
 
 @pytest.mark.xfail(
-    reason="packer/repository.py reads config.pbtxt with Path.read_text; the lead switches it to files.read_text"
+    reason="packer/repository.py reads config.pbtxt with Path.read_text (the lead switches it to read_text)"
 )
 def test_a_non_utf8_config_pbtxt_names_the_file(tmp_path: Path):
     repo = tmp_path / "models"
