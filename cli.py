@@ -136,7 +136,10 @@ class _Gpupack(click.Group):
             code = signals.exit_code(exc.__cause__ or exc.__context__)
         except KeyboardInterrupt as exc:
             code = signals.exit_code(exc)
-        sys.exit(code if isinstance(code, int) else 0)
+        try:
+            sys.exit(code if isinstance(code, int) else 0)
+        except KeyboardInterrupt as exc:  # a signal after the handlers were put back: still no traceback
+            sys.exit(signals.exit_code(exc))
 
 
 @click.group(cls=_Gpupack, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

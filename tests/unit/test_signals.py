@@ -49,11 +49,11 @@ def _run_stuck_cleanup(extra: str) -> subprocess.Popen:
 import subprocess, sys, time
 from profiler import signals
 {extra}
-child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+child = subprocess.Popen(["sleep", "60"], start_new_session=True, stdout=subprocess.DEVNULL)
 signals.register_process_group(child.pid)
-print(child.pid, flush=True)
 with signals.handle_signals():
     try:
+        print(child.pid, flush=True)
         time.sleep(60)
     except KeyboardInterrupt:
         time.sleep(60)  # a cleanup that never ends
