@@ -11,8 +11,6 @@ variable is an error.
 
 from __future__ import annotations
 
-import difflib
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from profiler import signals
-from profiler.errors import EXIT_BAD_INPUT, GpupackError, InputError
+from profiler.errors import EXIT_BAD_INPUT, GpupackError
 from profiler.options import (
     MAX_BATCH,
     MAX_CONCURRENCY,
@@ -37,13 +35,13 @@ from profiler.options import (
     MAX_WORKERS,
     BoundedInt,
     FiniteFloat,
+    GpupackCommand,
+    check_environment,
     int_list,
 )
 
 if TYPE_CHECKING:
     from packer.service import PlanRequest
-
-ENV_PREFIX = "GPUPACK"
 
 
 def _one_line(text: str) -> str:
@@ -57,48 +55,17 @@ def _error(message: str, hint: str | None = None) -> None:
         click.echo(f"To fix: {_one_line(hint)}", err=True)
 
 
-def env_name(command: str, option: click.Option) -> str:
-    """``GPUPACK_<COMMAND>_<OPTION>``, after the option's long name (``--json`` -> ``..._JSON``)."""
-    longs = [o for o in option.opts if o.startswith("--")] or [option.name or ""]
-    flag = max(longs, key=len).lstrip("-")
-    return f"{ENV_PREFIX}_{command}_{flag}".upper().replace("-", "_")
-
-
-class _GpupackCommand(click.Command):
-    """A command whose options also come from ``GPUPACK_<COMMAND>_<OPTION>`` (see ``env_name``)."""
-
-    def __init__(self, name: str | None, **kwargs: Any) -> None:
-        super().__init__(name, **kwargs)
-        for param in self.params:
-            if isinstance(param, click.Option) and param.envvar is None and name:
-                param.envvar = env_name(name, param)
-                param.allow_from_autoenv = False
-
-
-def _check_environment(command: click.Command) -> None:
-    """Refuse ``GPUPACK_<COMMAND>_*`` variables that name no option (a typo would be ignored)."""
-    prefix = f"{ENV_PREFIX}_{(command.name or '').upper()}_"
-    known = [p.envvar for p in command.params if isinstance(p, click.Option) and isinstance(p.envvar, str)]
-    for key in sorted(os.environ):
-        if key.startswith(prefix) and key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            raise InputError(
-                f"environment variable {key}: gpupack {command.name} has no such option",
-                f"did you mean {close[0]}?" if close else f"see gpupack {command.name} --help",
-            )
-
-
 class _Gpupack(click.Group):
     """The root group: where errors, interrupts and environment variables are handled, once."""
 
-    command_class = _GpupackCommand
+    command_class = GpupackCommand
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
-            _check_environment(command)
+            check_environment(command)
         return name, command, rest
 
     def invoke(self, ctx: click.Context) -> object:

@@ -4,13 +4,22 @@ Every number an option takes is finite, of the right kind and within a range who
 below; a value outside is refused with one line (``click.BadParameter``), whether it came from the
 command line or from the environment (``GPUPACK_<COMMAND>_<OPTION>``: click passes environment
 values through the same types). NaN and infinities are never in range.
+
+The environment variable of an option is named after its flag (``--json`` of ``plan`` is
+``GPUPACK_PLAN_JSON``), for every command created with ``GpupackCommand``; a ``GPUPACK_<COMMAND>_*``
+variable that names no option is refused (``check_environment``), so that a typo is not ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
+from typing import Any
 
 import click
+
+from profiler.errors import InputError
 
 # CP-SAT's num_workers and random_seed are int32 fields; no host has more than 1,024 cores to use.
 MAX_WORKERS = 1024
@@ -31,6 +40,7 @@ MAX_WINDOWS = 10_000
 MAX_GPU_INDEX = 1023
 # A GPU of 10^9 MB (a petabyte) does not exist; a larger --gpu-memory is a typo.
 MAX_MEMORY_MB = 1e9
+ENV_PREFIX = "GPUPACK"
 
 
 def _describe(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -131,3 +141,34 @@ def int_list(text: str, low: int, high: int, example: str = "1,2,4") -> tuple[in
                 f"{text!r}: {exc.message}; expected whole numbers separated by commas, e.g. {example}"
             ) from None
     return tuple(dict.fromkeys(numbers))
+
+
+def env_name(command: str, option: click.Option) -> str:
+    """``GPUPACK_<COMMAND>_<OPTION>``, after the option's long name (``--json`` -> ``..._JSON``)."""
+    longs = [o for o in option.opts if o.startswith("--")] or [option.name or ""]
+    flag = max(longs, key=len).lstrip("-")
+    return f"{ENV_PREFIX}_{command}_{flag}".upper().replace("-", "_")
+
+
+class GpupackCommand(click.Command):
+    """A command whose options also come from ``GPUPACK_<COMMAND>_<OPTION>`` (see ``env_name``)."""
+
+    def __init__(self, name: str | None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        for param in self.params:
+            if isinstance(param, click.Option) and param.envvar is None and name:
+                param.envvar = env_name(name, param)
+                param.allow_from_autoenv = False
+
+
+def check_environment(command: click.Command) -> None:
+    """Refuse ``GPUPACK_<COMMAND>_*`` variables that name no option (a typo would be ignored)."""
+    prefix = f"{ENV_PREFIX}_{(command.name or '').upper()}_"
+    known = [p.envvar for p in command.params if isinstance(p, click.Option) and isinstance(p.envvar, str)]
+    for key in sorted(os.environ):
+        if key.startswith(prefix) and key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise InputError(
+                f"environment variable {key}: gpupack {command.name} has no such option",
+                f"did you mean {close[0]}?" if close else f"see gpupack {command.name} --help",
+            )

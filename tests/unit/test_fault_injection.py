@@ -585,3 +585,35 @@ def test_the_seed_copy_itself_plans(tmp_path: Path):
     directory = seed_copy(tmp_path)
     result = CliRunner().invoke(cli, ["plan", "--profiles", str(directory)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("models", "words"),
+    [("m" * 300, "is longer than 255 bytes"), ("a\nb", r"model name 'a\nb' contains a control character")],
+)
+def test_model_names_too_long_or_with_a_newline_are_one_line(tmp_path: Path, models, words):
+    result, before = profile(tmp_path, "--models", models)
+    assert_refused(result, tmp_path, before)
+    assert words in result.stderr
+
+
+def test_a_full_disk_mid_sweep_prints_every_measured_point_then_one_error(tmp_path: Path, monkeypatch):
+    import profiler.run
+    from profiler.errors import EXIT_RUNTIME, OutputError
+    from profiler.request import ProfileRequest, ProfileResult
+    from profiler.sweep import SweepOutcome
+
+    full = OutputError(
+        f"cannot write {tmp_path}/p/profile.csv (No space left on device)", "free space", EXIT_RUNTIME
+    )
+
+    def run_profile(request: ProfileRequest, reporter) -> ProfileResult:
+        outcome = SweepOutcome(SEED, 9, 0, 0, False, 1.0, write_error=full, unsaved=1)
+        return ProfileResult(request=request, outcome=outcome, notices=())
+
+    monkeypatch.setattr(profiler.run, "run_profile", run_profile)
+    result, before = profile(tmp_path)
+    assert_refused(result, tmp_path, before, codes=(1,))
+    assert "No space left on device" in result.stderr
+    assert all(p.model in result.stdout for p in SEED.points)  # nothing measured is lost: it is printed
+    assert "not written: the last 1 point(s) above" in result.stdout
