@@ -11,6 +11,7 @@ variable is an error.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -662,6 +663,10 @@ def profile(ctx: click.Context, **opts: object) -> None:
 
 def main() -> None:
     """Console-script entry point (``gpupack``)."""
+    # gRPC's fork handlers serve programs whose forked children use gRPC; ours only exec tritonserver,
+    # and with gRPC's threads running the handlers print "skipping fork() handlers" at every server
+    # restart. Read once, when gRPC starts, so set before anything imports it.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     cli(prog_name="gpupack")
 
 
