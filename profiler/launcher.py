@@ -166,9 +166,18 @@ class LocalServer:
                 f"see {self._launch_args[3]}",
             )
 
-    def exit_status(self) -> str | None:
-        """None while the server runs; else how it ended, e.g. ``killed by signal 9 (SIGKILL)``."""
-        code = None if self.process is None else self.process.poll()
+    def exit_status(self, wait_s: float = 0.0) -> str | None:
+        """None while the server runs; else how it ended, e.g. ``killed by signal 9 (SIGKILL)``.
+
+        ``wait_s``: how long to give a server that may be dying. A killed server's sockets close
+        before its exit can be collected, so a client sees the failure a moment before this does.
+        """
+        code = None
+        if self.process is not None:
+            try:
+                code = self.process.wait(wait_s) if wait_s > 0 else self.process.poll()
+            except subprocess.TimeoutExpired:
+                code = None
         if self.process is not None and code is None:
             return None
         if code is None:

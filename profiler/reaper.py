@@ -5,7 +5,7 @@
 * Shared memory: each Python-backend stub talks to the server through a region
   ``/dev/shm/triton_python_backend_shm_region_<uuid>``, which the server removes when it unloads the
   model in order. A stub that died, or a server that was killed, leaves it (1 MB or more, in RAM).
-  ``remove_leaked_shm`` removes such regions made since our server started that no process maps.
+  ``remove_leaked_shm`` removes such regions written since our server started that no process maps.
 
 Only /proc is read (Linux), as in ``procfs``.
 """
@@ -74,7 +74,7 @@ def _mapped_regions() -> set[str]:
 
 
 def remove_leaked_shm(since: float, shm: Path = SHM) -> list[str]:
-    """Remove our stub regions made at or after ``since`` (a time.time()) that no process maps."""
+    """Remove our stub regions written since ``since`` (a time.time()) that no process maps."""
     if not since:
         return []
     try:
@@ -83,7 +83,7 @@ def remove_leaked_shm(since: float, shm: Path = SHM) -> list[str]:
             for entry in os.scandir(shm)
             if entry.name.startswith(SHM_PREFIX)
             and entry.stat(follow_symlinks=False).st_uid == os.getuid()
-            and entry.stat(follow_symlinks=False).st_ctime >= since - 1
+            and entry.stat(follow_symlinks=False).st_mtime >= since - 1
         ]
     except OSError:
         return []

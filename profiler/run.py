@@ -34,6 +34,9 @@ from profiler.sweep import Reporter, Sweep, SweepSpec
 from profiler.triton import Endpoints, TritonControl, remote_endpoints
 
 SERVER_LOG = "tritonserver.log"
+# After a failed request: how long a server that may be dying gets to show it (a killed process is
+# collected within milliseconds; a healthy server costs this much per failed point, no more).
+DYING_SERVER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,8 @@ class _LocalHandle:
         self.tree = tree
         self.control = TritonControl(server.endpoints.grpc)
 
-    def failure(self) -> str | None:
-        status = self.server.exit_status()
+    def failure(self, after_error: bool = False) -> str | None:
+        status = self.server.exit_status(DYING_SERVER_S if after_error else 0.0)
         if status is None:
             return None
         return f"tritonserver exited unexpectedly ({status}; see {self.server.log_path})"
@@ -111,7 +114,7 @@ class _RemoteHandle:
     def __init__(self, control: TritonControl) -> None:
         self.control = control
 
-    def failure(self) -> str | None:
+    def failure(self, after_error: bool = False) -> str | None:
         return None if self.control.is_ready() else f"the server at {self.control.url} no longer answers"
 
     def recover(self, reason: str) -> None:

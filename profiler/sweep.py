@@ -48,8 +48,11 @@ class ServerHandle(Protocol):
     control: TritonControl
     owned: bool
 
-    def failure(self) -> str | None:
-        """Why the server is gone (e.g. ``tritonserver exited unexpectedly (...)``), None while it runs."""
+    def failure(self, after_error: bool = False) -> str | None:
+        """Why the server is gone (e.g. ``tritonserver exited unexpectedly (...)``), None while it runs.
+
+        ``after_error``: a request just failed, so the server may be dying; give it a moment.
+        """
 
     def recover(self, reason: str) -> None:
         """Make the server usable again (a restart, with a fresh ``control``), or raise GpupackError."""
@@ -215,7 +218,7 @@ class Sweep:
         try:
             self.server.control.load(model)
         except ModelLoadError as exc:
-            lost = self.server.failure()
+            lost = self.server.failure(after_error=True)
             self._fail(model, points, lost or exc.message)
             if lost:
                 self._recover(lost)
@@ -233,7 +236,7 @@ class Sweep:
         try:
             self.server.control.unload(model)
         except GpupackError as exc:
-            self._recover(self.server.failure() or exc.message)
+            self._recover(self.server.failure(after_error=True) or exc.message)
 
     def _points(self, model: str, pending: list[tuple[int, int]], spec: SweepSpec) -> str | None:
         """Measure ``pending`` in order, removing each point once recorded.
@@ -244,7 +247,7 @@ class Sweep:
         try:
             config = self.server.control.model_config(model)
         except GpupackError:
-            lost = self.server.failure()
+            lost = self.server.failure(after_error=True)
             if lost is None:
                 raise
             return lost
@@ -256,7 +259,7 @@ class Sweep:
         while pending:
             b, c = pending[0]
             measurement = self.engine.measure(model, specs[b], c, spec.settings)
-            lost = self.server.failure() if measurement.error else None
+            lost = self.server.failure(after_error=True) if measurement.error else None
             if lost:
                 measurement = Measurement(error=lost)
             use = ResourceUse() if measurement.error else self.sampler.use(measurement.start, measurement.end)

@@ -144,7 +144,9 @@ def test_a_killed_server_is_named_restarted_and_no_stub_outlives_it(repository: 
     assert "restarting tritonserver" in stderr and "unload" not in stderr
     assert stubs and not any(_alive(pid) for pid in stubs)  # killed with their server's group, not 90 s later
     points = read_profile(output).points
-    assert all(p.ok or "tritonserver exited unexpectedly" in p.error for p in points)
+    assert all(p.ok or "tritonserver exited unexpectedly" in p.error for p in points), [
+        p.error for p in points
+    ]
     assert any(not p.ok for p in points) and all(p.ok for p in points if p.model == "identity")
 
     resumed = profile(*args, "--output", output, "--resume", *FAST)

@@ -59,7 +59,7 @@ class Server:
         self.dead: str | None = None
         self.recoveries: list[str] = []
 
-    def failure(self) -> str | None:
+    def failure(self, after_error: bool = False) -> str | None:
         return self.dead
 
     def recover(self, reason: str) -> None:

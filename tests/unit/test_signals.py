@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 )
 def test_each_stop_signal_raises_interrupted_with_its_exit_code_and_handlers_come_back(signum, code):
     before = {s: signal.getsignal(s) for s in signals.SIGNALS}
-    with pytest.raises(Interrupted) as caught:
+    with pytest.raises(Interrupted, match=signal.Signals(signum).name) as caught:
         with handle_signals():
             os.kill(os.getpid(), signum)
             time.sleep(5)
@@ -34,7 +34,7 @@ def test_each_stop_signal_raises_interrupted_with_its_exit_code_and_handlers_com
 
 def test_a_deferred_block_sees_the_signal_as_pending_and_raises_it_on_leaving():
     seen = []
-    with pytest.raises(Interrupted) as caught:
+    with pytest.raises(Interrupted, match="SIGTERM") as caught:
         with handle_signals(), deferred():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.05)
