@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib.util
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,15 +217,21 @@ def _hold_output(request: ProfileRequest, stack: contextlib.ExitStack) -> None:
             "--perf-analyzer": request.perf_analyzer,
         },
     )
+    # A run refused before it wrote anything leaves nothing: the folders made for it go again (last,
+    # once the lock file beside the output is gone).
+    made = list(itertools.takewhile(lambda p: not p.exists(), [request.output, *request.output.parents]))
+    stack.callback(_remove_empty, made)
     stack.enter_context(exclusive(request.output))
-    if not request.output.exists():
-        stack.callback(_remove_if_empty, request.output)  # a run refused before writing leaves nothing
     ensure_directory(request.output)
 
 
-def _remove_if_empty(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        directory.rmdir()
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove ``directories`` (innermost first) while they are empty."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
 
 
 def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:

@@ -617,3 +617,15 @@ def test_a_full_disk_mid_sweep_prints_every_measured_point_then_one_error(tmp_pa
     assert "No space left on device" in result.stderr
     assert all(p.model in result.stdout for p in SEED.points)  # nothing measured is lost: it is printed
     assert "not written: the last 1 point(s) above" in result.stdout
+
+
+def test_a_run_refused_after_taking_its_output_removes_every_folder_it_made(tmp_path: Path):
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    before = _snapshot(tmp_path)
+    result = CliRunner().invoke(
+        cli,
+        ["profile", "--model-repository", str(tmp_path / "models"), "--models", "unknown"]
+        + ["--output", str(tmp_path / "new" / "deeper" / "profile")],
+    )
+    assert_refused(result, tmp_path, before)
+    assert "no model 'unknown'" in result.stderr
