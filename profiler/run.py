@@ -16,6 +16,7 @@ import contextlib
 import difflib
 import importlib.util
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +220,9 @@ def _hold_output(request: ProfileRequest, stack: contextlib.ExitStack) -> None:
     )
     # A run refused before it wrote anything leaves nothing: the folders made for it go again (last,
     # once the lock file beside the output is gone).
-    made = list(itertools.takewhile(lambda p: not p.exists(), [request.output, *request.output.parents]))
+    made = list(
+        itertools.takewhile(lambda p: not os.path.lexists(p), [request.output, *request.output.parents])
+    )
     stack.callback(_remove_empty, made)
     stack.enter_context(exclusive(request.output))
     ensure_directory(request.output)
