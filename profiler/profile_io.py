@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -248,10 +249,20 @@ def _read_model_analyzer(model_csv: Path) -> Profile:
     return Profile(points=points, server=server, metadata=metadata, source=str(model_csv))
 
 
+def _is_directory(path: Path) -> bool:
+    """True for a directory; a path that can't even be looked up (too long, ...) is one line."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_profile(path: str | os.PathLike[str]) -> Profile:
     """Read a profile from a directory or file, in gpupack's format or Model Analyzer's export."""
     path = Path(path)
-    if path.is_dir():
+    if _is_directory(path):
         if (path / PROFILE_CSV).exists():
             path = path / PROFILE_CSV
         elif (path / MA_MODEL_CSV).exists():
@@ -260,7 +271,7 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
             raise InputError(
                 f"{path}: no {PROFILE_CSV} (gpupack) or {MA_MODEL_CSV} (Model Analyzer) in this directory"
             )
-    elif not path.exists():
+    elif not os.path.lexists(path):
         raise InputError(f"{path}: no such file or directory")
     # read_text (through _read_rows) refuses what is not a regular file: a FIFO, a device.
     header, _ = _read_rows(path)

@@ -462,6 +462,29 @@ def test_any_unwritable_plan_output_is_one_line_and_nothing_is_created(data):
         assert_refused(result, root, before)
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    kind=st.sampled_from(["too-long", "under-file", "missing", "fifo", "device", "empty-dir", "deep"]),
+    name=NAME,
+)
+def test_any_unreadable_profiles_path_is_one_line(kind, name):
+    with workspace() as root:
+        (root / "file").write_text("not a directory")
+        (root / "empty").mkdir()
+        os.mkfifo(root / "fifo.csv")
+        path = {
+            "too-long": root / (name * 300)[:300],
+            "under-file": root / "file" / name,
+            "missing": root / name / "profile.csv",
+            "fifo": root / "fifo.csv",
+            "device": Path("/dev/null"),
+            "empty-dir": root / "empty",
+            "deep": root.joinpath(*["d"] * 3000),
+        }[kind]
+        result, before = plan(root, "--profiles", str(path))
+        assert_refused(result, root, before)
+
+
 @settings(max_examples=15, deadline=None)
 @given(cell=bad_cell(), row=st.integers(1, len(SEED.points)))
 def test_resuming_a_corrupt_profile_is_refused_and_leaves_it_untouched(cell, row):
