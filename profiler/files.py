@@ -30,6 +30,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -48,6 +49,9 @@ _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
 # Linux's PATH_MAX and NAME_MAX, in bytes.
 _PATH_MAX = 4096
 _NAME_MAX = 255
+# The holder of a lock writes its pid within microseconds of locking: poll up to 0.5 s for it.
+_HOLDER_POLLS = 10
+_HOLDER_POLL_S = 0.05
 # Profiles, targets and fleets are kilobytes to megabytes; refuse a file that would fill memory.
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 _KINDS = {
@@ -243,7 +247,7 @@ def _acquire(path: Path, lock: Path) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            holder = _holder(fd)
             os.close(fd)
             raise InputError(
                 f"{path} is being written by another gpupack run (pid {holder})",
@@ -256,6 +260,16 @@ def _acquire(path: Path, lock: Path) -> int:
         if same:
             return fd
         os.close(fd)  # the holder removed it between our open and our lock: take the new one
+
+
+def _holder(fd: int) -> str:
+    """The pid in a lock file; its holder writes it right after locking, so wait a moment for it."""
+    for _ in range(_HOLDER_POLLS):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text:
+            return text
+        time.sleep(_HOLDER_POLL_S)
+    return "unknown"
 
 
 def refuse_overlap(output: Path, inputs: Mapping[str, Path | None], option: str = "--output") -> None:
