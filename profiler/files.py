@@ -191,20 +191,23 @@ def clean_stale_dirs(parent: Path | None = None) -> list[Path]:
     return removed
 
 
-def temp_dir(label: str) -> Path:
-    """A new private directory ``gpupack-LABEL-PID-XXXXXXXX`` in the temp dir; stale ones go first.
+def temp_dir(label: str, parent: Path | None = None) -> Path:
+    """A new private directory ``gpupack-LABEL-PID-XXXXXXXX`` in ``parent`` (default: the temp dir).
+
+    Stale ones of ours in ``parent`` go first.
 
     Raises:
-        GpupackError: the temp dir is not writable (or full).
+        OutputError: ``parent`` is not writable (or full).
 
     """
     if not re.fullmatch(r"[a-z]+", label):
         raise ValueError(f"a temp dir label is lowercase letters, got {label!r}")
-    clean_stale_dirs()
+    where = Path(parent or tempfile.gettempdir())
+    clean_stale_dirs(where)
     try:
-        return Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{label}-{os.getpid()}-"))
+        return Path(tempfile.mkdtemp(prefix=f"{PREFIX}-{label}-{os.getpid()}-", dir=where))
     except OSError as exc:
-        raise cannot_write(Path(tempfile.gettempdir()), exc) from None
+        raise cannot_write(where, exc) from None
 
 
 def lock_path(path: Path) -> Path:

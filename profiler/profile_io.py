@@ -88,8 +88,14 @@ def _parse_cell(column: Column, text: str) -> object:
     return _parse_number(column, text)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and the rows of a CSV file; every row has exactly the header's cells."""
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows of a CSV file; every row has exactly the header's cells.
+
+    Raises:
+        InputError: not a UTF-8 regular file, not valid CSV, no header, a duplicated column, a row
+            with more or fewer cells than the header, a cell longer than ``MAX_CELL_CHARS``.
+
+    """
     text = read_text(path)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
@@ -160,7 +166,7 @@ def _build(path: Path, index: int, row: dict[str, str], cls: type, values: dict)
 
 def read_points(path: Path) -> tuple[ProfilePoint, ...]:
     """Read a ``profile.csv``."""
-    header, rows = _read_rows(path)
+    header, rows = read_csv(path)
     _check_header(path, header, POINT_COLUMNS)
     if not rows:
         raise InputError(f"{path}: no rows; a profile needs at least one measured point")
@@ -174,7 +180,7 @@ def read_server(path: Path) -> ServerBaseline:
     """Read a ``server-only.csv`` (one row); a missing file means nothing was measured."""
     if not path.exists():
         return ServerBaseline()
-    header, rows = _read_rows(path)
+    header, rows = read_csv(path)
     _check_header(path, header, SERVER_COLUMNS)
     if len(rows) != 1:
         raise InputError(f"{path}: expected exactly one row (the server alone), found {len(rows)}")
@@ -219,7 +225,7 @@ def _read_model_analyzer(model_csv: Path) -> Profile:
     """Read Model Analyzer's 2020 export: metrics-model.csv (+ metrics-server-only.csv beside it)."""
 
     def convert(path: Path) -> list[dict[str, str]]:
-        header, rows = _read_rows(path)
+        header, rows = read_csv(path)
         missing = [name for name in MA_COLUMNS if name not in header]
         if missing:
             raise InputError(f"{path}: missing Model Analyzer column {missing[0]!r}")
@@ -273,8 +279,8 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
             )
     elif not os.path.lexists(path):
         raise InputError(f"{path}: no such file or directory")
-    # read_text (through _read_rows) refuses what is not a regular file: a FIFO, a device.
-    header, _ = _read_rows(path)
+    # read_text (through read_csv) refuses what is not a regular file: a FIFO, a device.
+    header, _ = read_csv(path)
     if "MaxFramebuffer(MB)" in header:
         return _read_model_analyzer(path)
     points = read_points(path)
