@@ -2,21 +2,47 @@
 
 Every user-facing failure is a ``GpupackError``, caught once, in the root group: one line on stderr, a
 "To fix:" hint where there is one, exit 2 for bad input and 1 for runtime failures; the traceback
-only with ``--debug``.
+only with ``--debug``. click's own usage errors (a bad option value) are printed the same way, exit 2.
+SIGINT, SIGTERM and SIGHUP stop any command the same way (``profiler.signals``): cleanup, then exit
+130, 143 or 129. Every option can also come from the environment, ``GPUPACK_<COMMAND>_<OPTION>``
+(e.g. ``GPUPACK_PLAN_GPU_MEMORY=80GiB``), checked like the flag; an unknown ``GPUPACK_<COMMAND>_*``
+variable is an error.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from profiler import signals
 from profiler.cli_config import configurable, effective_settings
-from profiler.errors import GpupackError
+from profiler.errors import EXIT_BAD_INPUT, GpupackError
+from profiler.options import (
+    MAX_BATCH,
+    MAX_CONCURRENCY,
+    MAX_GPU_INDEX,
+    MAX_GPUS,
+    MAX_MEMORY_MB,
+    MAX_SECONDS,
+    MAX_SEED,
+    MAX_THRESHOLD_PCT,
+    MAX_TIME_LIMIT_S,
+    MAX_WINDOWS,
+    MAX_WORKERS,
+    BoundedInt,
+    FiniteFloat,
+    GpupackCommand,
+    check_environment,
+    int_list,
+)
 
 if TYPE_CHECKING:
     from packer.reports import WrittenReport
@@ -24,8 +50,29 @@ if TYPE_CHECKING:
     from packer.settings import SearchProgress
 
 
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so an error stays one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+def _error(message: str, hint: str | None = None) -> None:
+    click.echo(f"error: {_one_line(message)}", err=True)
+    if hint:
+        click.echo(f"To fix: {_one_line(hint)}", err=True)
+
+
 class _Gpupack(click.Group):
-    """The root group: the one place a ``GpupackError`` is caught."""
+    """The root group: where errors, interrupts and environment variables are handled, once."""
+
+    command_class = GpupackCommand
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            check_environment(command)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -33,14 +80,43 @@ class _Gpupack(click.Group):
         except GpupackError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"To fix: {exc.hint}", err=True)
+            _error(exc.message, exc.hint)
             ctx.exit(exc.exit_code)
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's main, with gpupack's signal policy and one-line usage errors; exits when standalone."""
+        if not standalone_mode:
+            with signals.handle_signals():
+                return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            with signals.handle_signals():
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else (prog_name or "gpupack")
+            _error(exc.format_message(), f"see '{command} --help'")
+            code = EXIT_BAD_INPUT
+        except click.ClickException as exc:
+            _error(exc.format_message())
+            code = exc.exit_code
+        except click.Abort as exc:  # click turns KeyboardInterrupt into Abort when not standalone
+            code = signals.exit_code(exc.__cause__ or exc.__context__)
+        except KeyboardInterrupt as exc:
+            code = signals.exit_code(exc)
+        try:
+            sys.exit(code if isinstance(code, int) else 0)
+        except KeyboardInterrupt as exc:  # a signal after the handlers were put back: still no traceback
+            sys.exit(signals.exit_code(exc))
 
 
 @click.group(cls=_Gpupack, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--debug", is_flag=True, help="Show tracebacks and solver search logs.")
+@click.option("--debug", is_flag=True, envvar="GPUPACK_DEBUG", help="Show tracebacks and solver search logs.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Profile Triton models and pack them onto the fewest GPUs."""
@@ -59,18 +135,16 @@ class MemorySize(click.ParamType):
         """Parse ``value`` into MB, or fail with the accepted forms."""
         from packer.units import MEMORY_FORMS, parse_memory_mb
 
-        if isinstance(value, float):
-            return value
-        megabytes = parse_memory_mb(value)
+        megabytes = value if isinstance(value, float) else parse_memory_mb(value)
         if megabytes is None:
             self.fail(f"{value!r} is not a memory size like {MEMORY_FORMS}", param, ctx)
+        if not FiniteFloat(0, MAX_MEMORY_MB, low_open=True).accepts(megabytes):
+            self.fail(f"{value!r}: must be above 0 and at most {MAX_MEMORY_MB:g} MB", param, ctx)
         return megabytes
 
 
-def _percent(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not value > 0:
-        raise click.BadParameter("must be a percentage above 0 (values above 100 oversubscribe)")
-    return value
+# A threshold: a percentage above 0; above 100 oversubscribes.
+_PERCENT = FiniteFloat(0, MAX_THRESHOLD_PCT, low_open=True)
 
 
 def _pins(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -93,10 +167,7 @@ def _model_groups(ctx: click.Context, param: click.Parameter, values: tuple[str,
     return tuple(groups)
 
 
-def _headroom(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not 0 <= value < 100:
-        raise click.BadParameter("must be a percentage of at least 0 and below 100")
-    return value
+_HEADROOM = FiniteFloat(0, 100, high_open=True)
 
 
 _GENERALIZED_OPTIONS = (
@@ -120,7 +191,7 @@ _GENERALIZED_OPTIONS = (
     click.option(
         "--gpus",
         "gpu_budget",
-        type=click.IntRange(min=1),
+        type=BoundedInt(1, MAX_GPUS),
         metavar="N",
         help="A budget of N GPUs, with --objective throughput: maximize the total throughput (with "
         "--targets: the smallest fraction of any target met), choosing points and replicas, instead of "
@@ -161,15 +232,14 @@ _GENERALIZED_OPTIONS = (
     ),
     click.option(
         "--max-models-per-gpu",
-        type=click.IntRange(min=1),
+        type=BoundedInt(1, MAX_GPUS),
         metavar="K",
         help="At most K models (replicas) per GPU. Default: no limit; overrides the fleet file's.",
     ),
     click.option(
         "--headroom",
-        type=float,
+        type=_HEADROOM,
         metavar="PCT",
-        callback=_headroom,
         help="Keep PCT % of every packed resource of every GPU free: usage ≤ min(threshold, 100 − PCT) %. "
         "Default 0; overrides the fleet file's.",
     ),
@@ -278,48 +348,51 @@ def _wrote_report(written: WrittenReport) -> str:
 )
 @click.option(
     "--max-memory",
-    type=float,
+    type=_PERCENT,
     default=100.0,
     show_default=True,
-    callback=_percent,
     help="Threshold on each GPU's memory, % of --gpu-memory.",
 )
 @click.option(
     "--max-gpu-util",
-    type=float,
-    callback=_percent,
+    type=_PERCENT,
     help="Threshold on the sum of GPU utilization % per GPU (throughput only; default 100).",
 )
 @click.option(
     "--max-mem-util",
-    type=float,
-    callback=_percent,
+    type=_PERCENT,
     help="Threshold on the sum of memory-controller utilization % per GPU (throughput only; default 100).",
 )
 @click.option(
-    "--batch", type=click.IntRange(min=1), help="Use each model's profiled point at this batch size."
+    "--batch", type=BoundedInt(1, MAX_BATCH), help="Use each model's profiled point at this batch size."
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(min=1),
+    type=BoundedInt(1, MAX_CONCURRENCY),
     help="Use each model's profiled point at this concurrency. Without --batch/--concurrency: the "
     "point the profile marks selected, else the highest-throughput point that fits on one GPU.",
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(0, MAX_TIME_LIMIT_S, low_open=True),
     default=10.0,
     show_default=True,
     help="Solver time limit, seconds; on expiry the best plan found is returned with its gap.",
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=0),
+    type=BoundedInt(0, MAX_WORKERS),
     default=0,
     show_default=True,
     help="Solver threads (0 = all cores).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Solver random seed.")
+@click.option(
+    "--seed",
+    type=BoundedInt(-MAX_SEED - 1, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Solver random seed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of the table.")
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan JSON here."
@@ -337,7 +410,7 @@ def _wrote_report(written: WrittenReport) -> str:
 )
 @click.option(
     "--base-port",
-    type=click.IntRange(1, 65535),
+    type=BoundedInt(1, 65535),
     default=8000,
     show_default=True,
     help="GPU i's server listens on HTTP base+3i, gRPC base+3i+1, metrics base+3i+2.",
@@ -583,20 +656,14 @@ def report(plan_path: Path, output: Path, profiles: Path | None, fleet: Path | N
 
 # ---- profile ----------------------------------------------------------------------------------------
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+def _batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``1,2,4`` -> (1, 2, 4): batch sizes, repeats dropped, order kept."""
+    return int_list(value, 1, MAX_BATCH)
 
 
-def _counts(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """``1,2,4`` -> (1, 2, 4): whole numbers of at least 1, repeats dropped, order kept."""
-    try:
-        numbers = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: expected whole numbers separated by commas, e.g. 1,2,4"
-        ) from None
-    if any(number < 1 for number in numbers):
-        raise click.BadParameter(f"{value!r}: every value must be at least 1")
-    return tuple(dict.fromkeys(numbers))
+def _concurrencies(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    return int_list(value, 1, MAX_CONCURRENCY)
 
 
 def _model_names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -639,14 +706,14 @@ _PATH = click.Path(path_type=Path)
     "--batch",
     default="1",
     show_default=True,
-    callback=_counts,
+    callback=_batches,
     help="Batch sizes (samples per request), comma-separated.",
 )
 @click.option(
     "--concurrency",
     default="1",
     show_default=True,
-    callback=_counts,
+    callback=_concurrencies,
     help="Requests kept in flight, comma-separated.",
 )
 @click.option(
@@ -699,7 +766,7 @@ _PATH = click.Path(path_type=Path)
 )
 @click.option(
     "--gpu",
-    type=click.IntRange(min=0),
+    type=BoundedInt(0, MAX_GPU_INDEX),
     default=0,
     show_default=True,
     help="Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
@@ -716,38 +783,46 @@ _PATH = click.Path(path_type=Path)
 )
 @click.option(
     "--window",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(0, MAX_SECONDS, low_open=True),
     default=2.0,
     show_default=True,
     help="Measurement window, seconds.",
 )
 @click.option(
     "--warmup",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(0, MAX_SECONDS),
     default=2.0,
     show_default=True,
     help="Warm-up before the first window, seconds (built-in generator).",
 )
 @click.option(
     "--max-windows",
-    type=click.IntRange(min=3),
+    type=BoundedInt(3, MAX_WINDOWS),
     default=10,
     show_default=True,
     help="Windows to try before recording a point as unstable.",
 )
 @click.option(
     "--stability",
-    type=click.FloatRange(min=0, max=100, min_open=True),
+    type=FiniteFloat(0, 100, low_open=True),
     default=10.0,
     show_default=True,
     help="Stable when 3 consecutive windows' throughputs lie within ± this % of their mean.",
 )
 @click.option(
     "--sample-interval",
-    type=click.IntRange(min=10),
+    type=BoundedInt(10, 60_000),
     default=100,
     show_default=True,
     help="GPU and process sampling interval, milliseconds.",
+)
+@click.option(
+    "--request-timeout",
+    type=FiniteFloat(0, MAX_SECONDS, low_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds a request may take: a model slower than this hangs, and its remaining points are "
+    "recorded as failed (the server is restarted, the sweep goes on).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
 @click.pass_context
@@ -759,8 +834,10 @@ def profile(ctx: click.Context, **opts: object) -> None:
     activity (%), GPU memory (MB = 10^6 bytes, server included), server CPU (% of one core) and host
     memory (MB); plus the server alone, with no model loaded. The profile is rewritten after every
     point, so Ctrl-C keeps what finished and --resume goes on from there. A model that fails to
-    load is recorded with its error and the sweep goes on. Exit codes: 0 when anything was
-    measured, 1 when every point failed or the server failed, 2 for bad input, 130 on Ctrl-C.
+    load is recorded with its error and the sweep goes on; so does one that hangs or takes the server
+    down (the server is restarted). Exit codes: 0 when anything was measured, 1 when every point
+    failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
+    143 on SIGTERM, 129 on SIGHUP.
     """
     from profiler.loadgen import MeasureSettings
     from profiler.report import profile_json, profile_report
@@ -773,6 +850,7 @@ def profile(ctx: click.Context, **opts: object) -> None:
             warmup_s=opts["warmup"],
             max_windows=opts["max_windows"],
             stability_pct=opts["stability"],
+            request_timeout_s=opts["request_timeout"],
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -805,8 +883,10 @@ def profile(ctx: click.Context, **opts: object) -> None:
         )
     else:
         click.echo(profile_report(result.profile, result.summary()))
+    if outcome.write_error is not None:
+        raise outcome.write_error
     if outcome.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
+        ctx.exit(128 + (outcome.stop_signal or signal.SIGINT))
     if outcome.failed and not outcome.measured and not outcome.skipped:
         ctx.exit(1)
 
@@ -1055,7 +1135,11 @@ def validate(ctx: click.Context, **opts: object) -> None:
 
 def main() -> None:
     """Console-script entry point (``gpupack``)."""
-    cli(prog_name="gpupack", auto_envvar_prefix="GPUPACK")
+    # gRPC's fork handlers serve programs whose forked children use gRPC; ours only exec tritonserver,
+    # and with gRPC's threads running the handlers print "skipping fork() handlers" at every server
+    # restart. Read once, when gRPC starts, so set before anything imports it.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+    cli(prog_name="gpupack")
 
 
 if __name__ == "__main__":

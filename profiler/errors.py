@@ -25,3 +25,11 @@ class InputError(GpupackError):
     """Bad input: a missing file or column, a bad value, an impossible request (exit 2)."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class OutputError(GpupackError):
+    """An output that can't be written: exit 2 when the path can't be (bad input), 1 when the disk fails."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code

@@ -8,6 +8,7 @@ The data are random but fixed (seeded), so every run sends the same requests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,11 @@ _SEED = 0
 # Integer inputs are often indices (tokens, classes): small values stay valid for most models.
 _INT_HIGH = 10
 _BYTES_ELEMENT = b"gpupack"
+# gRPC messages are at most 2 GiB - 1 (tritonclient and Triton both raise their limits to INT32_MAX);
+# a larger request can't be sent, and building it would take several times its size in memory.
+MAX_REQUEST_BYTES = 2**31 - 1
+# A BYTES element goes on the wire as a 4-byte length and its bytes.
+_BYTES_ELEMENT_SIZE = 4 + len(_BYTES_ELEMENT)
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -39,6 +45,8 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
         raise ValueError(f"{text!r}: dims must be whole numbers, e.g. INPUT0:3,224,224") from None
     if any(v < 1 for v in values):
         raise ValueError(f"{text!r}: dims must be at least 1")
+    if math.prod(values) > MAX_REQUEST_BYTES:
+        raise ValueError(f"{text!r}: {math.prod(values):,} elements, more than a request can carry")
     return name, values
 
 
@@ -58,6 +66,13 @@ class InputSpec:
     def shape(self) -> tuple[int, ...]:
         """The full shape sent."""
         return (self.batch_size, *self.dims) if self.batch_size else self.dims
+
+    @property
+    def nbytes(self) -> int:
+        """The size of this tensor's data in a request."""
+        if self.datatype == "BYTES":
+            return math.prod(self.shape) * _BYTES_ELEMENT_SIZE
+        return math.prod(self.shape) * np.dtype(triton_to_np_dtype(self.datatype)).itemsize
 
     def array(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """Seeded random data of this shape and datatype."""
@@ -119,7 +134,7 @@ def input_specs(
         )
     if limit and batch_size > limit:
         raise InputError(f"{model}: batch size {batch_size} exceeds its max_batch_size {limit}")
-    return tuple(
+    specs = tuple(
         InputSpec(
             name=tensor.name,
             datatype=_datatype(tensor.data_type),
@@ -129,6 +144,14 @@ def input_specs(
         for tensor in config.input
         if not tensor.optional
     )
+    size = sum(spec.nbytes for spec in specs)
+    if size > MAX_REQUEST_BYTES:
+        raise InputError(
+            f"{model}: a request of batch size {batch_size} is {size / 2**30:.1f} GiB, more than gRPC's "
+            f"{MAX_REQUEST_BYTES / 2**30:.0f} GiB message limit",
+            "give smaller --shape dims or a smaller --batch",
+        )
+    return specs
 
 
 def instance_count(config: model_config_pb2.ModelConfig) -> int:

@@ -6,6 +6,12 @@ its own session (Ctrl-C in a terminal reaches us, not the server, so we stop it 
 then SIGKILL to its process group) and a parent-death signal so that it never outlives us, even if
 we are killed. Profiling uses explicit model control on free ports; serving a repository uses model
 control ``none`` (or ``poll``: every model of the repository is loaded at start) on fixed ports.
+
+The session is also a process group holding the server and its model stubs: once the server has
+exited, whatever is left of the group (a stub orphaned by a crashed server) is killed, and the group
+is registered with ``signals`` so that a forced exit kills it too. A server that died
+(``exit_status``) or must be cleared (a model hangs and can't be unloaded) is restarted on the same
+ports (``restart``), so that every client keeps its address.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from profiler import signals
 from profiler.errors import GpupackError, InputError
+from profiler.files import temp_dir
+from profiler.reaper import kill_group, remove_leaked_shm
 from profiler.server_install import (
     BackendPython,
     ServerInstall,
@@ -98,6 +107,9 @@ class LocalServer:
         self._pump: LogPump | None = None
         self.log_path: Path | None = None
         self._temporary_log = False  # ours to remove when stopping, unless the server failed
+        self._launch_args: tuple[Path, Path, dict[str, str]] | None = None
+        self._ports: ServerPorts | None = None
+        self._started_at = 0.0
 
     @property
     def pid(self) -> int:
@@ -139,12 +151,13 @@ class LocalServer:
         python = probe_backend_python(settings.backend_python or Path(sys.executable))
         if settings.ports is not None:
             check_ports_free(settings.ports)
-        self._workdir = Path(tempfile.mkdtemp(prefix="gpupack-triton-"))
+        self._workdir = temp_dir("triton")
         backends = settings.backend_directory or prepare_backends(install, python, self._workdir)
         self.log_path = settings.log_path or self._temporary_log_path()
-        env = self._environment(install, python)
+        self._launch_args = (install.binary, backends, self._environment(install, python))
         for _ in range(1 if settings.ports else PORT_ATTEMPTS):
-            if self._launch(install.binary, backends, env, settings.ports or ServerPorts.free()):
+            self._ports = settings.ports or ServerPorts.free()
+            if self._launch(*self._launch_args, self._ports):
                 return
             self._terminate()
         if settings.ports:
@@ -155,6 +168,44 @@ class LocalServer:
         raise GpupackError(
             f"tritonserver found its ports taken {PORT_ATTEMPTS} times", f"see {self.log_path}"
         )
+
+    def restart(self) -> None:
+        """Stop the server (whatever its state) and start it again on the same ports.
+
+        Raises:
+            GpupackError: it did not come back (its log says why).
+
+        """
+        if self._launch_args is None or self._ports is None:
+            raise RuntimeError("the server was never started")
+        self._terminate()
+        if not self._launch(*self._launch_args, self._ports):
+            self._terminate()
+            raise GpupackError(
+                "tritonserver could not restart: another process took its ports", f"see {self.log_path}"
+            )
+
+    def exit_status(self, wait_s: float = 0.0) -> str | None:
+        """None while the server runs; else how it ended, e.g. ``killed by signal 9 (SIGKILL)``.
+
+        ``wait_s``: how long to give a server that may be dying. A killed server's sockets close
+        before its exit can be collected, so a client sees the failure a moment before this does.
+        """
+        code = None
+        if self.process is not None:
+            try:
+                code = self.process.wait(wait_s) if wait_s > 0 else self.process.poll()
+            except subprocess.TimeoutExpired:
+                code = None
+        if self.process is not None and code is None:
+            return None
+        if code is None:
+            return "not running"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by signal {-code} ({signal.Signals(-code).name})"
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
 
     def _environment(self, install: ServerInstall, python: BackendPython) -> dict[str, str]:
         env = dict(os.environ)
@@ -187,6 +238,7 @@ class LocalServer:
     def _launch(self, binary: Path, backends: Path, env: dict[str, str], ports: ServerPorts) -> bool:
         """Start once on ``ports``: True when ready, False if a port was taken meanwhile (try again)."""
         assert self.log_path is not None
+        self._started_at = self._started_at or time.time()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             self.command(binary, backends, ports),
@@ -197,6 +249,7 @@ class LocalServer:
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+        signals.register_process_group(self.process.pid)
         assert self.process.stdout is not None
         self._pump = LogPump(self.process.stdout, self.log_path, self.settings.echo)
         self._endpoints = ports.endpoints()
@@ -250,9 +303,15 @@ class LocalServer:
             self._temporary_log = False
 
     def _terminate(self) -> None:
-        """SIGTERM (the server unloads its models), then SIGKILL to its whole process group."""
+        """SIGTERM (the server unloads its models), SIGKILL if it takes too long; then the group.
+
+        Whatever is left of the process group gets SIGKILL: stubs orphaned by a server that crashed
+        or was killed.
+        """
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
+        if process is None:
+            return
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(STOP_TIMEOUT_S)
@@ -263,3 +322,6 @@ class LocalServer:
         if self._pump is not None:
             self._pump.drain()
             self._pump = None
+        kill_group(process.pid)
+        signals.unregister_process_group(process.pid)
+        remove_leaked_shm(self._started_at)

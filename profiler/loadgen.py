@@ -11,11 +11,19 @@ Several loads (models, possibly on several servers) can be driven at once in one
 (``measure_loads``, for ``gpupack validate``): the windows are cut at the same instants for all of
 them, and measurement stops when every load's last 3 windows agree (or after ``max_windows``). A load
 whose request fails stops there with the server's message as its error; the others go on.
+
+A request that takes longer than ``request_timeout_s`` fails its load as timed out (the model hangs),
+and the whole measurement has a deadline (``MeasureSettings.point_limit_s``), so that no model can
+hold a sweep. The event loop runs with signals deferred (``signals.deferred``): Ctrl-C ends the
+measurement between two polls, with every request cancelled and the clients closed, and is raised
+after.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +34,19 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
 from tritonclient.utils import InferenceServerException
 
+from profiler import signals
 from profiler.inputs import InputSpec
 from profiler.stats import STABLE_WINDOWS, Window, summarize_windows, windows_agree
 
 _WARMUP_POLL_S = 0.05
+# How often a waiting measurement looks for a stop signal.
+_SIGNAL_POLL_S = 0.1
+# Closing the gRPC client after the requests are cancelled takes milliseconds; never wait longer.
+_CLOSE_TIMEOUT_S = 5.0
+# Over the warm-up, windows and a request timeout at each end: time for the event loop itself.
+_POINT_SLACK_S = 10.0
+# gRPC's status for a request past its deadline: the model did not answer in time.
+_DEADLINE = "DEADLINE_EXCEEDED"
 
 
 @dataclass(frozen=True)
@@ -43,12 +60,19 @@ class MeasureSettings:
     request_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.window_s, self.warmup_s, self.request_timeout_s)):
+            raise ValueError("window, warm-up and request timeout must be finite")
         if not self.window_s > 0 or self.warmup_s < 0 or not self.request_timeout_s > 0:
             raise ValueError("window and request timeout must be positive, warm-up not negative")
         if self.max_windows < STABLE_WINDOWS:
             raise ValueError(f"max windows must be at least {STABLE_WINDOWS}, got {self.max_windows}")
         if not 0 < self.stability_pct <= 100:
             raise ValueError(f"stability must be within (0, 100] %, got {self.stability_pct}")
+
+    @property
+    def point_limit_s(self) -> float:
+        """The longest one point may take: warm-up, every window, a request timeout at each end."""
+        return self.warmup_s + self.max_windows * self.window_s + 2 * self.request_timeout_s + _POINT_SLACK_S
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,7 @@ class Measurement:
     end: float = 0.0
     error: str = ""
     failed_requests: int = 0
+    timed_out: bool = False
 
     @classmethod
     def from_windows(cls, windows: Sequence[Window], batch_size: int, stable: bool) -> Measurement:
@@ -147,7 +172,18 @@ def measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Mea
     """Drive every load at once and measure each, in ``loads``' order (see the module docstring)."""
     if not loads:
         return ()
-    return asyncio.run(_measure_loads(loads, settings))
+    limit = settings.point_limit_s
+    with signals.deferred():
+        try:
+            return asyncio.run(asyncio.wait_for(_measure_loads(loads, settings), limit))
+        except _Stopped:
+            pass  # leaving the deferred block raises the interrupt
+        except asyncio.TimeoutError:
+            failed = Measurement(
+                error=f"no result after {limit:.0f} s (the point's deadline)", timed_out=True
+            )
+            return tuple(failed for _ in loads)
+    return tuple(Measurement(error="interrupted") for _ in loads)
 
 
 def infer_inputs(specs: Sequence[InputSpec]) -> list[grpcclient.InferInput]:
@@ -178,6 +214,7 @@ class _Driver:
         self.cursor = 0
         self.error = ""
         self.failed_requests = 0
+        self.timed_out = False
 
     async def worker(self, timeout_s: float, failed: asyncio.Event) -> None:
         while not self.error:
@@ -187,6 +224,7 @@ class _Driver:
             except InferenceServerException as exc:
                 self.failed_requests += 1
                 self.error = self.error or inference_error(exc)
+                self.timed_out = self.timed_out or _DEADLINE in (exc.status() or "")
                 failed.set()
                 return
             done = time.monotonic()
@@ -206,7 +244,10 @@ class _Driver:
     def measurement(self, stability_pct: float) -> Measurement:
         if self.error:
             return Measurement(
-                windows=len(self.windows), error=self.error, failed_requests=self.failed_requests
+                windows=len(self.windows),
+                error=self.error,
+                failed_requests=self.failed_requests,
+                timed_out=self.timed_out,
             )
         stable = self.stable(stability_pct)
         return Measurement.from_windows(self.windows, self.load.batch_size, stable)
@@ -240,16 +281,32 @@ async def _measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tu
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for client in clients.values():
-            await client.close()
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(client.close(), _CLOSE_TIMEOUT_S)
+
+
+class _Stopped(Exception):
+    """A stop signal arrived during the measurement (see ``signals.deferred``)."""
 
 
 async def _wait(failed: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds``, but return at once when a worker fails (so that a lone failing load ends now)."""
-    try:
-        await asyncio.wait_for(failed.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+    """Sleep ``seconds``, but return at once when a worker fails (so that a lone failing load ends now).
+
+    A stop signal raises ``_Stopped`` within ``_SIGNAL_POLL_S``.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        if signals.pending() is not None:
+            raise _Stopped
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            await asyncio.wait_for(failed.wait(), timeout=min(left, _SIGNAL_POLL_S))
+        except asyncio.TimeoutError:
+            continue
+        failed.clear()
         return
-    failed.clear()
 
 
 async def _warm_up(drivers: Sequence[_Driver], failed: asyncio.Event, settings: MeasureSettings) -> None:

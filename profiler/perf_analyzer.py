@@ -21,12 +21,12 @@ import io
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from profiler.errors import InputError
+from profiler.files import temp_dir
 from profiler.inputs import InputSpec
 from profiler.loadgen import Measurement, MeasureSettings
 from profiler.stats import STABLE_WINDOWS
@@ -37,6 +37,7 @@ _NO_STABILITY_PCT = 1000
 _US_PER_MS = 1000.0
 # perf_analyzer's own start-up and the report, beyond the windows themselves.
 _OVERHEAD_S = 60.0
+_NO_RESULT = "no result after"
 _LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d", "libcudart.so.12": "libcudart-*.so.12*"}
 
 
@@ -111,7 +112,7 @@ class PerfAnalyzerEngine:
     def __init__(self, binary: Path, url: str, library_dirs: Sequence[Path] = ()) -> None:
         self.binary = binary
         self.url = url
-        self._workdir = Path(tempfile.mkdtemp(prefix="gpupack-pa-"))
+        self._workdir = temp_dir("pa")
         self._env = dict(os.environ)
         libs = library_folder(self._workdir, library_dirs)
         if libs is not None:
@@ -136,7 +137,9 @@ class PerfAnalyzerEngine:
             if isinstance(again, Measurement):
                 return dataclasses.replace(again, stable=False, windows=settings.max_windows)
             result = again
-        return Measurement(error=f"perf_analyzer failed: {_last_line(result)}")
+        return Measurement(
+            error=f"perf_analyzer failed: {_last_line(result)}", timed_out=result.startswith(_NO_RESULT)
+        )
 
     def _run(
         self,
@@ -167,7 +170,7 @@ class PerfAnalyzerEngine:
         try:
             done = subprocess.run(command, capture_output=True, text=True, env=self._env, timeout=limit)
         except subprocess.TimeoutExpired:
-            return f"no result after {limit:.0f} s"
+            return f"{_NO_RESULT} {limit:.0f} s"
         end = time.monotonic()
         if done.returncode != 0 or not report.exists():
             return done.stdout + done.stderr

@@ -1,8 +1,9 @@
 """Read and write profiles: gpupack's own directory format and Model Analyzer's 2020 export.
 
 Every read error is an ``InputError`` naming the file, the row (1 = first data row), the model and
-the column. Writes are atomic: each file goes to a temporary name in the same directory and is
-renamed over the old one, so a crash never leaves half a file.
+the column: every number finite and within its column's range, every bool one of true/false/1/0/
+yes/no, as many cells in each row as in the header. Writes are atomic (``files.write_atomic``), so a
+crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import io
 import json
 import math
 import os
-import tempfile
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from profiler import model_analyzer
 from profiler.errors import InputError
+from profiler.files import read_text, write_atomic
 from profiler.schema import (
+    LIMITS,
+    MAX_COUNT,
     METADATA_JSON,
     POINT_COLUMNS,
     PROFILE_CSV,
@@ -31,6 +35,7 @@ from profiler.schema import (
     ProfileMetadata,
     ProfilePoint,
     ServerBaseline,
+    model_name_problem,
 )
 
 MA_MODEL_CSV = "metrics-model.csv"
@@ -46,43 +51,78 @@ MA_COLUMNS = {
     "_MaxBar1(MB)": None,
     "MaxFramebuffer(MB)": "max_gpu_memory_mb",
 }
-_TRUE = {"true", "1", "yes", "y"}
-_FALSE = {"false", "0", "no", "n"}
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+# "nan" is how pandas (and Model Analyzer) write an empty cell.
+_EMPTY = {"", "nan"}
+# A cell longer than this is no value of ours (the csv module's own limit is 128 KiB).
+MAX_CELL_CHARS = 10_000
+
+
+def _parse_number(column: Column, text: str) -> float | int:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number, got {text[:40]!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {text[:40]!r}")
+    if column.kind is int:
+        # Concurrency 0 is an open-loop load (with a request rate); the point itself checks that.
+        low = 0 if column.attr == "concurrency" else 1
+        if not (number.is_integer() and low <= number <= MAX_COUNT):
+            raise ValueError(f"expected a whole number within {low}-{MAX_COUNT}, got {text[:40]!r}")
+        return int(number)
+    limit = LIMITS.get(column.attr, math.inf)
+    if not 0 <= number <= limit:
+        raise ValueError(f"expected a number within 0-{limit:g}, got {text[:40]!r}")
+    return number
 
 
 def _parse_cell(column: Column, text: str) -> object:
     text = text.strip()
     if column.kind is str:
         return text
-    if text == "" or text.lower() == "nan":
+    if text.lower() in _EMPTY:
         return None
     if column.kind is bool:
         if text.lower() in _TRUE | _FALSE:
             return text.lower() in _TRUE
-        raise ValueError(f"expected true or false, got {text!r}")
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number, got {text!r}") from None
-    if column.kind is int:
-        if not number.is_integer():
-            raise ValueError(f"expected a whole number, got {text!r}")
-        return int(number)
-    return number
+        raise ValueError(f"expected true, false, yes, no, 1 or 0, got {text[:40]!r}")
+    return _parse_number(column, text)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows of a CSV file; every row has exactly the header's cells.
+
+    Raises:
+        InputError: not a UTF-8 regular file, not valid CSV, no header, a duplicated column, a row
+            with more or fewer cells than the header, a cell longer than ``MAX_CELL_CHARS``.
+
+    """
+    text = read_text(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a valid CSV file ({exc})") from None
+    records = [r for r in records if r and r != [""] and not (len(r) == 1 and not r[0].strip())]
+    if not records:
         raise InputError(f"{path}: empty file, expected a CSV header")
-    rows = [{k.strip(): (v or "") for k, v in row.items() if k is not None} for row in reader]
+    header = [h.strip() for h in records[0]]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise InputError(f"{path}: column {duplicates[0]!r} appears twice in the header")
+    rows = []
+    for index, record in enumerate(records[1:], start=1):
+        if len(record) != len(header):
+            raise InputError(
+                f"{path} row {index}: {len(record)} cells, but the header has {len(header)} columns"
+            )
+        long = next((cell for cell in record if len(cell) > MAX_CELL_CHARS), None)
+        if long is not None:
+            raise InputError(
+                f"{path} row {index}: a cell of {len(long)} characters, more than {MAX_CELL_CHARS}"
+            )
+        rows.append(dict(zip(header, record, strict=True)))
     return header, rows
 
 
@@ -100,7 +140,7 @@ def _check_header(path: Path, header: list[str], columns: tuple[Column, ...]) ->
 
 def _row_values(path: Path, index: int, row: dict[str, str], columns: tuple[Column, ...]) -> dict:
     values = {}
-    where = f"{path} row {index}" + (f" (model {row['model']!r})" if row.get("model") else "")
+    where = f"{path} row {index}" + (f" (model {row['model'][:60]!r})" if row.get("model") else "")
     for column in columns:
         if column.name not in row:
             continue
@@ -108,6 +148,10 @@ def _row_values(path: Path, index: int, row: dict[str, str], columns: tuple[Colu
             values[column.attr] = _parse_cell(column, row[column.name])
         except ValueError as exc:
             raise InputError(f"{where}: column {column.name!r}: {exc}") from None
+        if column.attr == "model" and values["model"]:
+            problem = model_name_problem(values["model"])
+            if problem:
+                raise InputError(f"{path} row {index}: column 'model': {problem}")
         if column.required and values[column.attr] in (None, ""):
             if column.attr == "throughput" and row.get("error", "").strip():
                 continue
@@ -119,13 +163,13 @@ def _build(path: Path, index: int, row: dict[str, str], cls: type, values: dict)
     try:
         return cls(**{k: v for k, v in values.items() if v is not None})
     except ValueError as exc:
-        where = f"{path} row {index}" + (f" (model {row['model']!r})" if row.get("model") else "")
+        where = f"{path} row {index}" + (f" (model {row['model'][:60]!r})" if row.get("model") else "")
         raise InputError(f"{where}: {exc}") from None
 
 
 def read_points(path: Path) -> tuple[ProfilePoint, ...]:
     """Read a ``profile.csv``."""
-    header, rows = _read_rows(path)
+    header, rows = read_csv(path)
     _check_header(path, header, POINT_COLUMNS)
     if not rows:
         raise InputError(f"{path}: no rows; a profile needs at least one measured point")
@@ -139,7 +183,7 @@ def read_server(path: Path) -> ServerBaseline:
     """Read a ``server-only.csv`` (one row); a missing file means nothing was measured."""
     if not path.exists():
         return ServerBaseline()
-    header, rows = _read_rows(path)
+    header, rows = read_csv(path)
     _check_header(path, header, SERVER_COLUMNS)
     if len(rows) != 1:
         raise InputError(f"{path}: expected exactly one row (the server alone), found {len(rows)}")
@@ -150,10 +194,7 @@ def read_metadata(path: Path) -> ProfileMetadata:
     """Read a ``metadata.json``; a missing file means unknown metadata."""
     if not path.exists():
         return ProfileMetadata()
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    data = _load_json(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object")
     known = [f.name for f in dataclasses.fields(ProfileMetadata)]
@@ -167,11 +208,27 @@ def read_metadata(path: Path) -> ProfileMetadata:
         raise InputError(f"{path}: {exc}") from None
 
 
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _load_json(path: Path) -> object:
+    text = read_text(path)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer of more digits than Python converts
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON (nested too deeply)") from None
+
+
 def _read_model_analyzer(model_csv: Path) -> Profile:
     """Read Model Analyzer's 2020 export: metrics-model.csv (+ metrics-server-only.csv beside it)."""
 
     def convert(path: Path) -> list[dict[str, str]]:
-        header, rows = _read_rows(path)
+        header, rows = read_csv(path)
         missing = [name for name in MA_COLUMNS if name not in header]
         if missing:
             raise InputError(f"{path}: missing Model Analyzer column {missing[0]!r}")
@@ -201,14 +258,25 @@ def _read_model_analyzer(model_csv: Path) -> Profile:
     return Profile(points=points, server=server, metadata=metadata, source=str(model_csv))
 
 
+def _is_directory(path: Path) -> bool:
+    """True for a directory; a path that can't even be looked up (too long, ...) is one line."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_profile(path: str | os.PathLike[str]) -> Profile:
     """Read a profile from a directory or file: gpupack's, or Model Analyzer's (2020 or 1.x)."""
     path = Path(path)
+    directory = _is_directory(path)  # first: a path that can't be looked up is one line
     # Model Analyzer 1.x (exports, checkpoints): profiler/model_analyzer.
     found = None if (path / PROFILE_CSV).exists() else model_analyzer.locate(path)
     if found is not None:
         return model_analyzer.read(found)
-    if path.is_dir():
+    if directory:
         if (path / PROFILE_CSV).exists():
             path = path / PROFILE_CSV
         elif (path / MA_MODEL_CSV).exists():
@@ -218,9 +286,10 @@ def read_profile(path: str | os.PathLike[str]) -> Profile:
                 f"{path}: no {PROFILE_CSV} (gpupack), {MA_MODEL_CSV} (Model Analyzer 2020), "
                 "metrics-model-inference.csv or N.ckpt (Model Analyzer 1.x) in this directory"
             )
-    elif not path.exists():
+    elif not os.path.lexists(path):
         raise InputError(f"{path}: no such file or directory")
-    header, _ = _read_rows(path)
+    # read_text (through read_csv) refuses what is not a regular file: a FIFO, a device.
+    header, _ = read_csv(path)
     if "MaxFramebuffer(MB)" in header:
         return _read_model_analyzer(path)
     points = read_points(path)
@@ -246,19 +315,6 @@ def _csv_text(columns: tuple[Column, ...], records: Iterable[object]) -> str:
     for record in records:
         writer.writerow([_format_cell(getattr(record, c.attr)) for c in columns])
     return out.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_profile(profile: Profile, directory: str | os.PathLike[str]) -> Path:

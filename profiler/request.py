@@ -16,7 +16,7 @@ from profiler.metrics import GpuMetrics
 from profiler.nvml import GpuInfo
 from profiler.profile_io import read_profile
 from profiler.sampler import DEFAULT_INTERVAL_S
-from profiler.schema import PROFILE_CSV, Profile, ProfileMetadata
+from profiler.schema import PROFILE_CSV, Profile, ProfileMetadata, model_name_problem
 from profiler.stats import STABLE_WINDOWS
 from profiler.sweep import SweepOutcome
 
@@ -56,7 +56,10 @@ class ProfileRequest:
         if not self.models or not self.batch_sizes or not self.concurrencies:
             raise InputError("give at least one model, batch size and concurrency")
         for model in self.models:
-            if not model or "/" in model or "\\" in model or model.startswith("."):
+            problem = model_name_problem(model)
+            if problem:
+                raise InputError(f"--models: {problem}")
+            if "/" in model or "\\" in model or model.startswith("."):
                 raise InputError(f"--models: {model!r} is not a model name")
         if not self.sample_interval_s > 0:
             raise InputError("--sample-interval must be positive")
@@ -89,6 +92,8 @@ class ProfileResult:
         )
         if o.interrupted:
             text += " (interrupted: rerun with --resume to finish)"
+        if o.write_error is not None:
+            text += f" (not written: the last {o.unsaved} point(s) above, which --resume will measure again)"
         return text
 
 

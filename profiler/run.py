@@ -4,7 +4,10 @@ Local mode starts a tritonserver of our own on the model repository (``launcher`
 profiles a server at ``--triton-url`` that someone else started with explicit model control. Either
 way the sweep (``sweep``) loads one model at a time while a sampler watches the GPU (NVML locally,
 the metrics endpoint remotely) and, locally, the server's processes. Everything opened is closed in
-reverse order, whatever happens; SIGTERM ends a run like Ctrl-C does.
+reverse order, whatever happens; SIGTERM and SIGHUP end a run like Ctrl-C does (``signals``).
+
+``--output`` is checked first and held for the whole run: created if needed, never an input nor
+inside one, and locked, so that a second run on it is refused instead of overwriting the first.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib.util
-import signal
-import threading
-from collections.abc import Iterator
+import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler.errors import InputError
+from profiler import signals
+from profiler.errors import GpupackError, InputError
+from profiler.files import ensure_directory, exclusive, refuse_overlap
 from profiler.launcher import LocalServer, LocalServerSettings
 from profiler.loadgen import BuiltinLoadGenerator, LoadEngine
 from profiler.metrics import GpuMetrics, MetricsGpuSource, fetch_metrics, parse_gpu_metrics
@@ -32,6 +36,9 @@ from profiler.sweep import Reporter, Sweep, SweepSpec
 from profiler.triton import Endpoints, TritonControl, remote_endpoints
 
 SERVER_LOG = "tritonserver.log"
+# After a failed request: how long a server that may be dying gets to show it (a killed process is
+# collected within milliseconds; a healthy server costs this much per failed point, no more).
+DYING_SERVER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class _Target:
     """The server being profiled and what can be read about it."""
 
     endpoints: Endpoints
-    control: TritonControl
+    handle: _LocalHandle | _RemoteHandle
     triton_version: str
     tree: TreeUsage | None = None
     gpu: GpuInfo | None = None
@@ -75,28 +82,51 @@ def _library_dirs(request: ProfileRequest) -> list[Path]:
     return dirs
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _LocalHandle:
+    """Our own server: it can die, and it can be restarted (same ports, a fresh control client)."""
+
+    owned = True
+
+    def __init__(self, server: LocalServer, tree: TreeUsage) -> None:
+        self.server = server
+        self.tree = tree
+        self.control = TritonControl(server.endpoints.grpc)
+
+    def failure(self, after_error: bool = False) -> str | None:
+        status = self.server.exit_status(DYING_SERVER_S if after_error else 0.0)
+        if status is None:
+            return None
+        return f"tritonserver exited unexpectedly ({status}; see {self.server.log_path})"
+
+    def recover(self, reason: str) -> None:
+        self.control.close()
+        self.server.restart()
+        self.control = TritonControl(self.server.endpoints.grpc)
+        self.tree.root = self.server.pid  # the sampler follows the new server's process tree
+
+    def close(self) -> None:
+        self.control.close()
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C: finished points kept, the server stopped.
+class _RemoteHandle:
+    """A server someone else runs: if it goes away or a model won't leave, the sweep stops."""
 
-    SIGINT gets the same handler, raising KeyboardInterrupt wherever the main thread is. Python's
-    default would let ``asyncio.run`` turn Ctrl-C into a cancellation of the load generator's task,
-    which is lost when it lands while the gRPC client is closing (the point then completes and the
-    sweep goes on).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    owned = False
+
+    def __init__(self, control: TritonControl) -> None:
+        self.control = control
+
+    def failure(self, after_error: bool = False) -> str | None:
+        return None if self.control.is_ready() else f"the server at {self.control.url} no longer answers"
+
+    def recover(self, reason: str) -> None:
+        raise GpupackError(
+            f"{reason}; gpupack does not restart a server it did not start",
+            "restart the server, then rerun with --resume",
+        )
+
+    def close(self) -> None:
+        self.control.close()
 
 
 class _Session:
@@ -128,8 +158,10 @@ class _Session:
             log_path=r.output / SERVER_LOG,
         )
         server = self.stack.enter_context(LocalServer(settings))
-        control = self.stack.enter_context(TritonControl(server.endpoints.grpc))
-        return _Target(server.endpoints, control, control.server_version(), TreeUsage(server.pid), gpu)
+        tree = TreeUsage(server.pid)
+        handle = _LocalHandle(server, tree)
+        self.stack.callback(handle.close)
+        return _Target(server.endpoints, handle, handle.control.server_version(), tree, gpu)
 
     def _open_gpu(self) -> GpuInfo | None:
         try:
@@ -162,7 +194,7 @@ class _Session:
             + ("(no memory-controller utilization there); " if gpus else "(it reports no GPU); ")
             + "server CPU and memory columns stay empty"
         )
-        return _Target(endpoints, control, version, remote_gpus=tuple(gpus.items()))
+        return _Target(endpoints, _RemoteHandle(control), version, remote_gpus=tuple(gpus.items()))
 
     def engine(self, target: _Target) -> LoadEngine:
         """The load generator the request names."""
@@ -174,6 +206,37 @@ class _Session:
         return engine
 
 
+def _hold_output(request: ProfileRequest, stack: contextlib.ExitStack) -> None:
+    """``--output``: not an input, a directory (created), and ours alone until the run ends."""
+    refuse_overlap(
+        request.output,
+        {
+            "--model-repository": request.model_repository,
+            "--triton-server": request.triton_server,
+            "--backend-python": request.backend_python,
+            "--backend-directory": request.backend_directory,
+            "--perf-analyzer": request.perf_analyzer,
+        },
+    )
+    # A run refused before it wrote anything leaves nothing: the folders made for it go again (last,
+    # once the lock file beside the output is gone).
+    made = list(
+        itertools.takewhile(lambda p: not os.path.lexists(p), [request.output, *request.output.parents])
+    )
+    stack.callback(_remove_empty, made)
+    stack.enter_context(exclusive(request.output))
+    ensure_directory(request.output)
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove ``directories`` (innermost first) while they are empty."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
 def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
     """Profile ``request.models`` and write the profile to ``request.output``.
 
@@ -183,7 +246,8 @@ def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
 
     """
     session = _Session(request, reporter)
-    with _terminate_as_interrupt(), session.stack:
+    with signals.handle_signals(), session.stack:
+        _hold_output(request, session.stack)
         existing = existing_profile(request)
         target = session.local() if request.mode == "local" else session.remote()
         engine = session.engine(target)
@@ -197,7 +261,7 @@ def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
         spec = SweepSpec(
             request.models, request.batch_sizes, request.concurrencies, request.shapes, request.settings
         )
-        outcome = Sweep(target.control, engine, sampler, request.output, reporter).run(
+        outcome = Sweep(target.handle, engine, sampler, request.output, reporter).run(
             spec, metadata, existing
         )
         if sampler.failures:

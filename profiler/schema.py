@@ -84,11 +84,50 @@ SERVER_COLUMNS: tuple[Column, ...] = tuple(
 )
 
 
-def _check_non_negative(obj: object, names: tuple[str, ...]) -> None:
+# Triton's max_batch_size and instance counts are int32: no count in a profile exceeds it.
+MAX_COUNT = 2**31 - 1
+# Linux's NAME_MAX: a model is a directory of the model repository.
+MAX_MODEL_NAME_BYTES = 255
+# The largest value each measure can take; a larger one (or inf, or NaN) means a corrupt file, not a
+# fast model. Utilizations are % of one GPU; CPU is % of one core (10^6: ten thousand cores); memory
+# in MB (10^9: a petabyte); latency in ms (10^9: eleven days); throughput 10^12 infer/s.
+LIMITS: dict[str, float] = {
+    "throughput": 1e12,
+    "latency_p50_ms": 1e9,
+    "latency_p90_ms": 1e9,
+    "latency_p95_ms": 1e9,
+    "latency_p99_ms": 1e9,
+    "gpu_util_pct": 100.0,
+    "mem_util_pct": 100.0,
+    "sm_activity_pct": 100.0,
+    "memory_mb": 1e9,
+    "process_memory_mb": 1e9,
+    "host_memory_mb": 1e9,
+    "server_cpu_pct": 1e6,
+    "request_rate": 1e12,  # requests per second of an open-loop load (Model Analyzer's request rate)
+}
+
+
+def _check_measures(obj: object, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(obj, name)
-        if value is not None and (math.isnan(value) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number, got {value}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if not (math.isfinite(value) and 0 <= value <= LIMITS[name]):
+            raise ValueError(f"{name} must be a number within 0-{LIMITS[name]:g}, got {value}")
+
+
+def model_name_problem(name: object) -> str | None:
+    """Why ``name`` can't be a model's name (empty, too long, a control character), else None."""
+    if not isinstance(name, str) or not name:
+        return "model name is empty"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_MODEL_NAME_BYTES:
+        return f"model name {name[:40]!r}... is longer than {MAX_MODEL_NAME_BYTES} bytes"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return f"model name {name!r} contains a control character (a newline, a tab, ...)"
+    return None
 
 
 _MEASURES = (
@@ -141,14 +180,16 @@ class ProfilePoint:
     request_rate: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ValueError("model name is empty")
+        problem = model_name_problem(self.model)
+        if problem:
+            raise ValueError(problem)
         for name in ("batch_size", "concurrency", "instance_count"):
+            value = getattr(self, name)
             # Open-loop load (a request rate) keeps no fixed number of requests in flight.
             least = 0 if name == "concurrency" and self.request_rate is not None else 1
-            if getattr(self, name) < least:
-                raise ValueError(f"{name} must be at least {least}, got {getattr(self, name)}")
-        _check_non_negative(self, ("throughput", *_MEASURES))
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT:
+                raise ValueError(f"{name} must be a whole number within {least}-{MAX_COUNT}, got {value}")
+        _check_measures(self, ("throughput", *_MEASURES))
         if not self.error and self.throughput is None:
             raise ValueError("throughput_infer_per_sec is empty and no error is given")
 
@@ -183,7 +224,12 @@ class ServerBaseline:
     process_memory_mb: float | None = None
 
     def __post_init__(self) -> None:
-        _check_non_negative(self, tuple(f.name for f in dataclasses.fields(self)))
+        _check_measures(self, tuple(f.name for f in dataclasses.fields(self)))
+
+
+# The metadata given in MB, with the value each must exceed (the GPU's memory is positive; the driver
+# may reserve none).
+_METADATA_MB = {"gpu_memory_mb": 0.0, "gpu_reserved_memory_mb": -1e-9}
 
 
 @dataclass(frozen=True)
@@ -201,11 +247,21 @@ class ProfileMetadata:
     gpu_reserved_memory_mb: float | None = None  # the driver's own, not in max_gpu_memory_mb (NVML v2)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name not in _METADATA_MB and not isinstance(value, str):
+                raise ValueError(f"{f.name} must be a string, got {value!r}")
         if self.device not in ("gpu", "cpu", "unknown"):
             raise ValueError(f"device must be gpu, cpu or unknown, got {self.device!r}")
-        if self.gpu_memory_mb is not None and not self.gpu_memory_mb > 0:
-            raise ValueError(f"gpu_memory_mb must be positive, got {self.gpu_memory_mb}")
-        _check_non_negative(self, ("gpu_reserved_memory_mb",))
+        for name, least in _METADATA_MB.items():
+            memory = getattr(self, name)
+            if memory is None:
+                continue
+            if isinstance(memory, bool) or not isinstance(memory, (int, float)):
+                raise ValueError(f"{name} must be a number of MB, got {memory!r}")
+            if not (math.isfinite(memory) and least < memory <= LIMITS["memory_mb"]):
+                bounds = f"{max(least, 0.0):g}-{LIMITS['memory_mb']:g}"
+                raise ValueError(f"{name} must be a number of MB within {bounds}, got {memory}")
 
 
 @dataclass(frozen=True)
@@ -225,7 +281,7 @@ class Colocation:
     def __post_init__(self) -> None:
         if len(self.points) < 2:
             raise ValueError("a co-location measurement holds at least two models")
-        _check_non_negative(self, ("memory_mb", "gpu_util_pct", "mem_util_pct"))
+        _check_measures(self, ("memory_mb", "gpu_util_pct", "mem_util_pct"))
 
     @property
     def models(self) -> tuple[str, ...]:

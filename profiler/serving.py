@@ -22,7 +22,7 @@ from typing import IO, Literal
 from profiler.errors import InputError
 from profiler.launcher import LocalServer, LocalServerSettings, ServerPorts
 from profiler.nvml import NoSuchGpu, NvmlUnavailable, close_nvml, open_gpu
-from profiler.signals import Stopped, stop_signals_raise
+from profiler.signals import Interrupted, handle_signals
 from profiler.triton import Endpoints, TritonControl
 
 # Every model of the repository is loaded before the server says it is ready; PyTorch models on a
@@ -126,7 +126,7 @@ def serve(request: ServeRequest, on_ready: Callable[[Serving], None], echo: IO[s
         GpupackError: the server failed to start (e.g. a model failed to load) or exited by itself.
 
     """
-    with stop_signals_raise():
+    with handle_signals():
         try:
             settings = request.settings(echo)
             with LocalServer(settings) as server:
@@ -143,7 +143,7 @@ def serve(request: ServeRequest, on_ready: Callable[[Serving], None], echo: IO[s
                     )
                 )
                 raise server.exit_error(server.wait())
-        except Stopped as stopped:
+        except Interrupted as stopped:
             return ServeResult(stopped.args[0], stopped.exit_code)
 
 

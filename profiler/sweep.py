@@ -5,6 +5,13 @@ not yet in the output, unload (and wait until the server has let it go, so that 
 is its own). After every point the whole profile is rewritten atomically, so Ctrl-C or a crash keeps
 everything finished, and ``--resume`` skips what is there. A model that fails to load gets an error
 row per point and the sweep goes on; so does a point whose requests fail (e.g. out of memory).
+
+A model can also take the server down with it: its requests time out (it hangs), its stub process
+dies, the server itself exits, or the model won't unload. Then the point is recorded with the reason,
+the model's remaining points are recorded as not measured with the same reason, the server is
+recovered (``ServerHandle.recover``: restarted when it is ours) and the sweep goes on with the next
+model. A profile that can no longer be written stops the sweep; the points not written are in the
+outcome (the CLI prints them), so nothing measured is lost.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from profiler import signals
+from profiler.errors import GpupackError, OutputError
 from profiler.inputs import InputSpec, input_specs, instance_count
 from profiler.loadgen import LoadEngine, Measurement, MeasureSettings
 from profiler.profile_io import write_profile
@@ -26,6 +35,27 @@ from profiler.triton import ModelLoadError, TritonControl
 
 # The server alone: long enough for ~20 samples and two CPU-rate spans (sampler.CPU_RATE_SPAN_S).
 BASELINE_S = 2.0
+# The Python backend's words for a model whose stub process died: every later request fails, and the
+# server can't unload the model (it waits for the dead stub), so the model is done for.
+STUB_DIED = "is not healthy"
+# Unloading after an interrupt, on a server we don't own: leave it as found, but don't hang on it.
+INTERRUPTED_UNLOAD_S = 10.0
+
+
+class ServerHandle(Protocol):
+    """The server the sweep runs against, as far as the sweep acts on it."""
+
+    control: TritonControl
+    owned: bool
+
+    def failure(self, after_error: bool = False) -> str | None:
+        """Why the server is gone (e.g. ``tritonserver exited unexpectedly (...)``), None while it runs.
+
+        ``after_error``: a request just failed, so the server may be dying; give it a moment.
+        """
+
+    def recover(self, reason: str) -> None:
+        """Make the server usable again (a restart, with a fresh ``control``), or raise GpupackError."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +111,9 @@ class SweepOutcome:
     skipped: int
     interrupted: bool
     elapsed_s: float
+    stop_signal: int | None = None  # the signal that interrupted the sweep
+    write_error: OutputError | None = None  # the profile could not be written; ``profile`` has it all
+    unsaved: int = 0  # points measured after the last successful write
 
 
 def done_keys(existing: Profile | None) -> set[tuple[str, int, int]]:
@@ -113,13 +146,13 @@ class Sweep:
 
     def __init__(
         self,
-        control: TritonControl,
+        server: ServerHandle,
         engine: LoadEngine,
         sampler: Sampler,
         output: Path,
         reporter: Reporter,
     ) -> None:
-        self.control = control
+        self.server = server
         self.engine = engine
         self.sampler = sampler
         self.output = output
@@ -130,6 +163,7 @@ class Sweep:
         self._done = 0
         self._total = 0
         self._failed = 0
+        self._unsaved = 0
 
     def run(
         self, spec: SweepSpec, metadata: ProfileMetadata, existing: Profile | None = None
@@ -141,7 +175,7 @@ class Sweep:
         todo = {m: [(b, c) for b, c in spec.grid if (m, b, c) not in skip] for m in spec.models}
         self._total = sum(len(points) for points in todo.values())
         skipped = len(spec.grid) * len(spec.models) - self._total
-        interrupted = False
+        stop_signal, write_error = None, None
         try:
             server = self._baseline(existing)
             self._profile = Profile(
@@ -150,15 +184,20 @@ class Sweep:
             for model in spec.models:
                 if todo[model]:
                     self._model(model, todo[model], spec)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:
+            stop_signal = signals.exit_code(exc) - 128
+        except OutputError as exc:
+            write_error = exc
         return SweepOutcome(
             profile=self._profile if self._profile.points else existing,
             measured=self._done - self._failed,
             failed=self._failed,
             skipped=skipped,
-            interrupted=interrupted,
+            interrupted=stop_signal is not None,
             elapsed_s=time.monotonic() - self._started,
+            stop_signal=stop_signal,
+            write_error=write_error,
+            unsaved=self._unsaved,
         )
 
     def _baseline(self, existing: Profile | None) -> ServerBaseline:
@@ -172,30 +211,93 @@ class Sweep:
         return ServerBaseline(**dataclasses.asdict(self.sampler.use(start, self.sampler.now())))
 
     def _model(self, model: str, points: Sequence[tuple[int, int]], spec: SweepSpec) -> None:
+        """Load, measure every point, unload; recover the server whenever the model takes it down."""
+        lost = self.server.failure()
+        if lost:  # it died after the last model was done with it: not this model's fault
+            self._recover(lost)
         try:
-            self.control.load(model)
+            self.server.control.load(model)
         except ModelLoadError as exc:
-            for b, c in points:
-                self._record(ProfilePoint(model, b, c, stable=False, error=exc.message))
+            lost = self.server.failure(after_error=True)
+            self._fail(model, points, lost or exc.message)
+            if lost:
+                self._recover(lost)
+            return
+        pending = list(points)
+        try:
+            trouble = self._points(model, pending, spec)
+        except BaseException as exc:
+            self._leave(model, interrupted=isinstance(exc, KeyboardInterrupt))
+            raise
+        if trouble:
+            self._fail(model, pending, f"not measured: {trouble}")
+            self._recover(trouble)
             return
         try:
-            config = self.control.model_config(model)
-            instances = instance_count(config)
-            shapes = dict(spec.shapes)
-            specs: dict[int, tuple[InputSpec, ...]] = {
-                b: input_specs(model, config, b, shapes) for b in dict.fromkeys(b for b, _ in points)
-            }
-            for b, c in points:
-                first_request = self.sampler.now()  # memory from here: first-request allocations count
-                measurement = self.engine.measure(model, specs[b], c, spec.settings)
-                use = (
-                    ResourceUse()
-                    if measurement.error
-                    else self.sampler.use(measurement.start, measurement.end, memory_start=first_request)
-                )
-                self._record(_point(model, b, c, instances, measurement, use))
-        finally:
-            self.control.unload(model)
+            self.server.control.unload(model)
+        except GpupackError as exc:
+            self._recover(self.server.failure(after_error=True) or exc.message)
+
+    def _points(self, model: str, pending: list[tuple[int, int]], spec: SweepSpec) -> str | None:
+        """Measure ``pending`` in order, removing each point once recorded.
+
+        Returns the trouble that stopped the model early (it hangs, its stub died, the server
+        died), else None.
+        """
+        try:
+            config = self.server.control.model_config(model)
+        except GpupackError:
+            lost = self.server.failure(after_error=True)
+            if lost is None:
+                raise
+            return lost
+        instances = instance_count(config)
+        shapes = dict(spec.shapes)
+        specs: dict[int, tuple[InputSpec, ...]] = {
+            b: input_specs(model, config, b, shapes) for b in dict.fromkeys(b for b, _ in pending)
+        }
+        while pending:
+            b, c = pending[0]
+            first_request = self.sampler.now()  # memory from here: first-request allocations count
+            measurement = self.engine.measure(model, specs[b], c, spec.settings)
+            lost = self.server.failure(after_error=True) if measurement.error else None
+            if lost:
+                measurement = Measurement(error=lost)
+            use = (
+                ResourceUse()
+                if measurement.error
+                else self.sampler.use(measurement.start, measurement.end, memory_start=first_request)
+            )
+            self._record(_point(model, b, c, instances, measurement, use))
+            pending.pop(0)
+            if lost:
+                return lost
+            if measurement.timed_out:
+                return f"{model} hung at batch {b}, concurrency {c} ({measurement.error})"
+            if STUB_DIED in measurement.error:
+                return f"{model}'s stub process died at batch {b}, concurrency {c} ({measurement.error})"
+        return None
+
+    def _leave(self, model: str, interrupted: bool) -> None:
+        """Unload ``model`` on the way out of an error, unless the server is ours and about to stop."""
+        if interrupted and self.server.owned:
+            return
+        timeout = INTERRUPTED_UNLOAD_S if interrupted else None
+        try:
+            if timeout is None:
+                self.server.control.unload(model)
+            else:
+                self.server.control.unload(model, timeout)
+        except GpupackError:
+            pass  # the error on its way out says more than this one
+
+    def _recover(self, reason: str) -> None:
+        self.reporter.notice(f"{reason}; " + ("restarting tritonserver" if self.server.owned else "stopping"))
+        self.server.recover(reason)
+
+    def _fail(self, model: str, points: Sequence[tuple[int, int]], reason: str) -> None:
+        for b, c in points:
+            self._record(ProfilePoint(model, b, c, stable=False, error=reason))
 
     def _record(self, point: ProfilePoint) -> None:
         """Add a finished point, rewrite the profile atomically, report progress."""
@@ -204,9 +306,11 @@ class Sweep:
         rank = {m: i for i, m in enumerate(self._order)}
         ordered = sorted([*kept, point], key=lambda p: (rank.get(p.model, -1), p.batch_size, p.concurrency))
         self._profile = dataclasses.replace(self._profile, points=tuple(ordered))
-        write_profile(self._profile, self.output)
         self._done += 1
         self._failed += 0 if point.ok else 1
+        self._unsaved += 1
+        write_profile(self._profile, self.output)
+        self._unsaved = 0
         elapsed = time.monotonic() - self._started
         self.reporter.progress(
             Progress(self._done, self._total, point, elapsed, eta_seconds(elapsed, self._done, self._total))

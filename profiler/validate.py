@@ -23,7 +23,7 @@ from profiler.nvml import gpu_count
 from profiler.perf_analyzer import PerfAnalyzerEngine, find_perf_analyzer
 from profiler.plan_file import Deployment, PlannedGpu, read_deployment
 from profiler.profile_io import write_atomic
-from profiler.signals import exit_code_of, stop_signals_raise
+from profiler.signals import exit_code, handle_signals
 from profiler.stats import eta_seconds
 from profiler.validate_gpus import WARMUP_REQUESTS, GroupValidator
 from profiler.validation import (
@@ -103,7 +103,7 @@ def run_validation(request: ValidateRequest, reporter: ValidationReporter) -> Va
         )
 
     description = _description(request)
-    with stop_signals_raise():
+    with handle_signals():
         try:
             for done, group in enumerate(groups, start=1):
                 finished = run.run(group)
@@ -113,7 +113,7 @@ def run_validation(request: ValidateRequest, reporter: ValidationReporter) -> Va
                 eta = eta_seconds(elapsed, done, len(groups))
                 reporter.progress(ValidationProgress(done, len(groups), tuple(finished), elapsed, eta))
         except KeyboardInterrupt as interrupt:
-            stopped = exit_code_of(interrupt)
+            stopped = exit_code(interrupt)
             _write(result(), request.directory)
     return result()
 

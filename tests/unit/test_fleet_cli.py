@@ -230,7 +230,7 @@ def test_an_unreachable_target_and_an_unmeetable_latency_bound_are_refused(fleet
         (("--together", "A"), "two or more different model names"),
         (("--apart", "A,A"), "two or more different model names"),
         (("--headroom", "100"), "at least 0 and below 100"),
-        (("--max-models-per-gpu", "0"), "0 is not in the range"),
+        (("--max-models-per-gpu", "0"), "must be a whole number from 1 to"),
         (("--fleet", "/nonexistent/fleet.yaml"), "no such file"),
     ],
 )

@@ -96,11 +96,11 @@ def write(tmp_path: Path, text: str) -> Path:
         ),
         (
             "model,batch_size,concurrency,throughput_infer_per_sec,max_gpu_memory_mb\nm,1,1,5,-3\n",
-            r"row 1 \(model 'm'\): memory_mb must be a non-negative number",
+            r"row 1 \(model 'm'\): column 'max_gpu_memory_mb': expected a number within 0-1e\+09, got '-3'",
         ),
         (
             "model,batch_size,concurrency,throughput_infer_per_sec\nm,0,1,5\n",
-            r"batch_size must be at least 1",
+            r"column 'batch_size': expected a whole number within 1-2147483647, got '0'",
         ),
         ("model,batch_size,concurrency,throughput_infer_per_sec\nm,1.5,1,5\n", r"expected a whole number"),
         (

@@ -25,5 +25,5 @@ def test_reserved_memory_goes_from_the_gpu_into_metadata_json_and_back(tmp_path:
 
 
 def test_reserved_memory_cannot_be_negative():
-    with pytest.raises(ValueError, match="gpu_reserved_memory_mb must be a non-negative number"):
+    with pytest.raises(ValueError, match="gpu_reserved_memory_mb must be a number of MB within 0-"):
         ProfileMetadata(gpu_reserved_memory_mb=-1.0)

@@ -17,7 +17,7 @@ from cli import cli
 from profiler.errors import InputError
 from profiler.launcher import ServerPorts, free_port
 from profiler.serving import installed_gpupack, launch_script
-from profiler.signals import Stopped, exit_code_of
+from profiler.signals import Interrupted, exit_code
 
 # A stand-in for gpupack that prints the arguments it was given, one per line.
 _ECHO_ARGS = '#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n'
@@ -78,9 +78,9 @@ def test_installed_gpupack_is_an_absolute_path_or_the_bare_name():
 
 
 def test_stop_signals_map_to_the_exit_codes_a_shell_reports():
-    assert Stopped(signal.SIGTERM).exit_code == 143 and Stopped(signal.SIGHUP).exit_code == 129
-    assert exit_code_of(Stopped(signal.SIGINT)) == 130 and exit_code_of(KeyboardInterrupt()) == 130
-    assert Stopped(signal.SIGTERM).args[0] == "SIGTERM"
+    assert Interrupted(signal.SIGTERM).exit_code == 143 and Interrupted(signal.SIGHUP).exit_code == 129
+    assert exit_code(Interrupted(signal.SIGINT)) == 130 and exit_code(KeyboardInterrupt()) == 130
+    assert Interrupted(signal.SIGTERM).args[0] == "SIGTERM"
 
 
 def _serve(*args: object, **env: str) -> Result:
