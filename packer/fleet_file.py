@@ -20,9 +20,8 @@ the file and the entry; unknown keys get a "did you mean".
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
+import math
 import re
 from pathlib import Path
 
@@ -31,12 +30,14 @@ import yaml
 from packer.inputs import Fleet, GpuType, Target, read_plan_profile
 from packer.rules import Rules
 from packer.units import MEMORY_FORMS, parse_memory_mb
-from profiler import InputError
+from profiler import InputError, read_csv, read_text
 
 FLEET_KEYS = ("gpu_types", "rules")
 TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label")
 RULE_KEYS = ("pin", "apart", "together", "max_models_per_gpu", "headroom_pct")
 TARGET_KEYS = ("throughput", "max_latency_p99_ms")
+# The largest number a fleet or targets file may give (infer/s, ms, cost, counts): beyond it, a typo.
+MAX_NUMBER = 1e12
 # A Kubernetes label value: up to 63 letters, digits, '-', '_', '.', starting and ending alphanumeric.
 LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
 
@@ -54,12 +55,7 @@ def _check_keys(where: str, data: dict, known: tuple[str, ...]) -> None:
 
 
 def _load_yaml(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text(path)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -72,6 +68,8 @@ def _load_yaml(path: Path) -> object:
 def _number(where: str, value: object, kind: type = float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{where}: expected a number, got {value!r}")
+    if not (math.isfinite(value) and abs(value) <= MAX_NUMBER):
+        raise InputError(f"{where}: expected a finite number up to {MAX_NUMBER:g}, got {value!r}")
     if kind is int and not float(value).is_integer():
         raise InputError(f"{where}: expected a whole number, got {value!r}")
     return kind(value)
@@ -173,8 +171,7 @@ def _target(where: str, model: str, value: object) -> Target:
 
 
 def _targets_csv(path: Path) -> tuple[Target, ...]:
-    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    header = [h.strip() for h in (rows[0].keys() if rows else [])]
+    header, rows = read_csv(path)  # the strict reader: a row with extra cells is refused
     if not rows or "model" not in header or "throughput" not in header:
         raise InputError(f"{path}: expected a header model,throughput[,max_latency_p99_ms] and rows")
     _check_keys(str(path), dict.fromkeys(header), ("model", *TARGET_KEYS))
@@ -185,9 +182,10 @@ def _targets_csv(path: Path) -> tuple[Target, ...]:
         for key in TARGET_KEYS:
             if row.get(key):
                 try:
-                    values[key] = float(row[key])
+                    number = float(row[key])
                 except ValueError:
                     raise InputError(f"{path} row {i}: {key}: expected a number, got {row[key]!r}") from None
+                values[key] = _number(f"{path} row {i}: {key}", number)
         targets.append(_target(f"{path} row {i}", row["model"], values))
     return tuple(targets)
 

@@ -5,6 +5,8 @@ The plan JSON and the repositories are written only after the plan passes ``chec
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +23,16 @@ from packer.problem import Problem, build_problem
 from packer.reports import WrittenReport, load_plan, report_data, write_report
 from packer.rules import NO_RULES, Rules
 from packer.settings import Goal, Objective, Selection, SolverSettings, Thresholds
-from profiler import GROUP_SEPARATOR, GpupackError, InputError, Profile, write_atomic
+from profiler import (
+    GROUP_SEPARATOR,
+    GpupackError,
+    InputError,
+    Profile,
+    ensure_directory,
+    exclusive,
+    refuse_overlap,
+    write_atomic,
+)
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
 
@@ -113,23 +124,56 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
     return problem, source
 
 
+def _check_outputs(request: PlanRequest) -> None:
+    """Before any work: no output is an input or inside one, and every output's folder can exist."""
+    inputs = {
+        "--profiles": request.profiles,
+        "--fleet": request.fleet,
+        "--targets": request.targets,
+        "--model-repository": request.model_repository,
+        **{f"--interference {k + 1}": path for k, path in enumerate(request.interference)},
+    }
+    for option, output in (
+        ("--output", request.output),
+        ("--write-repositories", request.write_repositories),
+        ("--report", request.report),
+    ):
+        if output is not None:
+            refuse_overlap(output, inputs, option)
+            ensure_directory(output.parent)
+
+
 def run_plan(request: PlanRequest) -> PlanResult:
-    """Plan ``request``; writes the plan JSON and repositories only after the plan checks out."""
+    """Plan ``request``; writes the outputs only after the plan checks out, all of them or none.
+
+    The plan JSON is held under a lock (another run may name the same ``--output``); if it or the
+    report cannot be written, the repositories written a moment before are removed again.
+    """
+    _check_outputs(request)
     problem, source = build_request_problem(request)
     result = replace(plan(problem, request.settings), settings=dict(request.settings_record))
     violations = check_plan(problem, result)
     if violations:
         raise GpupackError(f"internal error: the plan fails its check: {violations[0]}")
-    written = None
-    if request.write_repositories and source is not None:
-        profiles = {t.name: t.profile for t in problem.types}
-        written = write_repositories(result, source, request.write_repositories, request.base_port, profiles)
-    if request.output:
-        write_atomic(request.output, result.to_json())
-    report = None
-    if request.report:
-        profiles = {t.name: t.profile for t in problem.types}
-        report = write_report(report_data(result.to_dict(), profiles), request.report)
+    profiles = {t.name: t.profile for t in problem.types}
+    with exclusive(request.output) if request.output else contextlib.nullcontext():
+        written = None
+        if request.write_repositories and source is not None:
+            written = write_repositories(
+                result, source, request.write_repositories, request.base_port, profiles
+            )
+        try:
+            if request.output:
+                write_atomic(request.output, result.to_json())
+            report = (
+                write_report(report_data(result.to_dict(), profiles), request.report)
+                if request.report
+                else None
+            )
+        except BaseException:
+            if written is not None:
+                shutil.rmtree(written.root, ignore_errors=True)
+            raise
     return PlanResult(plan=result, problem=problem, written=written, report=report)
 
 

@@ -18,13 +18,16 @@ MEMORY_UNITS_MB = {
     "tib": 2**40 / 1e6,
 }
 MEMORY_FORMS = "16GB, 16GiB, 16000MB or 80GiB"
+# A petabyte: beyond it, a typo (and "1" * 400 MB would be inf).
+MAX_MEMORY_MB = 1e9
 
 
 def parse_memory_mb(value: object) -> float | None:
     """``value`` in MB, or ``None`` when it is not a positive size in one of ``MEMORY_FORMS``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if value > 0 else None
+        return float(value) if 0 < value <= MAX_MEMORY_MB else None
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
     if not match or match.group(2).lower() not in MEMORY_UNITS_MB or not float(match.group(1)) > 0:
         return None
-    return float(match.group(1)) * MEMORY_UNITS_MB[match.group(2).lower()]
+    megabytes = float(match.group(1)) * MEMORY_UNITS_MB[match.group(2).lower()]
+    return megabytes if megabytes <= MAX_MEMORY_MB else None

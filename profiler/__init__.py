@@ -7,8 +7,17 @@ the profiler's own.
 """
 
 from profiler.errors import GpupackError, InputError
+from profiler.files import (
+    cannot_write,
+    ensure_directory,
+    exclusive,
+    read_text,
+    refuse_overlap,
+    temp_dir,
+    write_atomic,
+)
 from profiler.model_analyzer.records import GROUP_SEPARATOR
-from profiler.profile_io import read_profile, write_atomic
+from profiler.profile_io import read_csv, read_profile
 from profiler.schema import Colocation, Profile, ProfilePoint
 
 __all__ = [
@@ -18,9 +27,16 @@ __all__ = [
     "InputError",
     "Profile",
     "ProfilePoint",
+    "cannot_write",
+    "ensure_directory",
+    "exclusive",
     "installed_gpupack",
     "launch_script",
+    "read_csv",
     "read_profile",
+    "read_text",
+    "refuse_overlap",
+    "temp_dir",
     "write_atomic",
 ]
 _SERVING = ("installed_gpupack", "launch_script")

@@ -188,7 +188,7 @@ class ProfilePoint:
             # Open-loop load (a request rate) keeps no fixed number of requests in flight.
             least = 0 if name == "concurrency" and self.request_rate is not None else 1
             if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT:
-                raise ValueError(f"{name} must be a whole number within {least}-{MAX_COUNT}, got {value}")
+                raise ValueError(f"{name!r} must be a whole number within {least}-{MAX_COUNT}, got {value}")
         _check_measures(self, ("throughput", *_MEASURES))
         if not self.error and self.throughput is None:
             raise ValueError("throughput_infer_per_sec is empty and no error is given")

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,16 @@ from packer.deploy.configs import CONFIG, rewrite_config
 from packer.deploy.source import SourceModel, SourceRepository
 from packer.deploy.variants import deployments
 from packer.plan import Plan
-from profiler import InputError, Profile, ProfilePoint, installed_gpupack, launch_script
+from profiler import (
+    InputError,
+    Profile,
+    ProfilePoint,
+    cannot_write,
+    ensure_directory,
+    installed_gpupack,
+    launch_script,
+    temp_dir,
+)
 
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
 # URLs in endpoints.csv: the launch scripts serve on this host.
@@ -156,8 +164,9 @@ def write_repositories(
     rows = endpoints(plan, base_port)
     gpupack = installed_gpupack()
     notes: list[str] = []
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    # A temporary sibling named with our pid: a run killed before the rename leaves it for the next
+    # run to remove (``temp_dir``).
+    tmp = temp_dir("repos", ensure_directory(output.parent))
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary directory
         for gpu in plan.gpus:
@@ -180,6 +189,9 @@ def write_repositories(
         if output.exists():
             output.rmdir()
         tmp.rename(output)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_write(output, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -8,6 +8,7 @@ together (``dependency_groups``). Nothing here writes: the source is never touch
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 
 from packer.deploy.configs import CONFIG, check_model_name, ensemble_steps, parse_config
-from profiler import InputError
+from profiler import InputError, read_text
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,9 @@ def _read_model(root: Path, name: str) -> SourceModel:
     if not path.is_dir():
         raise InputError(f"model {name!r} is not in --model-repository {root} (no folder {name}/)")
     config_path = path / CONFIG
-    if not config_path.exists():
+    if not os.path.lexists(config_path):
         return SourceModel(name, path, None, None, ())
-    if not config_path.is_file():
-        raise InputError(f"{config_path}: not a regular file")
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{config_path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"{config_path}: cannot read ({exc.strerror})") from None
+    text = read_text(config_path)
     config = parse_config(text, str(config_path))
     return SourceModel(name, path, text, config, tuple(ensemble_steps(config)))
 

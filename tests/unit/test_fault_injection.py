@@ -564,9 +564,6 @@ def test_a_non_utf8_profile_names_the_file(tmp_path: Path):
     assert f"{csv}: not UTF-8 text (byte 0xe9 at offset" in result.stderr
 
 
-@pytest.mark.xfail(
-    reason="packer/fleet_io.py reads --targets with Path.read_text; the lead switches it to files.read_text"
-)
 def test_a_non_utf8_targets_file_names_the_file(tmp_path: Path):
     targets = tmp_path / "targets.csv"
     targets.write_bytes(b"model,throughput\nclassification_br\xe9ast,10\n")
@@ -575,9 +572,6 @@ def test_a_non_utf8_targets_file_names_the_file(tmp_path: Path):
     assert "targets.csv: not UTF-8 text" in result.stderr
 
 
-@pytest.mark.xfail(
-    reason="packer/repository.py reads config.pbtxt with Path.read_text (the lead switches it to read_text)"
-)
 def test_a_non_utf8_config_pbtxt_names_the_file(tmp_path: Path):
     repo = tmp_path / "models"
     for point in SEED.points:
@@ -652,3 +646,39 @@ def test_a_run_refused_after_taking_its_output_removes_every_folder_it_made(tmp_
     )
     assert_refused(result, tmp_path, before)
     assert "no model 'unknown'" in result.stderr
+
+
+def test_plan_output_that_is_an_input_is_refused_and_the_input_kept(seed_dir: Path):
+    csv = seed_dir / "profile.csv"
+    before = csv.read_bytes()
+    result = CliRunner().invoke(cli, ["plan", "--profiles", str(seed_dir), "--output", str(csv)])
+    assert result.exit_code == 2 and "gpupack never writes" in result.output
+    assert csv.read_bytes() == before
+
+
+def test_repositories_and_an_unwritable_output_write_nothing(seed_dir: Path, tmp_path: Path):
+    repo = tmp_path / "models"
+    for line in (seed_dir / "profile.csv").read_text().splitlines()[1:]:
+        (repo / line.split(",")[0] / "1").mkdir(parents=True, exist_ok=True)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = tmp_path / "deploy"
+    result = CliRunner().invoke(
+        cli,
+        ["plan", "--profiles", str(seed_dir), "--model-repository", str(repo),
+         "--write-repositories", str(out), "--output", str(blocker / "plan.json")],
+    )  # fmt: skip
+    assert result.exit_code in (1, 2) and "cannot write" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "models", "seed"]
+
+
+def test_a_fleet_file_with_an_infinite_number_is_refused(tmp_path: Path):
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("gpu_types:\n  - {name: a, memory: 16GB, cost_per_hour: .inf, profile: p}\n")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "profile.csv").write_text(
+        "model,batch_size,concurrency,throughput_infer_per_sec\nm,1,1,1\n"
+    )
+    result = CliRunner().invoke(cli, ["plan", "--fleet", str(fleet)])
+    assert result.exit_code == 2 and "expected a finite number" in result.output

@@ -219,7 +219,7 @@ def test_a_fifo_in_a_model_folder_and_an_output_inside_the_source_are_refused(
 ):
     out_inside = model_repo / "deploy"
     result = write(model_repo, out_inside)
-    assert result.exit_code == 2 and "overlaps --model-repository" in result.output
+    assert result.exit_code == 2 and "is inside --model-repository" in result.output
     assert not out_inside.exists()
     os.mkfifo(model_repo / "classification_chest" / "1" / "pipe")
     result = write(model_repo, tmp_path / "deploy")
