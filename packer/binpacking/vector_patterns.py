@@ -95,8 +95,13 @@ class VectorColumnGeneration:
         self._columns.append(var)
         return True
 
-    def solve(self, demand: tuple[int, ...] | list[int], target: float, deadline: float) -> VectorLp:
-        """Generate columns for ``demand`` until none prices out, the bound reaches ``target``, or time."""
+    def solve(
+        self, demand: tuple[int, ...] | list[int], target: float, deadline: float, exact: bool = True
+    ) -> VectorLp:
+        """Generate columns for ``demand`` until none prices out, the bound reaches ``target``, or time.
+
+        Without ``exact`` only the heuristic prices (diving's node LPs): no bound, never converged.
+        """
         for row, d in zip(self._rows, demand, strict=True):
             row.SetLb(float(d))
         d = np.asarray(demand, dtype=np.int64)
@@ -116,6 +121,8 @@ class VectorColumnGeneration:
             ]
             if added:
                 continue
+            if not exact:
+                break
             hint = greedy_price(self._sizes, limits, duals, self._capacity)[0].pattern
             seconds = min(EXACT_PRICING_SECONDS, deadline - time.perf_counter())
             exact = exact_price(self._sizes, limits, duals, self._capacity, hint, self.settings, seconds)
