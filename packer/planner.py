@@ -1,10 +1,10 @@
-"""Plan a placement: first-fit decreasing, then CP-SAT (fewest GPUs, then headroom), then the Plan."""
+"""Plan a placement: the packing engines (fewest GPUs), then CP-SAT's headroom stage, then the Plan."""
 
 from __future__ import annotations
 
 import time
 
-from packer.ffd import decreasing_order, first_fit_decreasing
+from packer.ffd import decreasing_order
 from packer.outcome import PackingOutcome
 from packer.plan import Gpu, Plan
 from packer.problem import GPU_UTIL, MEM_UTIL, Objective, Problem
@@ -41,58 +41,51 @@ def _profiled_sum(problem: Problem, items: list[int], attr: str) -> float:
 
 
 def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
-    """Solve ``problem``; always returns a feasible plan (first-fit decreasing's if CP-SAT finds none).
+    """Solve ``problem``; always returns a feasible plan (first-fit decreasing's at worst).
 
-    Stage 1 minimizes GPUs from FFD's hint; if proven, the throughput objective runs stage 2 (lowest
-    peak utilization at that GPU count) within the time left.
+    The engines of ``packer.scale`` find the fewest GPUs; if that count is proven, the throughput
+    objective runs the headroom stage (lowest peak utilization at that GPU count) within the time left.
     """
     settings = settings or SolverSettings()
     started = time.perf_counter()
     demands, capacity = problem.scaled()
-    if at_scale(demands, capacity):
-        return _from_outcome(problem, pack_at_scale(demands, capacity, settings), started)
-    order = decreasing_order(demands, capacity)
-    ffd = first_fit_decreasing(demands, capacity)
-    ffd_count = max(ffd) + 1
-    lower = problem.lower_bound()
-    best, status, proven, notes = list(ffd), "FFD", ffd_count == lower, []
-    if not proven:
-        model, variables = build_model(demands, capacity, order, ffd_count, lower)
-        add_hint(model, variables, ffd)
-        found = extract(solve(model, settings), variables, len(demands), started)
-        if found is None:
-            notes.append(
-                f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using first-fit decreasing"
-            )
-        else:
-            lower = max(lower, found.bound)
-            status, proven = found.status, found.proven or max(found.assignment) + 1 == lower
-            if max(found.assignment) + 1 <= ffd_count:
-                best = list(found.assignment)
-    count = max(best) + 1
-    headroom = tuple(r for r, res in enumerate(problem.resources) if res in (GPU_UTIL, MEM_UTIL))
+    outcome = pack_at_scale(demands, capacity, settings)
+    count, lower = outcome.count, max(outcome.lower, problem.lower_bound())
     time_left = settings.max_time_in_seconds - (time.perf_counter() - started)
-    if problem.objective is Objective.THROUGHPUT and proven and count > 1 and time_left > 0:
-        model, variables = build_model(demands, capacity, order, count, lower, headroom, gpus=count)
-        add_hint(model, variables, best)
-        stage2 = SolverSettings(time_left, settings.num_workers, settings.random_seed, settings.debug)
-        found = extract(solve(model, stage2), variables, len(demands), started)
-        if found is not None:
-            best = list(found.assignment)
-            if not found.proven:
-                notes.append("headroom (lowest peak utilization) not proven within the time limit")
+    wanted = problem.objective is Objective.THROUGHPUT and outcome.proven and count > 1 and time_left > 0
+    if at_scale(demands, capacity) or not wanted:
+        return _from_outcome(problem, outcome, started)
+    order = decreasing_order(demands, capacity)
+    best, notes = _numbered_by_first_model(list(outcome.assignment), order), list(outcome.notes)
+    headroom = tuple(r for r, res in enumerate(problem.resources) if res in (GPU_UTIL, MEM_UTIL))
+    model, variables = build_model(demands, capacity, order, count, lower, headroom, gpus=count)
+    add_hint(model, variables, best)
+    stage2 = SolverSettings(time_left, settings.num_workers, settings.random_seed, settings.debug)
+    found = extract(solve(model, stage2), variables, len(demands), started)
+    if found is not None:
+        best = list(found.assignment)
+        if not found.proven:
+            notes.append("headroom (lowest peak utilization) not proven within the time limit")
     return Plan(
         objective=problem.objective,
         gpus=_gpus(problem, best),
         lower_bound=min(lower, count),
-        optimal=proven,
+        optimal=True,
         solve_seconds=time.perf_counter() - started,
         gpu_memory_mb=problem.gpu_memory_mb,
         server_memory_mb=problem.server_memory_mb,
-        ffd_gpu_count=ffd_count,
-        solver_status=status,
+        ffd_gpu_count=outcome.ffd_count,
+        solver_status=outcome.status,
         notes=tuple(notes),
     )
+
+
+def _numbered_by_first_model(assignment: list[int], order: list[int]) -> list[int]:
+    """GPUs renumbered in the order their first model comes in ``order`` (x[m, g]'s symmetry (5))."""
+    renumber: dict[int, int] = {}
+    for m in order:
+        renumber.setdefault(assignment[m], len(renumber))
+    return [renumber[g] for g in assignment]
 
 
 def _from_outcome(problem: Problem, outcome: PackingOutcome, started: float) -> Plan:
