@@ -53,8 +53,9 @@ LP_MAX_TYPES = 400
 class _Best:
     """The best packing so far (item assignment), its status, the bound and the notes."""
 
-    def __init__(self, assignment: list[int], lower: int) -> None:
-        self.assignment, self.status, self.lower, self.notes = assignment, "FFD", lower, []
+    def __init__(self, assignment: list[int], ffd: list[int], lower: int) -> None:
+        self.assignment, self.lower, self.notes = assignment, lower, []
+        self.status = "FFD" if assignment is ffd else "FEASIBLE"
 
     @property
     def count(self) -> int:
@@ -81,8 +82,10 @@ def pack_vector_exact(
     if not demands:
         return PackingOutcome(assignment=(), lower=0, proven=True, status="OPTIMAL", ffd_count=0)
     ffd = first_fit_decreasing(demands, capacity)
+    # FFD's own packing first: kept on ties, so its status stays "FFD" when it meets the bound
     best = _Best(
         min([ffd, *greedy_packings(demands, capacity)], key=max),
+        ffd,
         max(1, vector_lower_bound(demands, capacity)),
     )
     sizes, cap = np.asarray(demands, dtype=np.int64), np.asarray(capacity, dtype=np.int64)
@@ -110,7 +113,7 @@ def pack_vector_exact(
         assignment=tuple(best.assignment),
         lower=min(best.lower, best.count),
         proven=proven,
-        status="OPTIMAL" if proven else best.status,
+        status="OPTIMAL" if proven and best.status != "FFD" else best.status,
         ffd_count=max(ffd) + 1,
         notes=() if proven else tuple(best.notes),
     )
