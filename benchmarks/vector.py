@@ -3,8 +3,9 @@
 Each instance (``vector_instances``: exact fills with a known optimum, correlated, anti-correlated,
 big+small, uniform and seed-like sizes) goes to ``packer.binpacking.vector_engine`` with the default
 solver settings a user gets (all cores, seed 0); every packing is re-checked against the capacities
-here. ``--baseline`` also runs the engines the planner used before (x[m, g] CP-SAT up to 150 models,
-greedy + repair above). Results go to results/vector.csv and results/vector.md.
+here. Results go to results/vector.csv and results/vector.md; ``--baseline`` runs the engines the
+planner used before instead (x[m, g] CP-SAT up to 150 models, greedy + repair above) into
+results/vector-before.csv and .md.
 
 Usage:
     python benchmarks/vector.py [--quick] [--baseline]
@@ -171,11 +172,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="seed 1 only")
-    parser.add_argument("--baseline", action="store_true", help="also run the engines used before")
+    parser.add_argument(
+        "--baseline", action="store_true", help="run the engines used before instead (vector-before.*)"
+    )
     parser.add_argument("--family", action="append", choices=FAMILIES, help="repeatable; default all")
     args = parser.parse_args()
     seeds = SEEDS[:1] if args.quick else SEEDS
-    engines = ["vector", "before"] if args.baseline else ["vector"]
+    engines = ["before"] if args.baseline else ["vector"]
+    name = "vector-before" if args.baseline else "vector"
     RESULTS.mkdir(exist_ok=True)
     rows = []
     for family, sizes, seconds in GRID:
@@ -186,11 +190,11 @@ def main() -> None:
                 for seed in seeds:
                     rows.append(run(family, items, seed, seconds, engine))
                     print(", ".join(f"{k}={rows[-1][k]}" for k in FIELDS), flush=True)
-    with (RESULTS / "vector.csv").open("w", newline="") as f:
+    with (RESULTS / f"{name}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    (RESULTS / "vector.md").write_text(report(rows))
+    (RESULTS / f"{name}.md").write_text(report(rows))
 
 
 if __name__ == "__main__":
