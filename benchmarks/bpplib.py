@@ -6,7 +6,7 @@ Each instance becomes a profile: one point per item with ``memory_mb`` = the ite
 they are computed (the sweep resumes where it stopped); ``--report`` writes the Markdown table.
 
 Usage:
-    python benchmarks/bpplib.py [--family Hard28] [--limit N] [--seconds 10] [--workers 2]
+    python benchmarks/bpplib.py [--family Hard28] [--limit N] [--seconds 10] [--workers 0]
     python benchmarks/bpplib.py --report
 """
 
@@ -225,7 +225,9 @@ def main() -> None:
     parser.add_argument("--family", action="append", choices=list(FAMILIES), help="repeatable; default all")
     parser.add_argument("--limit", type=int, help="at most this many instances per family")
     parser.add_argument("--seconds", type=float, default=10.0, help="time limit per instance (default 10)")
-    parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="CP-SAT workers (default 0: all cores, as gpupack plan)"
+    )
     parser.add_argument("--report", action="store_true", help="write results/bpplib.md from the CSV")
     args = parser.parse_args()
     if args.report:

@@ -38,18 +38,14 @@ Stage 2 (headroom), with K the stage-1 optimum
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
 from packer import cpsat
-from packer.binpacking.bounds import vector_lower_bound
-from packer.binpacking.ffd import decreasing_order, first_fit_decreasing
+from packer.binpacking.ffd import decreasing_order
 from packer.binpacking.packing import Packing
-from packer.progress import report
-from packer.resources import UNITS
-from packer.settings import SearchProgress, SolverSettings
+from packer.settings import SolverSettings
 from profiler import GpupackError
 
 FEWEST = cpsat.Stage("fewest GPUs, CP-SAT", "GPUs")
@@ -159,53 +155,31 @@ def renumber(assignment: list[int] | tuple[int, ...]) -> tuple[int, ...]:
     return tuple(order[g] for g in assignment)
 
 
-def pack_assignment(
-    demands: list[list[int]], capacity: list[int], settings: SolverSettings, headroom: tuple[int, ...] = ()
-) -> Packing:
-    """Stage 1 (fewest GPUs) from first-fit decreasing's hint, then stage 2 on ``headroom``'s resources.
+def _numbered_by_first_model(assignment: tuple[int, ...], order: list[int]) -> list[int]:
+    """GPUs renumbered in the order their first model comes in ``order`` (x[m, g]'s symmetry (5))."""
+    number: dict[int, int] = {}
+    for m in order:
+        number.setdefault(assignment[m], len(number))
+    return [number[g] for g in assignment]
 
-    Stage 2 runs only when stage 1 is proven, with the time left; FFD's packing stands if CP-SAT
-    finds nothing better.
-    """
-    started = time.perf_counter()
+
+def level(
+    demands: list[list[int]],
+    capacity: list[int],
+    packing: Packing,
+    settings: SolverSettings,
+    headroom: tuple[int, ...],
+) -> Packing:
+    """Stage 2 on another engine's proven packing: the lowest peak load on ``headroom`` at its count."""
     order = decreasing_order(demands, capacity)
-    ffd = first_fit_decreasing(demands, capacity)
-    ffd_count = max(ffd) + 1
-    lower = max(1, vector_lower_bound(demands, capacity))
-    best, status, proven, notes = list(ffd), "FFD", ffd_count == lower, []
-    if not proven:
-        report(settings, SearchProgress(FEWEST.name, ffd_count, lower, FEWEST.unit))
-        model, variables = build_model(demands, capacity, order, ffd_count, lower)
-        add_hint(model, variables, ffd)
-        found = extract(solve(model, settings, FEWEST), variables, len(demands))
-        if found is None:
-            notes.append(
-                f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using first-fit decreasing"
-            )
-        else:
-            assignment, bound = found
-            count = len(set(assignment))
-            lower = max(lower, min(bound, count))
-            status, proven = ("OPTIMAL" if count == lower else "FEASIBLE"), count == lower
-            if count <= ffd_count:
-                best = assignment
-    count = len(set(best))
-    time_left = settings.max_time_in_seconds - (time.perf_counter() - started)
-    if headroom and proven and count > 1 and time_left > 0:
-        model, variables = build_model(demands, capacity, order, count, lower, headroom, gpus=count)
-        add_hint(model, variables, list(renumber(best)))
-        stage2 = dataclasses.replace(settings, max_time_in_seconds=time_left)
-        solver = solve(model, stage2, cpsat.Stage(f"lowest peak utilization on {count} GPUs", "%", UNITS))
-        found = extract(solver, variables, len(demands))
-        if found is not None:
-            best = found[0]
-            if solver.status_name() != "OPTIMAL":
-                notes.append("headroom (lowest peak utilization) not proven within the time limit")
-    return Packing(
-        assignment=renumber(best),
-        lower=min(lower, count),
-        proven=proven,
-        status=status,
-        ffd_count=ffd_count,
-        notes=tuple(notes),
-    )
+    count = packing.count
+    model, variables = build_model(demands, capacity, order, count, packing.lower, headroom, gpus=count)
+    add_hint(model, variables, _numbered_by_first_model(packing.assignment, order))
+    solver = solve(model, settings)
+    found = extract(solver, variables, len(demands))
+    if found is None:
+        return packing
+    notes = packing.notes
+    if solver.status_name() != "OPTIMAL":
+        notes += ("headroom (lowest peak utilization) not proven within the time limit",)
+    return dataclasses.replace(packing, assignment=renumber(found[0]), notes=notes)

@@ -1,15 +1,10 @@
-"""Vector fleets above the x[m, g] limit: greedy + CP-SAT repairs, always a check_plan-clean plan."""
+"""Fleets above the headroom limit: the engines pack them into check_plan-clean plans near the bound."""
 
 from __future__ import annotations
 
-import random
-import time
-
-import numpy as np
 from synthetic import seed_like_fleet
 
-from packer.binpacking.engines import VECTOR_EXACT_LIMIT, engine_for
-from packer.binpacking.repair import greedy, improve
+from packer.binpacking.engines import HEADROOM_LIMIT, engine_for
 from packer.check import check_plan
 from packer.planner import plan
 from packer.problem import plain_problem
@@ -18,8 +13,8 @@ from packer.settings import Objective, SolverSettings, Thresholds
 
 def test_one_resource_and_large_fleets_go_to_their_own_engines():
     assert engine_for([[1]] * 3, [10]) == "one_dimension"
-    assert engine_for([[1, 1]] * 3, [10, 10]) == "assignment"
-    assert engine_for([[1, 1]] * (VECTOR_EXACT_LIMIT + 1), [10, 10]) == "repair"
+    assert engine_for([[1, 1]] * 3, [10, 10]) == "vector"
+    assert engine_for([[1, 1]] * (HEADROOM_LIMIT + 1), [10, 10]) == "vector"
 
 
 def test_large_throughput_fleet_plan_is_valid_and_within_one_gpu_of_its_bound():
@@ -35,20 +30,3 @@ def test_large_min_gpus_fleet_plan_is_valid():
     result = plan(problem, SolverSettings(max_time_in_seconds=3, num_workers=1))
     assert check_plan(problem, result) == []
     assert result.lower_bound <= result.gpu_count <= result.ffd_gpu_count
-
-
-def test_repairs_only_ever_replace_the_plan_with_a_feasible_smaller_one():
-    rng = random.Random(3)
-    demands = np.array([[rng.randint(10, 60), rng.randint(5, 50)] for _ in range(60)])
-    capacity = np.array([100, 100])
-    start = greedy(demands, capacity, list(range(60)), best=False)
-    better = improve(demands, capacity, start, 1, SolverSettings(random_seed=1), deadline=0.0)
-    assert better == start  # no time: nothing changes
-    improved = improve(
-        demands, capacity, start, 1, SolverSettings(random_seed=1), deadline=time.perf_counter() + 2
-    )
-    loads = np.zeros((max(improved) + 1, 2))
-    for m, g in enumerate(improved):
-        loads[g] += demands[m]
-    assert (loads <= capacity).all()
-    assert max(improved) <= max(start)

@@ -1,0 +1,167 @@
+r"""Pricing for the vector pattern LP: a multi-dimensional bounded knapsack, heuristic then exact.
+
+Sets and parameters
+    T            item types;  R resources
+    w[t, r]      integer size of type t in resource r;  C[r] capacity;  u[t] ≤ d[t] copies allowed
+    π[t] ≥ 0     the master LP's duals (value of one copy of type t)
+Variables
+    a[t] ∈ 0..u[t]     copies of type t in the pattern
+Objective
+    maximize  V(π) = Σ_t π[t]·a[t]
+Constraints
+    (1) Σ_t w[t, r]·a[t] ≤ C[r]        ∀ r        the pattern fits one bin
+
+Heuristic (``greedy_price``): a dynamic greedy adds, one copy at a time, the type of best value
+density π[t] / Σ_r (w[t, r] / room left in r) that fits, from an empty bin and from one copy of each
+of the most valuable types; then one pass swaps a taken copy for a more valuable one that fits.
+
+Exact (``exact_price``): CP-SAT on (1) with π scaled to integers, π'[t] = ⌊π[t]·S⌋. Its proven upper
+bound B' gives V(π) ≤ (B' + n_max) / S, n_max the most items a bin holds (each copy lost < 1/S):
+an upper bound on V valid even when the search stops early, which is all Farley's bound needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from packer import cpsat
+from packer.settings import SolverSettings
+
+Pattern = tuple[int, ...]
+# Scale of the duals for CP-SAT's integer objective.
+DUAL_SCALE = 10**9
+# Types that start a greedy pattern with one copy (besides the empty start), most valuable first.
+ANCHORS = 12
+
+
+@dataclass(frozen=True)
+class Priced:
+    """A pattern and its value Σ π·a; ``upper`` bounds every pattern's value (inf: not known)."""
+
+    value: float
+    pattern: Pattern
+    upper: float
+
+
+def _dynamic_fill(
+    pattern: np.ndarray, sizes: np.ndarray, limits: np.ndarray, duals: np.ndarray, capacity: np.ndarray
+) -> np.ndarray:
+    """Add copies one at a time: the type of best π[t] / Σ_r w[t, r] / room[r] that still fits."""
+    room = capacity - pattern @ sizes
+    while True:
+        open_ = (pattern < limits) & np.all(sizes <= room, axis=1)
+        if not open_.any():
+            return pattern
+        density = duals / np.maximum((sizes / np.maximum(room, 1)).sum(axis=1), 1e-12)
+        t = int(np.argmax(np.where(open_, density, -1.0)))
+        pattern[t] += 1
+        room = room - sizes[t]
+
+
+def _swap(pattern: np.ndarray, sizes: np.ndarray, limits: np.ndarray, duals: np.ndarray, capacity) -> None:
+    """One improving pass: drop one copy of a taken type for one copy of a better type that then fits."""
+    room = capacity - pattern @ sizes
+    for t in np.argsort(duals, kind="stable"):
+        if pattern[t] == 0:
+            continue
+        freed = room + sizes[t]
+        candidates = (pattern < limits) & (duals > duals[t]) & np.all(sizes <= freed, axis=1)
+        if candidates.any():
+            u = int(np.argmax(np.where(candidates, duals, -1.0)))
+            pattern[t] -= 1
+            pattern[u] += 1
+            room = freed - sizes[u]
+
+
+def greedy_price(
+    sizes: np.ndarray, limits: np.ndarray, duals: np.ndarray, capacity: np.ndarray, anchors: int = ANCHORS
+) -> list[Priced]:
+    """The heuristic's distinct patterns, best first.
+
+    The dynamic greedy from an empty bin and from one copy of each of the ``anchors`` most valuable
+    types, each followed by one pass of swaps and a last fill.
+    """
+    limits = np.where(duals > 0, limits, 0)
+    found: dict[Pattern, float] = {}
+    starts = [None, *np.argsort(-duals, kind="stable")[:anchors]]
+    for anchor in starts:
+        pattern = np.zeros(len(sizes), dtype=np.int64)
+        if anchor is not None:
+            if limits[anchor] == 0:
+                continue
+            pattern[anchor] = 1
+        _dynamic_fill(pattern, sizes, limits, duals, capacity)
+        _swap(pattern, sizes, limits, duals, capacity)
+        _dynamic_fill(pattern, sizes, limits, duals, capacity)
+        found[tuple(int(a) for a in pattern)] = float(pattern @ duals)
+    return sorted((Priced(v, p, np.inf) for p, v in found.items()), key=lambda p: -p.value)
+
+
+def exact_price(
+    sizes: np.ndarray,
+    limits: np.ndarray,
+    duals: np.ndarray,
+    capacity: np.ndarray,
+    hint: Pattern,
+    settings: SolverSettings,
+    seconds: float,
+) -> Priced | None:
+    """CP-SAT on (1): the best pattern it found and a proven upper bound on V(π); None if it found none.
+
+    One worker (the knapsacks are small and many) and a deterministic time limit, so the same duals
+    give the same pattern whatever the machine's load; ``seconds`` of wall time caps it as well.
+    """
+    model = cp_model.CpModel()
+    useful = [t for t in range(len(sizes)) if duals[t] > 0 and limits[t] > 0]
+    # a[t] = copies of type t in the pattern
+    a = {t: model.new_int_var(0, int(limits[t]), f"a[{t}]") for t in useful}
+    for r, cap in enumerate(capacity):
+        # (1) the pattern fits one bin
+        model.add(sum(int(sizes[t, r]) * a[t] for t in useful) <= int(cap))
+    scaled = {t: int(duals[t] * DUAL_SCALE) for t in useful}
+    model.maximize(sum(scaled[t] * a[t] for t in useful))
+    for t in useful:
+        model.add_hint(a[t], hint[t])
+    solver = run_small(model, settings, seconds)
+    status = solver.status_name()
+    if status == "MODEL_INVALID":
+        raise ValueError("CP-SAT rejected the pricing knapsack as invalid")
+    if status not in ("OPTIMAL", "FEASIBLE"):
+        return None
+    pattern = [0] * len(sizes)
+    for t in useful:
+        pattern[t] = solver.value(a[t])
+    most = max(1, _most_items(sizes, limits, capacity))
+    upper = (solver.best_objective_bound + most) / DUAL_SCALE
+    if status == "OPTIMAL":
+        upper = min(upper, (solver.objective_value + most) / DUAL_SCALE)
+    return Priced(float(np.asarray(pattern) @ duals), tuple(pattern), upper)
+
+
+def _most_items(sizes: np.ndarray, limits: np.ndarray, capacity: np.ndarray) -> int:
+    """The most items one pattern can hold: in each resource, its smallest sizes up to the capacity."""
+    best = int(limits.sum())
+    for r, cap in enumerate(capacity):
+        column = np.sort(np.repeat(sizes[:, r], limits))
+        best = min(best, int(np.searchsorted(np.cumsum(column), cap, side="right")))
+    return best
+
+
+def run_small(model: cp_model.CpModel, settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
+    """CP-SAT for a small subproblem: one worker, the plan's seed, a deterministic and a wall limit.
+
+    Small models solved many times gain nothing from parallel workers (on 2 cores the default's
+    interleaved subsolvers take turns on one model); the deterministic limit (CP-SAT's work units,
+    about seconds) makes a stopped search stop at the same point on a busy machine as on an idle one.
+    """
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(seconds, cpsat.MIN_SECONDS)
+    solver.parameters.max_deterministic_time = max(seconds, cpsat.MIN_SECONDS)
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = settings.random_seed
+    solver.parameters.log_search_progress = settings.debug
+    solver.solve(model)
+    return solver

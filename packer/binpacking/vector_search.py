@@ -1,0 +1,188 @@
+r"""Local search for vector packings: empty one bin at a time, with CP-SAT repairs; runs to the deadline.
+
+Parameters
+----------
+    w[i, r], C[r]   integer demands and capacities;  s(i) = Σ_r w[i, r] / C[r] an item's size
+Bin elimination (the one-resource ``elimination`` generalized to vectors). From B bins, one bin is
+emptied (the least loaded first, then the next ones in turn) and its items are pending. Each pending
+item, largest s first, is placed by the first move that applies:
+    1. best fit: the fullest bin (by Σ_r load[r] / C[r]) with room in every resource;
+    2. swap down: it replaces an item of smaller s in a bin where it then fits, the fullest result
+       first; the item taken out is pending instead (pending sizes shrink: no cycle);
+    3. every ``REPAIR_EVERY`` moves, a CP-SAT repair: the pending items and those of the
+       ``REPAIR_BINS`` bins with the most room (by s) go back into those bins,
+    4. else a kick: a random bin takes it and evicts random items until it fits.
+The attempt succeeds when nothing is pending (B − 1 bins) and the search starts over from there; it
+gives up after ``MOVES_PER_BIN`` moves and the next attempt empties the next bin. The repair model:
+Variables
+    x[i, b] ∈ {0, 1}   item i of the neighbourhood goes to bin b of the neighbourhood
+Constraints
+    (1) Σ_b x[i, b] = 1                 ∀ i        every item placed
+    (2) Σ_i w[i, r]·x[i, b] ≤ C[r]      ∀ b, r     capacity
+    (3) x[i, b] = 0                     ∀ b > i    bin b named after its largest item (symmetry)
+Random choices come from a generator seeded with the plan's seed and CP-SAT repairs stop on a
+deterministic time limit, so a search that reaches the bound takes the same path every time; one
+stopped by the deadline gets as far as the machine allows. The search stops at the lower bound or the
+deadline: it never stalls out early, so large fleets use the whole budget.
+
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from packer.binpacking.vector_pricing import run_small
+from packer.settings import SolverSettings
+
+# Moves allowed to empty one bin before the attempt moves on to the next bin.
+MOVES_PER_BIN = 3_000
+# A CP-SAT repair every this many moves, over the pending items and this many bins.
+REPAIR_EVERY = 200
+REPAIR_BINS = 6
+# CP-SAT work (deterministic seconds) per repair.
+REPAIR_WORK = 0.3
+
+
+class _State:
+    """A packing as bins of items and their loads, with the pending items."""
+
+    def __init__(self, sizes: np.ndarray, capacity: np.ndarray, assignment: list[int]) -> None:
+        self.sizes, self.capacity = sizes, capacity
+        self.share = (sizes / capacity).sum(axis=1)
+        count = max(assignment) + 1
+        self.bins: list[list[int]] = [[] for _ in range(count)]
+        for i, b in enumerate(assignment):
+            self.bins[b].append(i)
+        self.loads = np.array([sizes[items].sum(axis=0) for items in self.bins]).reshape(count, -1)
+        self.pending: list[int] = []
+
+    def fullness(self) -> np.ndarray:
+        return (self.loads / self.capacity).sum(axis=1)
+
+    def put(self, item: int, b: int) -> None:
+        self.bins[b].append(item)
+        self.loads[b] += self.sizes[item]
+
+    def take(self, item: int, b: int) -> None:
+        self.bins[b].remove(item)
+        self.loads[b] -= self.sizes[item]
+
+    def assignment(self) -> list[int]:
+        out = [-1] * len(self.sizes)
+        for b, items in enumerate(self.bins):
+            for i in items:
+                out[i] = b
+        return out
+
+
+def improve(
+    demands: list[list[int]],
+    capacity: list[int],
+    assignment: list[int],
+    lower: int,
+    settings: SolverSettings,
+    deadline: float,
+) -> list[int]:
+    """A packing with as few bins as the search reaches by ``deadline`` (never more than given)."""
+    sizes = np.asarray(demands, dtype=np.int64).reshape(len(demands), len(capacity))
+    cap = np.asarray(capacity, dtype=np.int64)
+    rng = random.Random(settings.random_seed)
+    best, attempt = list(assignment), 0
+    while max(best) + 1 > lower and time.perf_counter() < deadline:
+        found = _without_one_bin(sizes, cap, best, attempt, rng, settings, deadline)
+        if found is None:
+            attempt += 1
+        else:
+            best, attempt = found, 0
+    return best
+
+
+def _without_one_bin(
+    sizes: np.ndarray,
+    capacity: np.ndarray,
+    assignment: list[int],
+    attempt: int,
+    rng: random.Random,
+    settings: SolverSettings,
+    deadline: float,
+) -> list[int] | None:
+    state = _State(sizes, capacity, assignment)
+    ranked = np.argsort(state.fullness(), kind="stable")
+    emptied = int(ranked[attempt % len(ranked)])
+    state.pending = list(state.bins.pop(emptied))
+    state.loads = np.delete(state.loads, emptied, axis=0)
+    for move in range(1, MOVES_PER_BIN + 1):
+        if not state.pending:
+            return _renumber(state.assignment())
+        if time.perf_counter() >= deadline or not state.bins:
+            return None
+        if move % REPAIR_EVERY == 0 and _repair(state, settings):
+            continue
+        state.pending.sort(key=lambda i: (-state.share[i], i))
+        _place(state, state.pending.pop(0), rng)
+    return None
+
+
+def _place(state: _State, item: int, rng: random.Random) -> None:
+    """Moves 1, 2 and 4 for ``item``; evicted items join the pending list."""
+    w, cap = state.sizes[item], state.capacity
+    fits = np.all(state.loads + w <= cap, axis=1)
+    if fits.any():  # 1. best fit
+        state.put(item, int(np.argmax(np.where(fits, state.fullness(), -1.0))))
+        return
+    best, best_score = None, -1.0
+    for b, items in enumerate(state.bins):  # 2. swap down
+        for j in items:
+            if state.share[j] < state.share[item] and np.all(state.loads[b] - state.sizes[j] + w <= cap):
+                score = float(((state.loads[b] - state.sizes[j] + w) / cap).sum())
+                if score > best_score:
+                    best, best_score = (b, j), score
+    if best is not None:
+        b, j = best
+        state.take(j, b)
+        state.put(item, b)
+        state.pending.append(j)
+        return
+    b = rng.randrange(len(state.bins))  # 4. kick
+    while np.any(state.loads[b] + w > cap) and state.bins[b]:
+        j = state.bins[b][rng.randrange(len(state.bins[b]))]
+        state.take(j, b)
+        state.pending.append(j)
+    state.put(item, b)
+
+
+def _repair(state: _State, settings: SolverSettings) -> bool:
+    """Move 3: CP-SAT packs the pending items with those of the emptiest bins into those bins."""
+    chosen = [int(b) for b in np.argsort(state.fullness(), kind="stable")[:REPAIR_BINS]]
+    items = sorted(state.pending + [i for b in chosen for i in state.bins[b]], key=lambda i: -state.share[i])
+    model = cp_model.CpModel()
+    k = len(chosen)
+    # x[i, b] = 1 if the neighbourhood's item ranked i goes to its bin b; (3) only bins up to i exist.
+    x = {(i, b): model.new_bool_var(f"x[{i},{b}]") for i in range(len(items)) for b in range(min(i + 1, k))}
+    for i in range(len(items)):
+        # (1) every item placed
+        model.add_exactly_one(x[i, b] for b in range(min(i + 1, k)))
+    for b in range(k):
+        for r, cap in enumerate(state.capacity):
+            # (2) capacity
+            model.add(sum(int(state.sizes[items[i], r]) * x[i, b] for i in range(b, len(items))) <= int(cap))
+    solver = run_small(model, settings, REPAIR_WORK)
+    if solver.status_name() not in ("OPTIMAL", "FEASIBLE"):
+        return False  # INFEASIBLE or UNKNOWN (work limit): this neighbourhood gives nothing
+    for b in chosen:
+        for i in list(state.bins[b]):
+            state.take(i, b)
+    for (i, b), var in x.items():
+        if solver.boolean_value(var):
+            state.put(items[i], chosen[b])
+    state.pending = []
+    return True
+
+
+def _renumber(assignment: list[int]) -> list[int]:
+    order = {b: k for k, b in enumerate(dict.fromkeys(assignment))}
+    return [order[b] for b in assignment]

@@ -1,0 +1,146 @@
+"""The vector engine (packer.binpacking): proofs on exact fills, valid bounds, diving, determinism, FFD."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from packer.binpacking import vector_full_bins
+from packer.binpacking.ffd import first_fit_decreasing
+from packer.binpacking.vector_diving import dive
+from packer.binpacking.vector_engine import pack_vector_exact
+from packer.binpacking.vector_patterns import VectorColumnGeneration
+from packer.binpacking.vector_pricing import exact_price, greedy_price
+from packer.binpacking.vector_search import improve
+from packer.binpacking.vector_types import VectorTypes, greedy_packings
+from packer.settings import SolverSettings
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from vector_instances import FAMILIES, exact_fill, instance  # noqa: E402
+
+
+def assert_feasible(demands: list[list[int]], capacity: list[int], assignment) -> None:
+    """Every item in one bin numbered 0..k-1, none empty, every bin within capacity in every resource."""
+    assert len(assignment) == len(demands)
+    count = max(assignment) + 1
+    assert sorted(set(assignment)) == list(range(count))
+    loads = np.zeros((count, len(capacity)), dtype=np.int64)
+    for i, b in enumerate(assignment):
+        loads[b] += demands[i]
+    assert (loads <= np.asarray(capacity)).all()
+
+
+def brute_force_optimum(demands: list[list[int]], capacity: list[int]) -> int:
+    """Fewest bins by trying every assignment of items to bins (tiny instances only)."""
+    n = len(demands)
+    for bins in range(1, n + 1):
+        for assignment in itertools.product(range(bins), repeat=n):
+            if assignment[0] != 0:
+                continue
+            loads = [[0] * len(capacity) for _ in range(bins)]
+            for i, b in enumerate(assignment):
+                loads[b] = [x + d for x, d in zip(loads[b], demands[i], strict=True)]
+            if all(x <= c for load in loads for x, c in zip(load, capacity, strict=True)):
+                return bins
+    raise AssertionError("unreachable: one item per bin always fits")
+
+
+def tiny(seed: int) -> tuple[list[list[int]], list[int]]:
+    rng = random.Random(seed)
+    capacity = [20, 20, 20]
+    return [[rng.randint(2, 12) for _ in capacity] for _ in range(rng.randint(5, 7))], capacity
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_small_exact_fills_are_packed_into_their_known_optimum_and_proven(seed):
+    demands, capacity, optimum = exact_fill(40, seed)
+    outcome = pack_vector_exact(demands, capacity, SolverSettings(max_time_in_seconds=10))
+    assert_feasible(demands, capacity, outcome.assignment)
+    assert outcome.count == optimum == outcome.lower
+    assert outcome.proven and outcome.status == "OPTIMAL"
+
+
+def test_full_bin_search_partitions_an_exact_fill_of_five_hundred_models():
+    demands, capacity, optimum = exact_fill(500, 7)
+    sizes, cap = np.asarray(demands), np.asarray(capacity)
+    tight = vector_full_bins.tight_resources(sizes, cap, optimum)
+    assert tight == [0, 1, 2]
+    found = vector_full_bins.search(sizes, cap, tight, time.perf_counter() + 60)
+    assert found.bins is not None and len(found.bins) == optimum
+    assert sorted(i for b in found.bins for i in b) == list(range(500))
+    assert all((sizes[b].sum(axis=0) == cap).all() for b in found.bins)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_pattern_lp_bound_never_exceeds_the_brute_forced_optimum(seed):
+    demands, capacity = tiny(seed)
+    optimum = brute_force_optimum(demands, capacity)
+    types = VectorTypes.of(demands, capacity)
+    lp = VectorColumnGeneration(
+        types, types.patterns(first_fit_decreasing(demands, capacity)), SolverSettings()
+    )
+    solved = lp.solve(types.counts, float("inf"), time.perf_counter() + 30)
+    assert solved.converged
+    assert solved.bound <= optimum
+    assert solved.dual_value <= solved.value + 1e-6
+    outcome = pack_vector_exact(demands, capacity, SolverSettings(max_time_in_seconds=10))
+    assert_feasible(demands, capacity, outcome.assignment)
+    assert outcome.lower <= optimum == outcome.count
+
+
+def test_exact_pricing_bounds_every_greedy_pattern():
+    demands, capacity, _ = instance("uniform", 60, 5)
+    types = VectorTypes.of(demands, capacity)
+    sizes, cap = types.array(), np.asarray(capacity)
+    duals = np.random.default_rng(5).uniform(0.0, 0.4, len(types.sizes))
+    limits = np.asarray(types.counts)
+    best = greedy_price(sizes, limits, duals, cap)[0]
+    exact = exact_price(sizes, limits, duals, cap, best.pattern, SolverSettings(), 5.0)
+    assert exact is not None and exact.upper >= exact.value >= best.value - 1e-9
+    assert types.fits(exact.pattern) and types.fits(best.pattern)
+
+
+def test_dive_out_of_time_still_returns_a_complete_feasible_packing():
+    demands, capacity, _ = instance("anticorrelated", 80, 2)
+    types = VectorTypes.of(demands, capacity)
+    initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
+    model = VectorColumnGeneration(types, initial, SolverSettings())
+    found = dive(model, 1, time.perf_counter() - 1.0, tuple(0.0 for _ in types.sizes))
+    assert found.bins is None and found.best
+    assert [sum(b[t] for b in found.best) for t in range(len(types.sizes))] == list(types.counts)
+    assert all(types.fits(b) for b in found.best)
+    assert_feasible(demands, capacity, types.assign(found.best))
+
+
+def test_same_seed_gives_the_same_packing_when_the_search_completes():
+    demands, capacity, _ = instance("uniform", 150, 1)
+    settings = SolverSettings(max_time_in_seconds=20, random_seed=3)
+    first = pack_vector_exact(demands, capacity, settings)
+    second = pack_vector_exact(demands, capacity, settings)
+    assert first.proven and second.proven
+    assert first.assignment == second.assignment
+    start = greedy_packings(demands, capacity)[0]
+    runs = [
+        improve(demands, capacity, start, first.count, settings, time.perf_counter() + 20) for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_engine_is_never_worse_than_first_fit_decreasing(family):
+    demands, capacity, _ = instance(family, 90, 11)
+    outcome = pack_vector_exact(demands, capacity, SolverSettings(max_time_in_seconds=2))
+    assert_feasible(demands, capacity, outcome.assignment)
+    assert (
+        outcome.lower
+        <= outcome.count
+        <= outcome.ffd_count
+        == max(first_fit_decreasing(demands, capacity)) + 1
+    )
+    assert outcome.proven == (outcome.count == outcome.lower)
