@@ -69,7 +69,10 @@ class _Gpupack(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
+        if args[:2] == ["profile", "merge"]:
+            name, command, rest = "profile merge", profile_merge, args[2:]
+        else:
+            name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             check_environment(command)
         return name, command, rest
@@ -666,11 +669,23 @@ def _concurrencies(ctx: click.Context, param: click.Parameter, value: str) -> tu
     return int_list(value, 1, MAX_CONCURRENCY)
 
 
-def _model_names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+def _model_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
     names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
     if not names:
         raise click.BadParameter("give at least one model name, e.g. --models identity,sleepy")
     return names
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    from profiler.shards import Shard
+
+    return None if value is None else Shard.parse(value)
+
+
+def _gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    return () if value is None else int_list(value, 0, MAX_GPU_INDEX)
 
 
 def _shapes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
@@ -700,7 +715,10 @@ _PATH = click.Path(path_type=Path)
 @configurable()
 @cli.command()
 @click.option(
-    "--models", required=True, callback=_model_names, help="Comma-separated model names to profile."
+    "--models",
+    callback=_model_names,
+    help="Comma-separated model names to profile.  [default, local mode: every model folder of "
+    "--model-repository]",
 )
 @click.option(
     "--batch",
@@ -824,6 +842,20 @@ _PATH = click.Path(path_type=Path)
     help="Seconds a request may take: a model slower than this hangs, and its remaining points are "
     "recorded as failed (the server is restarted, the sweep goes on).",
 )
+@click.option(
+    "--shard",
+    callback=_shard,
+    metavar="I/N",
+    help="Profile only the I-th of N shards of the model list (0-based; every N-th model of the sorted "
+    "list): N machines, GPUs or pods each take one, and `gpupack profile merge OUT SHARD...` joins them.",
+)
+@click.option(
+    "--gpus",
+    callback=_gpu_list,
+    metavar="LIST",
+    help="Local mode: profile in parallel on these GPUs (NVML indices, e.g. 0,1,2,3), one server each, "
+    "shard i on the i-th; the shards go to OUTPUT/shards/ and their merge to OUTPUT.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
 @click.pass_context
 def profile(ctx: click.Context, **opts: object) -> None:
@@ -837,12 +869,13 @@ def profile(ctx: click.Context, **opts: object) -> None:
     load is recorded with its error and the sweep goes on; so does one that hangs or takes the server
     down (the server is restarted). Exit codes: 0 when anything was measured, 1 when every point
     failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
-    143 on SIGTERM, 129 on SIGHUP.
+    143 on SIGTERM, 129 on SIGHUP. `gpupack profile merge OUT SHARD...` joins shard profiles.
     """
     from profiler.loadgen import MeasureSettings
     from profiler.report import profile_json, profile_report
     from profiler.request import ProfileRequest
     from profiler.run import run_profile
+    from profiler.shards import profile_in_parallel, repository_models
 
     try:
         settings = MeasureSettings(
@@ -854,8 +887,17 @@ def profile(ctx: click.Context, **opts: object) -> None:
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    models = opts["models"]
+    if not models and opts["model_repository"]:
+        models = repository_models(opts["model_repository"])
+    if opts["shard"] is not None:
+        models = tuple(opts["shard"].models(models))
+        if not models:
+            click.echo(
+                f"shard {opts['shard']} of {len(opts['models'] or ())} models: nothing to profile", err=True
+            )
     request = ProfileRequest(
-        models=opts["models"],
+        models=models,
         batch_sizes=opts["batch"],
         concurrencies=opts["concurrency"],
         output=opts["output"],
@@ -873,6 +915,18 @@ def profile(ctx: click.Context, **opts: object) -> None:
         sample_interval_s=opts["sample_interval"] / 1000,
         resume=opts["resume"],
     )  # type: ignore[arg-type]
+    if opts["gpus"]:
+        if request.mode != "local" or opts["shard"] is not None:
+            raise click.UsageError("--gpus runs shards of a local profile itself: drop --triton-url/--shard")
+        merged, codes = profile_in_parallel(request, opts["gpus"])
+        click.echo(
+            profile_report(
+                merged,
+                f"{len(codes)} shards on GPUs {opts['gpus']} (exit codes {codes}); "
+                f"profile in {request.output}",
+            )
+        )
+        ctx.exit(max(codes) if all(c == codes[0] for c in codes) else 1)
     result = run_profile(request, _ProfileProgress())
     outcome = result.outcome
     if result.profile is None:
@@ -889,6 +943,29 @@ def profile(ctx: click.Context, **opts: object) -> None:
         ctx.exit(128 + (outcome.stop_signal or signal.SIGINT))
     if outcome.failed and not outcome.measured and not outcome.skipped:
         ctx.exit(1)
+
+
+@click.command("merge", cls=GpupackCommand)
+@click.argument("output", type=_PATH)
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def profile_merge(output: Path, shards: tuple[Path, ...]) -> None:
+    """Join shard profiles (`gpupack profile --shard I/N`) into OUTPUT: `gpupack profile merge OUT SHARD...`.
+
+    Refused: shards measured on other GPU types, server versions or load generators, or a model in two
+    shards. The server baseline is each resource's largest reading.
+    """
+    from profiler.files import exclusive, refuse_overlap
+    from profiler.profile_io import read_profile, write_profile
+    from profiler.shards import merge
+
+    refuse_overlap(output, {f"SHARD {k + 1}": s for k, s in enumerate(shards)}, "OUTPUT")
+    merged = merge([read_profile(s) for s in shards])
+    with exclusive(output):
+        write_profile(merged, output)
+    click.echo(
+        f"merged {len(shards)} shards ({len(merged.models())} models, {len(merged.points)} points) "
+        f"into {output}"
+    )
 
 
 # ---- serve and validate: a written plan on real servers --------------------------------------------

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
 from profiler.errors import InputError
 from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 from profiler.shards import Shard, merge
@@ -54,3 +59,17 @@ def test_merge_refuses_shards_that_do_not_compare(field: str, words: str):
 def test_merge_refuses_a_model_in_two_shards():
     with pytest.raises(InputError, match="model 'a' is in two shards: s0 and s1"):
         merge([shard("s0", ["a"], 600.0), shard("s1", ["a", "b"], 600.0)])
+
+
+def test_profile_merge_refuses_shards_from_another_load_generator_and_writes_nothing(tmp_path: Path):
+    for name, generator in (("a", "builtin"), ("b", "perf_analyzer")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "profile.csv").write_text(
+            f"model,batch_size,concurrency,throughput_infer_per_sec\nm{name},1,1,1\n"
+        )
+        (tmp_path / name / "metadata.json").write_text(json.dumps({"load_generator": generator}))
+    result = CliRunner().invoke(
+        cli, ["profile", "merge", str(tmp_path / "out"), str(tmp_path / "a"), str(tmp_path / "b")]
+    )
+    assert result.exit_code == 2 and "another load generator" in result.output
+    assert not (tmp_path / "out").exists()
