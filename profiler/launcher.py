@@ -39,6 +39,7 @@ from profiler.server_install import (
     find_tritonserver,
     prepare_backends,
     probe_backend_python,
+    uses_python_backend,
 )
 from profiler.server_log import LogPump, last_error_line
 from profiler.server_ports import ServerPorts, check_ports_free, free_port, http_ready
@@ -56,6 +57,8 @@ SERVER_EXIT_TIMEOUT_S = 5
 PORT_ATTEMPTS = 3
 # --model-control-mode=poll: how often the server rescans the repository (Triton's default is 15 s).
 POLL_SECONDS = 5
+# What the server says when a model needs a backend it does not have.
+_NO_BACKEND = "unable to find backend library"
 _READY_POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
 _PORT_TAKEN = "already in use"
@@ -148,11 +151,16 @@ class LocalServer:
         if not settings.model_repository.is_dir():
             raise InputError(f"model repository {settings.model_repository}: not a directory")
         install = describe_install(find_tritonserver(settings.triton_server))
-        python = probe_backend_python(settings.backend_python or Path(sys.executable))
+        # Only Python-backend models need the stub and a numpy<2 Python (ONNX, TensorRT... don't).
+        python = None
+        if uses_python_backend(settings.model_repository):
+            python = probe_backend_python(settings.backend_python or Path(sys.executable))
         if settings.ports is not None:
             check_ports_free(settings.ports)
         self._workdir = temp_dir("triton")
-        backends = settings.backend_directory or prepare_backends(install, python, self._workdir)
+        backends = settings.backend_directory or (
+            prepare_backends(install, python, self._workdir) if python else install.backends
+        )
         self.log_path = settings.log_path or self._temporary_log_path()
         self._launch_args = (install.binary, backends, self._environment(install, python))
         for _ in range(1 if settings.ports else PORT_ATTEMPTS):
@@ -207,9 +215,10 @@ class LocalServer:
             return f"killed by signal {-code}"
         return f"exit code {code}"
 
-    def _environment(self, install: ServerInstall, python: BackendPython) -> dict[str, str]:
+    def _environment(self, install: ServerInstall, python: BackendPython | None) -> dict[str, str]:
         env = dict(os.environ)
-        env["PATH"] = os.pathsep.join([str(python.executable.parent), env.get("PATH", "")])
+        if python is not None:
+            env["PATH"] = os.pathsep.join([str(python.executable.parent), env.get("PATH", "")])
         if install.libraries is not None:
             env["LD_LIBRARY_PATH"] = os.pathsep.join(
                 p for p in (str(install.libraries), env.get("LD_LIBRARY_PATH", "")) if p
@@ -290,6 +299,12 @@ class LocalServer:
         self._temporary_log = False  # keep it: the hint points there
         line = last_error_line(self._pump.text() if self._pump else "")
         where = "the server's output above" if self.settings.echo else f"the server log {self.log_path}"
+        if _NO_BACKEND in line:
+            return GpupackError(
+                f"tritonserver {what}: {line}",
+                "the server bundled with gpupack (nvidia-pytriton's) has the Python backend only: pass "
+                f"--triton-server of a full Triton install for ONNX/TensorRT/PyTorch models; see {where}",
+            )
         return GpupackError(f"tritonserver {what}: {line}", f"see {where}")
 
     def stop(self) -> None:

@@ -15,8 +15,10 @@ The facts this follows (../shared/gpu-host/README.md, checked on these machines)
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -90,6 +92,10 @@ class BackendPython:
 _PROBE = "import sys, numpy; print('%d.%d' % sys.version_info[:2], numpy.__version__)"
 
 
+# A config.pbtxt naming the Python backend (text format: `backend: "python"`, any spacing).
+_PYTHON_BACKEND = re.compile(r'^\s*backend\s*:\s*"python"', re.MULTILINE)
+
+
 def probe_backend_python(executable: Path) -> BackendPython:
     """Its Python version and numpy version; refuses numpy 2 and a folder whose python3 is another.
 
@@ -122,6 +128,24 @@ def probe_backend_python(executable: Path) -> BackendPython:
             fix,
         )
     return BackendPython(executable=executable, version=version, numpy_version=numpy_version)
+
+
+def uses_python_backend(repository: Path) -> bool:
+    """True when a model of ``repository`` runs in the Python backend (its config or a ``model.py``).
+
+    Only then does the server need the stub and a numpy<2 Python; ONNX, TensorRT or PyTorch models
+    alone need neither.
+    """
+    for model in repository.iterdir():
+        if not model.is_dir() or model.name.startswith("."):
+            continue
+        config = model / "config.pbtxt"
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if config.is_file() and _PYTHON_BACKEND.search(config.read_text(encoding="utf-8")):
+                return True
+        if any(model.glob("*/model.py")):
+            return True
+    return False
 
 
 def prepare_backends(install: ServerInstall, python: BackendPython, workdir: Path) -> Path:

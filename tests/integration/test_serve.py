@@ -129,3 +129,23 @@ def test_serve_exits_1_with_one_error_line_when_its_server_dies(tmp_path: Path):
     log = Path(stderr.split("see the server log ")[1].split()[0])
     assert log.is_file()  # kept for the user to read; not ours to keep
     log.unlink()
+
+
+def test_an_onnx_model_needs_no_numpy1_python_and_its_missing_backend_is_explained(tmp_path: Path):
+    repo = tmp_path / "models"
+    (repo / "m" / "1").mkdir(parents=True)
+    (repo / "m" / "1" / "model.onnx").write_bytes(b"x")
+    (repo / "m" / "config.pbtxt").write_text(
+        'platform: "onnxruntime_onnx"\nmax_batch_size: 0\n'
+        'input [ { name: "x", data_type: TYPE_FP32, dims: [ 1 ] } ]\n'
+        'output [ { name: "y", data_type: TYPE_FP32, dims: [ 1 ] } ]\n'
+    )
+    # A backend Python that could never serve Python models: it is not even probed.
+    result = CliRunner().invoke(
+        cli, ["serve", str(repo), "--quiet", "--backend-python", "/nonexistent/python3"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "unable to find backend library for backend 'onnxruntime'" in result.output
+    assert "has the Python backend only" in result.output and "--backend-python" not in result.output
+    assert wait_until_gone(repo) == []
+    Path(result.output.split("see the server log ")[1].split()[0]).unlink()  # kept for the user, not ours

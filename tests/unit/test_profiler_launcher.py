@@ -99,3 +99,20 @@ def test_remote_endpoints_default_to_triton_ports():
     for bad in ("http://h:8000", "h:port", ""):
         with pytest.raises(InputError, match="--triton-url"):
             remote_endpoints(bad)
+
+
+def test_only_python_backend_models_need_the_stub_and_a_numpy1_python(tmp_path):
+    from profiler.server_install import uses_python_backend
+
+    (tmp_path / "onnx" / "1").mkdir(parents=True)
+    (tmp_path / "onnx" / "1" / "model.onnx").write_bytes(b"\x08\x07")
+    (tmp_path / "onnx" / "config.pbtxt").write_text('platform: "onnxruntime_onnx"\n')
+    (tmp_path / "plan" / "1").mkdir(parents=True)  # a TensorRT model without config.pbtxt
+    assert not uses_python_backend(tmp_path)
+    (tmp_path / "py").mkdir()
+    (tmp_path / "py" / "config.pbtxt").write_text('# comment\n  backend :  "python"\n')
+    assert uses_python_backend(tmp_path)
+    (tmp_path / "py" / "config.pbtxt").unlink()
+    (tmp_path / "py" / "1").mkdir()
+    (tmp_path / "py" / "1" / "model.py").write_text("")
+    assert uses_python_backend(tmp_path)
