@@ -697,6 +697,22 @@ def _shapes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
         raise click.BadParameter(str(exc)) from None
 
 
+def _measure_settings(opts: dict) -> object:
+    """The measurement options (``--window`` ... ``--request-timeout``) of profile and validate."""
+    from profiler.loadgen import MeasureSettings
+
+    try:
+        return MeasureSettings(
+            window_s=opts["window"],
+            warmup_s=opts["warmup"],
+            max_windows=opts["max_windows"],
+            stability_pct=opts["stability"],
+            **({"request_timeout_s": opts["request_timeout"]} if "request_timeout" in opts else {}),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 class _ProfileProgress:
     """Prints the sweep's progress lines and notices on stderr."""
 
@@ -871,22 +887,12 @@ def profile(ctx: click.Context, **opts: object) -> None:
     failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
     143 on SIGTERM, 129 on SIGHUP. `gpupack profile merge OUT SHARD...` joins shard profiles.
     """
-    from profiler.loadgen import MeasureSettings
     from profiler.report import profile_json, profile_report
     from profiler.request import ProfileRequest
     from profiler.run import run_profile
     from profiler.shards import profile_in_parallel, repository_models
 
-    try:
-        settings = MeasureSettings(
-            window_s=opts["window"],
-            warmup_s=opts["warmup"],
-            max_windows=opts["max_windows"],
-            stability_pct=opts["stability"],
-            request_timeout_s=opts["request_timeout"],
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    settings = _measure_settings(opts)
     models = opts["models"]
     if not models and opts["model_repository"]:
         models = repository_models(opts["model_repository"])
@@ -1171,20 +1177,11 @@ def validate(ctx: click.Context, **opts: object) -> None:
     holds its plan, 1 when a GPU falls short (a model or the GPU below --min-ratio, or failed), 2 for
     bad input, 130/143 when interrupted.
     """
-    from profiler.loadgen import MeasureSettings
     from profiler.validate import run_validation
     from profiler.validation import ValidateRequest
     from profiler.validation_report import VALIDATION_JSON, validation_json, validation_report
 
-    try:
-        settings = MeasureSettings(
-            window_s=opts["window"],
-            warmup_s=opts["warmup"],
-            max_windows=opts["max_windows"],
-            stability_pct=opts["stability"],
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    settings = _measure_settings(opts)
     request = ValidateRequest(
         directory=opts["directory"],
         gpu=opts["gpu"],

@@ -14,6 +14,19 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+def _point_dict(p: ProfilePoint) -> dict:
+    """The profiled point a replica runs at, as in the plan JSON."""
+    return {
+        "batch_size": p.batch_size,
+        "concurrency": p.concurrency,
+        "instance_count": p.instance_count,
+        "variant": p.variant,
+        "request_rate": p.request_rate,
+        "throughput": p.throughput,
+        "latency_p99_ms": p.latency_p99_ms,
+    }
+
+
 @dataclass(frozen=True)
 class Gpu:
     """One GPU of the plan and the profiled points of the models placed on it.
@@ -49,19 +62,9 @@ class Gpu:
             "cost_per_hour": self.cost_per_hour,
             "product_label": self.product_label,
             "models": [
-                {
-                    "name": p.model,
-                    "batch_size": p.batch_size,
-                    "concurrency": p.concurrency,
-                    "instance_count": p.instance_count,
-                    "variant": p.variant,
-                    "request_rate": p.request_rate,
-                    "throughput": p.throughput,
-                    "latency_p99_ms": p.latency_p99_ms,
-                    "memory_mb": p.memory_mb,
-                    "gpu_util_pct": p.gpu_util_pct,
-                    "mem_util_pct": p.mem_util_pct,
-                }
+                {"name": p.model}
+                | _point_dict(p)
+                | {"memory_mb": p.memory_mb, "gpu_util_pct": p.gpu_util_pct, "mem_util_pct": p.mem_util_pct}
                 for p in self.points
             ],
         }
@@ -95,19 +98,7 @@ class ModelPlan:
             "target": self.target,
             "target_fraction": None if self.target is None else round(self.target_fraction, 6),
             "max_latency_p99_ms": self.max_latency_p99_ms,
-            "points": [
-                {
-                    "gpu": gpu,
-                    "batch_size": p.batch_size,
-                    "concurrency": p.concurrency,
-                    "instance_count": p.instance_count,
-                    "variant": p.variant,
-                    "request_rate": p.request_rate,
-                    "throughput": p.throughput,
-                    "latency_p99_ms": p.latency_p99_ms,
-                }
-                for gpu, p in self.replicas
-            ],
+            "points": [{"gpu": gpu} | _point_dict(p) for gpu, p in self.replicas],
         }
 
 

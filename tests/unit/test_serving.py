@@ -103,9 +103,13 @@ def test_serve_takes_the_server_binary_from_tritonserver_in_the_environment(tmp_
 
 
 def test_serve_refuses_a_backend_python_with_another_python3_beside_it(tmp_path: Path):
-    lonely = tmp_path / "python"
+    lonely = tmp_path / "bin" / "python"
+    lonely.parent.mkdir()
     os.symlink(sys.executable, lonely)
-    result = _serve(tmp_path, GPUPACK_BACKEND_PYTHON=str(lonely))
+    repo = tmp_path / "models"
+    (repo / "m").mkdir(parents=True)  # a Python-backend model: only those need the backend Python
+    (repo / "m" / "config.pbtxt").write_text('backend: "python"\n')
+    result = _serve(repo, GPUPACK_BACKEND_PYTHON=str(lonely))
     assert result.exit_code == 2 and "the stub runs the first python3 on PATH" in result.stderr
 
 
