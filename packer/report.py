@@ -149,7 +149,8 @@ def summary_line(plan: Plan) -> str:
         gap = plan.objective_gap
         gap_text = f"{100 * gap:.1f} percentage points" if goal is Goal.MAX_TARGET_FRACTION else fmt(gap)
         proof = f"not proven optimal, gap {gap_text} ({100 * gap / max(abs(value), 1e-9):.1f} %)"
-    greedy = f"{plan.ffd_gpu_count} GPUs" if plan.ffd_gpu_count else "no plan"
+    n_ffd = plan.ffd_gpu_count
+    greedy = f"{n_ffd} GPU{'s' if n_ffd != 1 else ''}" if n_ffd else "no plan"
     return (
         f"{head}, {side} bound {fmt(bound)}: {proof}, solved in {plan.solve_seconds:.2f} s "
         f"(first-fit decreasing: {greedy})"

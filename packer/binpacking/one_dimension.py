@@ -263,7 +263,8 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
         assignment=tuple(best.bins),
         lower=best.lower,
         proven=proven,
-        status="OPTIMAL" if proven else best.status,
+        # FFD when the first-fit (or best-fit) packing itself met the bound: no search was needed.
+        status="OPTIMAL" if proven and best.status != "FFD" else best.status,
         ffd_count=max(ffd) + 1,
         notes=best.notes if not proven else (),
     )

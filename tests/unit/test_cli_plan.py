@@ -213,3 +213,13 @@ def test_options_can_come_from_gpupack_environment_variables():
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["gpu_count"] == 1
+
+
+def test_the_builtin_min_gpus_plan_says_ffd_as_the_readme_does():
+    data = json.loads(run("--objective", "min-gpus", "--json").output)
+    assert (data["solver_status"], data["optimal"], data["gpu_count"], data["lower_bound"]) == (
+        "FFD",
+        True,
+        4,
+        4,
+    )
