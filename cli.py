@@ -16,7 +16,7 @@ import shlex
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +173,17 @@ def _model_groups(ctx: click.Context, param: click.Parameter, values: tuple[str,
 _HEADROOM = FiniteFloat(0, 100, high_open=True)
 
 
+def _options(options: Sequence[Callable]) -> Callable:
+    """A decorator applying a group of click options, in the order listed."""
+
+    def apply(command: click.decorators.FC) -> click.decorators.FC:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 _GENERALIZED_OPTIONS = (
     click.option(
         "--choose-points",
@@ -259,13 +270,6 @@ _GENERALIZED_OPTIONS = (
 )
 
 
-def _generalized_options(command: click.decorators.FC) -> click.decorators.FC:
-    """The options beyond the blog (configuration choice, targets, budget, fleet, rules)."""
-    for option in reversed(_GENERALIZED_OPTIONS):
-        command = option(command)
-    return command
-
-
 # ---- plan output: report, progress, table width ------------------------------------------------------
 
 _OUTPUT_OPTIONS = (
@@ -291,13 +295,6 @@ _OUTPUT_OPTIONS = (
         "not a terminal always is).",
     ),
 )
-
-
-def _output_options(command: click.decorators.FC) -> click.decorators.FC:
-    """--report, --quiet and --wide."""
-    for option in reversed(_OUTPUT_OPTIONS):
-        command = option(command)
-    return command
 
 
 def _progress(progress: SearchProgress) -> None:
@@ -418,8 +415,8 @@ def _wrote_report(written: WrittenReport) -> str:
     show_default=True,
     help="GPU i's server listens on HTTP base+3i, gRPC base+3i+1, metrics base+3i+2.",
 )
-@_generalized_options
-@_output_options
+@_options(_GENERALIZED_OPTIONS)
+@_options(_OUTPUT_OPTIONS)
 @click.pass_context
 def plan(ctx: click.Context, **opts: object) -> None:
     """Assign models to the fewest GPUs and prove it where possible.
@@ -1000,13 +997,6 @@ _SERVER_OPTIONS = (
 )
 
 
-def _server_options(command: click.decorators.FC) -> click.decorators.FC:
-    """Where the server and the models' Python come from (serve, validate)."""
-    for option in reversed(_SERVER_OPTIONS):
-        command = option(command)
-    return command
-
-
 @cli.command()
 @click.argument("repository", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
@@ -1019,7 +1009,7 @@ def _server_options(command: click.decorators.FC) -> click.decorators.FC:
     help="NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES is set to its UUID).  "
     "[default: the environment's CUDA_VISIBLE_DEVICES]",
 )
-@_server_options
+@_options(_SERVER_OPTIONS)
 @click.option(
     "--model-control-mode",
     type=click.Choice(["none", "poll"]),
@@ -1118,7 +1108,7 @@ class _ValidationProgress:
 @click.option(
     "--perf-analyzer", type=_PATH, help="The perf_analyzer binary.  [default: perf_analyzer on PATH]"
 )
-@_server_options
+@_options(_SERVER_OPTIONS)
 @click.option(
     "--shape",
     "shapes",
