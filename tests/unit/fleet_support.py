@@ -18,7 +18,7 @@ from pathlib import Path
 from packer.check import check_plan
 from packer.inputs import GpuType, Target
 from packer.plan import Plan
-from packer.planner import plan as plan_fleet
+from packer.planner import plan as plan_problem
 from packer.problem import Problem, build_problem
 from packer.rules import Rules
 from packer.settings import Goal, Objective, SolverSettings, Thresholds
@@ -76,7 +76,7 @@ def solve(
     """Build, plan, and assert the independent validator finds nothing wrong."""
     types = types if isinstance(types, tuple) else (types,)
     problem = build_problem(types, goal, objective, thresholds or Thresholds(), **options)
-    plan = plan_fleet(problem, settings)
+    plan = plan_problem(problem, settings)
     assert check_plan(problem, plan) == []
     return problem, plan
 

@@ -12,10 +12,10 @@ import pytest
 from fleet_support import SETTINGS, Goal, Rules, Target, ab_points, gpu_type, solve, write
 
 from packer.check import check_plan
-from packer.choice import search as fleet_planner
+from packer.choice import search
 from packer.choice.model import StageResult
 from packer.inputs import DEFAULT_TYPE, GpuType
-from packer.planner import plan as plan_fleet
+from packer.planner import plan as plan_problem
 from packer.problem import build_problem
 from packer.service import BUILTIN_PROFILE
 from packer.settings import Objective, SolverSettings, Thresholds
@@ -114,9 +114,9 @@ def budget_problem(ab, gpus=1):
 
 
 def test_when_cp_sat_finds_nothing_the_greedy_plan_is_returned_with_its_gap(ab, monkeypatch):
-    monkeypatch.setattr(fleet_planner, "extract", lambda *a: StageResult("UNKNOWN", None, None))
+    monkeypatch.setattr(search, "extract", lambda *a: StageResult("UNKNOWN", None, None))
     problem = budget_problem(ab, gpus=2)
-    plan = plan_fleet(problem, SETTINGS)
+    plan = plan_problem(problem, SETTINGS)
     assert check_plan(problem, plan) == []
     # The greedy places the smallest points (A b1 + B b1, 15 infer/s); the bound is 30 + 20.
     assert plan.solver_status == "FFD" and not plan.optimal
@@ -126,15 +126,15 @@ def test_when_cp_sat_finds_nothing_the_greedy_plan_is_returned_with_its_gap(ab, 
 
 
 def test_a_search_stopped_early_reports_the_best_plan_and_its_gap(ab, monkeypatch):
-    real = fleet_planner.extract
+    real = search.extract
 
     def stopped(*args):
         outcome = real(*args)
         return dataclasses.replace(outcome, status="FEASIBLE", bound=outcome.bound + 500)
 
-    monkeypatch.setattr(fleet_planner, "extract", stopped)
+    monkeypatch.setattr(search, "extract", stopped)
     problem = budget_problem(ab)
-    plan = plan_fleet(problem, SETTINGS)
+    plan = plan_problem(problem, SETTINGS)
     assert check_plan(problem, plan) == []
     assert plan.solver_status == "FEASIBLE" and not plan.optimal
     assert plan.objective_value == pytest.approx(35) and plan.objective_bound == pytest.approx(40)
@@ -152,7 +152,7 @@ def test_any_time_limit_gives_a_valid_plan_with_an_honest_bound():
         targets=(Target("classification_chest", 1000), Target("segmentation_liver", 100)),
         gpu_budget=7,
     )
-    plan = plan_fleet(problem, SolverSettings(max_time_in_seconds=0.05, num_workers=1))
+    plan = plan_problem(problem, SolverSettings(max_time_in_seconds=0.05, num_workers=1))
     assert check_plan(problem, plan) == []
     assert plan.objective_bound >= plan.objective_value
     assert plan.optimal == (plan.objective_gap == 0)
