@@ -426,8 +426,8 @@ def plan(ctx: click.Context, **opts: object) -> None:
     Units: memory in MB (10^6 bytes), utilization in % of one GPU, throughput in infer/s.
 
     Beyond the blog: --choose-points, --targets, --gpus, --fleet and the rules (--pin, --apart,
-    --together, --max-models-per-gpu, --headroom) switch to the generalized planner; without them
-    the plan is the blog's.
+    --together, --max-models-per-gpu, --headroom) make it a multiple-choice problem (points,
+    replicas, GPU types, rules); without them each model has one point on one kind of GPU.
     """
     # Imported here, not at the top: the packer needs OR-Tools, which the GPU host (profile) lacks.
     from packer.report import plan_table
@@ -459,7 +459,7 @@ def _plan_request(opts: dict, debug: bool, settings_record: dict | None = None) 
         raise click.UsageError("--max-gpu-util/--max-mem-util apply to --objective throughput only")
     if bool(opts["model_repository"]) != bool(opts["write_repositories"]):
         raise click.UsageError("--model-repository and --write-repositories go together")
-    _check_generalized(opts, objective)
+    _check_beyond_plain(opts, objective)
     return PlanRequest(
         profiles=opts["profiles"],
         objective=objective,
@@ -493,8 +493,8 @@ def _plan_request(opts: dict, debug: bool, settings_record: dict | None = None) 
     )
 
 
-def _check_generalized(opts: dict, objective: object) -> None:
-    """Combinations of the generalized options that make no sense."""
+def _check_beyond_plain(opts: dict, objective: object) -> None:
+    """Combinations of the options beyond the plain problem that make no sense."""
     from packer.settings import Objective
 
     if opts["interference"] and objective is not Objective.THROUGHPUT and not opts["targets"]:

@@ -72,7 +72,7 @@ class Gpu:
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """One model in a generalized plan: its replicas (GPU index, chosen point) and its target, if any."""
+    """One model of a plan: its replicas (GPU index, chosen point) and its target, if any."""
 
     model: str
     replicas: tuple[tuple[int, ProfilePoint], ...]

@@ -5,7 +5,7 @@ own demand per packed resource (server removed: a GPU holds ``server + Σ (model
 server counted once per GPU). A GPU of type t allows, per resource, ``resources.limit`` in total,
 so ``room = limit − server`` for models.
 
-The plain case, the blog's, is one GPU type without a count, one option per model (the point
+The plain case (the blog's two case studies) is one GPU type without a count, one option per model (the point
 ``select_point`` picks), no targets, no rules, no budget (``Problem.plain``): the planner sends it
 to the exact bin-packing engines. Everything else is a multiple-choice problem: with
 ``choose_points`` every measured point that fits an empty GPU (and meets the model's p99 bound) is
@@ -57,7 +57,7 @@ class Item:
 
 @dataclass(frozen=True)
 class Problem:
-    """The generalized problem; ``server[t][r]`` and ``room[t][r]`` per GPU type and packed resource."""
+    """The packing problem; ``server[t][r]`` and ``room[t][r]`` per GPU type and packed resource."""
 
     goal: Goal
     objective: Objective
@@ -93,7 +93,7 @@ class Problem:
 
     @property
     def plain(self) -> bool:
-        """The blog's case: one GPU type without a count, one fixed option per model, nothing else.
+        """The plain case: one GPU type without a count, one fixed option per model, nothing else.
 
         The planner packs plain problems with the exact bin-packing engines (``binpacking``).
         """
@@ -400,6 +400,6 @@ def plain_problem(
     thresholds: Thresholds,
     selection: Selection = ANY_POINT,
 ) -> Problem:
-    """The blog's problem: one GPU type (``gpu_memory_mb`` each, as many as needed), one point per model."""
+    """The plain problem: one GPU type (``gpu_memory_mb`` each, as many as needed), one point per model."""
     gpu = GpuType(DEFAULT_TYPE, gpu_memory_mb, profile)
     return build_problem((gpu,), Goal.MIN_GPUS, objective, thresholds, selection=selection)

@@ -1,4 +1,4 @@
-"""First-fit decreasing for the generalized problem: the upper bound, the warm start and the fallback.
+"""First-fit decreasing for the multiple-choice problem: the upper bound, the warm start and the fallback.
 
 Together groups go largest first (by the room their smallest options take), as bundles: one option
 per member, all on one GPU. A bundle's option per member is the smallest one, or, while a target is

@@ -240,7 +240,7 @@ def extract(solver: cp_model.CpSolver, variables: ChoiceVars) -> StageResult:
     """The stage's result; raises ``GpupackError`` on an invalid model (a bug, not bad input)."""
     status = solver.status_name()
     if status == "MODEL_INVALID":
-        raise GpupackError("internal error: CP-SAT rejected the generalized model as invalid")
+        raise GpupackError("internal error: CP-SAT rejected the multiple-choice model as invalid")
     if status in ("INFEASIBLE", "UNKNOWN"):
         return StageResult(status=status, placements=None, bound=None)
     if status not in ("OPTIMAL", "FEASIBLE"):

@@ -1,4 +1,4 @@
-"""The generalized problem in the solver's integers, its simple bounds, and GPU slots per type.
+"""The multiple-choice problem in the solver's integers, its simple bounds, and GPU slots per type.
 
 Demands are rounded up and rooms down (``resources.UNITS``); throughputs are
 rounded down and targets up (1/100 infer/s), so an integer-feasible plan meets every target in real
