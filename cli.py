@@ -710,6 +710,43 @@ def _measure_settings(opts: dict) -> object:
         raise click.BadParameter(str(exc)) from None
 
 
+def _measure_options(warmup_help: str, every: str = "") -> tuple[Callable, ...]:
+    """How long and how steadily to measure (profile, validate); ``every`` ends the stability help."""
+    return (
+        click.option(
+            "--window",
+            type=FiniteFloat(0, MAX_SECONDS, low_open=True),
+            default=2.0,
+            show_default=True,
+            help="Measurement window, seconds.",
+        ),
+        click.option(
+            "--warmup", type=FiniteFloat(0, MAX_SECONDS), default=2.0, show_default=True, help=warmup_help
+        ),
+        click.option(
+            "--max-windows",
+            type=BoundedInt(3, MAX_WINDOWS),
+            default=10,
+            show_default=True,
+            help="Windows to try before recording a point as unstable.",
+        ),
+        click.option(
+            "--stability",
+            type=FiniteFloat(0, 100, low_open=True),
+            default=10.0,
+            show_default=True,
+            help=f"Stable when 3 consecutive windows' throughputs lie within ± this % of their mean{every}.",
+        ),
+        click.option(
+            "--sample-interval",
+            type=BoundedInt(10, 60_000),
+            default=100,
+            show_default=True,
+            help="GPU and process sampling interval, milliseconds.",
+        ),
+    )
+
+
 class _ProfileProgress:
     """Prints the sweep's progress lines and notices on stderr."""
 
@@ -812,41 +849,7 @@ _PATH = click.Path(path_type=Path)
 @click.option(
     "--perf-analyzer", type=_PATH, help="The perf_analyzer binary.  [default: perf_analyzer on PATH]"
 )
-@click.option(
-    "--window",
-    type=FiniteFloat(0, MAX_SECONDS, low_open=True),
-    default=2.0,
-    show_default=True,
-    help="Measurement window, seconds.",
-)
-@click.option(
-    "--warmup",
-    type=FiniteFloat(0, MAX_SECONDS),
-    default=2.0,
-    show_default=True,
-    help="Warm-up before the first window, seconds (built-in generator).",
-)
-@click.option(
-    "--max-windows",
-    type=BoundedInt(3, MAX_WINDOWS),
-    default=10,
-    show_default=True,
-    help="Windows to try before recording a point as unstable.",
-)
-@click.option(
-    "--stability",
-    type=FiniteFloat(0, 100, low_open=True),
-    default=10.0,
-    show_default=True,
-    help="Stable when 3 consecutive windows' throughputs lie within ± this % of their mean.",
-)
-@click.option(
-    "--sample-interval",
-    type=BoundedInt(10, 60_000),
-    default=100,
-    show_default=True,
-    help="GPU and process sampling interval, milliseconds.",
-)
+@_options(_measure_options("Warm-up before the first window, seconds (built-in generator)."))
 @click.option(
     "--request-timeout",
     type=FiniteFloat(0, MAX_SECONDS, low_open=True),
@@ -1116,36 +1119,10 @@ class _ValidationProgress:
     callback=_shapes,
     help="NAME:D1,D2,... dims of an input with dynamic dims, without the batch dimension (repeatable).",
 )
-@click.option(
-    "--window",
-    type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
-    show_default=True,
-    help="Measurement window, seconds.",
-)
-@click.option(
-    "--warmup",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="Load before the first window, seconds (after each model's warm-up requests).",
-)
-@click.option(
-    "--max-windows", type=click.IntRange(min=3), default=10, show_default=True, help="Windows at most."
-)
-@click.option(
-    "--stability",
-    type=click.FloatRange(min=0, max=100, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Stable when 3 consecutive windows' throughputs lie within ± this % of their mean, for every model.",
-)
-@click.option(
-    "--sample-interval",
-    type=click.IntRange(min=10),
-    default=100,
-    show_default=True,
-    help="GPU and process sampling interval, milliseconds.",
+@_options(
+    _measure_options(
+        "Load before the first window, seconds (after each model's warm-up requests).", ", for every model"
+    )
 )
 @click.option(
     "--start-timeout",
