@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from packer.binpacking.engines import pack
+from packer.binpacking.packing import numbered_by_first_use
 from packer.choice.search import search
 from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Option, Problem
@@ -37,9 +38,9 @@ def _pack_plain(problem: Problem, settings: SolverSettings) -> Solution:
         headroom = tuple(r for r, res in enumerate(problem.resources) if res in (GPU_UTIL, MEM_UTIL))
     packing = pack(demands, capacity, settings, headroom)
     # GPUs numbered in order of first use by the models, in profile order.
-    slot = {g: k for k, g in enumerate(dict.fromkeys(packing.assignment))}
+    slots = numbered_by_first_use(packing.assignment)
     return Solution(
-        placements=tuple(Placement(i, 0, slot[g]) for i, g in enumerate(packing.assignment)),
+        placements=tuple(Placement(i, 0, g) for i, g in enumerate(slots)),
         proven=packing.proven,
         bound=float(packing.count if packing.proven else packing.lower),
         gpu_bound=packing.lower,

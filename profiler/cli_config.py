@@ -31,7 +31,6 @@ import yaml
 from profiler.errors import InputError
 
 _SETTINGS = "gpupack.settings"
-_SOURCE = "gpupack.config"
 CONFIG_PARAM = "config"
 
 
@@ -97,7 +96,6 @@ def _loader(not_replayed: tuple[str, ...]) -> Callable[[click.Context, click.Par
             return
         defaults = _default_map(ctx.command, value, _read(value, not_replayed))
         ctx.default_map = {**(ctx.default_map or {}), **defaults}
-        ctx.meta[_SOURCE] = str(value)
 
     return load
 
@@ -157,8 +155,3 @@ def effective_settings(ctx: click.Context) -> dict[str, object]:
     recorded = ctx.meta.get(_SETTINGS, {})
     keys = {p.name: _key(p) for p in ctx.command.params}
     return dict(sorted((keys.get(name, name), _plain(value)) for name, value in recorded.items()))
-
-
-def config_source(ctx: click.Context) -> str | None:
-    """The ``--config`` file the command read, if any."""
-    return ctx.meta.get(_SOURCE)

@@ -44,7 +44,7 @@ from ortools.sat.python import cp_model
 
 from packer import cpsat
 from packer.binpacking.ffd import decreasing_order
-from packer.binpacking.packing import Packing
+from packer.binpacking.packing import Packing, numbered_by_first_use
 from packer.settings import SolverSettings
 from profiler import GpupackError
 
@@ -149,12 +149,6 @@ def extract(
     return assignment, int(round(solver.best_objective_bound))
 
 
-def renumber(assignment: list[int] | tuple[int, ...]) -> tuple[int, ...]:
-    """Bins renumbered 0..k-1 in order of first use (a solver may leave a used bin empty)."""
-    order = {g: k for k, g in enumerate(dict.fromkeys(assignment))}
-    return tuple(order[g] for g in assignment)
-
-
 def _numbered_by_first_model(assignment: tuple[int, ...], order: list[int]) -> list[int]:
     """GPUs renumbered in the order their first model comes in ``order`` (x[m, g]'s symmetry (5))."""
     number: dict[int, int] = {}
@@ -182,4 +176,4 @@ def level(
     notes = packing.notes
     if solver.status_name() != "OPTIMAL":
         notes += ("headroom (lowest peak utilization) not proven within the time limit",)
-    return dataclasses.replace(packing, assignment=renumber(found[0]), notes=notes)
+    return dataclasses.replace(packing, assignment=tuple(numbered_by_first_use(found[0])), notes=notes)

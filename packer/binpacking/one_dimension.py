@@ -44,7 +44,7 @@ from packer.binpacking.diving import dive
 from packer.binpacking.elimination import eliminate
 from packer.binpacking.fit import best_fit, decreasing, first_fit
 from packer.binpacking.item_types import Types
-from packer.binpacking.packing import Packing
+from packer.binpacking.packing import Packing, numbered_by_first_use
 from packer.binpacking.pattern_steps import Step, exact_step, heuristic_step
 from packer.binpacking.patterns import ColumnGeneration
 from packer.binpacking.slack import minimum_slack
@@ -139,11 +139,10 @@ def _fixed_bins_step(job: _Job, best: _Best) -> _Best:
         return best.offer(None, best.lower + 1)
     if sorted_bins is None:
         return best
-    renumber = {b: k for k, b in enumerate(dict.fromkeys(sorted_bins))}
     assignment = [-1] * len(job.sizes)
     for rank, i in enumerate(order):
-        assignment[i] = renumber[sorted_bins[rank]]
-    return best.offer(assignment)
+        assignment[i] = sorted_bins[rank]
+    return best.offer(numbered_by_first_use(assignment))
 
 
 def _eliminate_step(job: _Job, best: _Best) -> _Best:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+def numbered_by_first_use(assignment: Sequence[int]) -> list[int]:
+    """Bins renumbered 0..k-1 in the order items first use them (a solver may skip or leave bins empty)."""
+    number = {b: k for k, b in enumerate(dict.fromkeys(assignment))}
+    return [number[b] for b in assignment]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 from packer import cpsat
+from packer.binpacking.packing import numbered_by_first_use
 from packer.binpacking.vector_types import Pattern, VectorTypes
 from packer.settings import SolverSettings
 
@@ -117,5 +118,4 @@ def fixed_bins(
     for (i, b), var in x.items():
         if solver.boolean_value(var):
             assignment[order[i]] = b
-    renumber = {b: k for k, b in enumerate(dict.fromkeys(assignment))}
-    return FixedBins([renumber[b] for b in assignment], bins)
+    return FixedBins(numbered_by_first_use(assignment), bins)

@@ -35,6 +35,7 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
+from packer.binpacking.packing import numbered_by_first_use
 from packer.binpacking.vector_pricing import run_small
 from packer.settings import SolverSettings
 
@@ -117,7 +118,7 @@ def _without_one_bin(
     state.loads = np.delete(state.loads, emptied, axis=0)
     for move in range(1, MOVES_PER_BIN + 1):
         if not state.pending:
-            return _renumber(state.assignment())
+            return numbered_by_first_use(state.assignment())
         if time.perf_counter() >= deadline or not state.bins:
             return None
         if move % REPAIR_EVERY == 0 and _repair(state, settings):
@@ -181,8 +182,3 @@ def _repair(state: _State, settings: SolverSettings) -> bool:
             state.put(items[i], chosen[b])
     state.pending = []
     return True
-
-
-def _renumber(assignment: list[int]) -> list[int]:
-    order = {b: k for k, b in enumerate(dict.fromkeys(assignment))}
-    return [order[b] for b in assignment]
