@@ -11,9 +11,10 @@ import time
 
 from packer.binpacking.engines import pack
 from packer.binpacking.packing import numbered_by_first_use
+from packer.candidates import Option
 from packer.choice.search import search
 from packer.plan import Gpu, ModelPlan, Plan
-from packer.problem import Option, Problem
+from packer.problem import Problem
 from packer.progress import heartbeat
 from packer.resources import GPU_UTIL, MEM_UTIL, Resource, limit_pct, units_down, units_up
 from packer.settings import Goal, Objective, SolverSettings
