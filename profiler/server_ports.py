@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import http.client
 import socket
@@ -14,11 +15,22 @@ from profiler.triton import Endpoints
 _READY_TIMEOUT_S = 5.0
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports nothing listens on right now.
+
+    All are bound at once before any is let go: one after another, the OS may hand out the same
+    port twice.
+    """
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _bind_error(port: int) -> str | None:
@@ -67,7 +79,7 @@ class ServerPorts:
     @classmethod
     def free(cls) -> ServerPorts:
         """Three ports nothing listens on right now."""
-        return cls(free_port(), free_port(), free_port())
+        return cls(*free_ports(3))
 
     def endpoints(self) -> Endpoints:
         """Where a server on these ports answers, seen from this host."""

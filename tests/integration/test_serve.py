@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, echo, servers_of, wait_ready, wait_until_gone
 
 from cli import cli
-from profiler.launcher import free_port
+from profiler.server_ports import free_ports
 from profiler.serving import launch_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -36,7 +36,7 @@ def _plan_directory(root: Path, placement: dict[int, list[str]], gpupack: Path) 
     for index, models in placement.items():
         for model in models:
             shutil.copytree(EXAMPLES / model, root / f"gpu{index}" / model)
-        http, grpc, metrics = free_port(), free_port(), free_port()
+        http, grpc, metrics = free_ports(3)
         script = root / f"launch-gpu{index}.sh"
         script.write_text(launch_script(index, f"gpu{index}", http, grpc, metrics, gpupack, models))
         script.chmod(0o755)
@@ -85,7 +85,8 @@ def test_serve_stops_with_one_error_line_when_a_model_fails_to_load(tmp_path: Pa
     (repository / "broken" / "1").mkdir(parents=True)
     shutil.copy(EXAMPLES / "identity" / "config.pbtxt", repository / "broken")
     (repository / "broken" / "1" / "model.py").write_text(BROKEN_MODEL)
-    ports = ("--http-port", free_port(), "--grpc-port", free_port(), "--metrics-port", free_port())
+    http, grpc, metrics = free_ports(3)
+    ports = ("--http-port", http, "--grpc-port", grpc, "--metrics-port", metrics)
     result = CliRunner().invoke(cli, ["serve", str(repository), *map(str, ports), "--quiet"])
     assert wait_until_gone(repository) == []
     assert result.exit_code == 1, result.output

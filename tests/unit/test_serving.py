@@ -15,7 +15,8 @@ from click.testing import CliRunner, Result
 
 from cli import cli
 from profiler.errors import InputError
-from profiler.launcher import ServerPorts, free_port
+from profiler.launcher import ServerPorts
+from profiler.server_ports import free_ports
 from profiler.serving import installed_gpupack, launch_script
 from profiler.signals import Interrupted, exit_code
 
@@ -118,7 +119,8 @@ def test_serve_refuses_a_port_something_already_listens_on(tmp_path: Path):
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ports = ("--http-port", free_port(), "--grpc-port", port, "--metrics-port", free_port())
+        http, metrics = free_ports(2)
+        ports = ("--http-port", http, "--grpc-port", port, "--metrics-port", metrics)
         result = _serve(tmp_path, *ports)
     assert result.exit_code == 2, result.output
     assert f"error: the gRPC port {port} is already in use" in result.stderr
