@@ -796,6 +796,14 @@ _PATH = click.Path(path_type=Path)
     "--resume", is_flag=True, help="Finish the profile in --output: skip points measured without error."
 )
 @click.option(
+    "--reload-per-batch/--no-reload-per-batch",
+    default=True,
+    show_default=True,
+    help="Unload and load each model again before each new batch size, so that the memory a batch size "
+    "takes (its first request, e.g. a CUDA graph capture, and the allocator's caches) is measured from a "
+    "fresh load, as a server serving that batch size sees it. Off: one load per model (faster).",
+)
+@click.option(
     "--model-repository",
     type=_PATH,
     help="Local mode: the Triton model repository; gpupack starts its own tritonserver on free ports.",
@@ -920,6 +928,7 @@ def profile(ctx: click.Context, **opts: object) -> None:
         settings=settings,
         sample_interval_s=opts["sample_interval"] / 1000,
         resume=opts["resume"],
+        reload_per_batch=opts["reload_per_batch"],
     )  # type: ignore[arg-type]
     if opts["gpus"]:
         if request.mode != "local" or opts["shard"] is not None:

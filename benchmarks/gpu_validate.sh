@@ -6,33 +6,37 @@
 #   # CPU host, on the files that came back (OUT = the device call's $OUT):
 #   gpupack plan --profiles OUT/profile --objective throughput \
 #       --model-repository OUT/repository --write-repositories benchmarks/results/PLAN
-#   bash benchmarks/gpu_validate.sh validate benchmarks/results/PLAN   # GPU host again
+#   bash benchmarks/gpu_validate.sh validate benchmarks/results/PLAN [PLAN2...]   # GPU host again
 #
 #   bash benchmarks/gpu_validate.sh profile --cpu-dry-run          # the same here, on the CPU models
-#   bash benchmarks/gpu_validate.sh validate DIR --cpu-dry-run
+#   bash benchmarks/gpu_validate.sh validate DIR [DIR...] --cpu-dry-run
 #
 # profile: copies the three GPU example models twice each into $OUT/repository (6 models, <model>_a and
 #   <model>_b, config `name` set), profiles the _a copies at batch {1,4,8} x concurrency {1,4} with short
 #   windows into $OUT/profile (the _b copies get the same rows: identical models), and prints each model
 #   alone at its largest point (GPU utilization: does it load the GPU?) last. Budget: $PHASE_LIMIT_S
-#   (240 s; SIGTERM keeps the finished points and a rerun resumes them).
+#   (420 s, each batch size from a fresh load of its model; SIGTERM keeps the finished points and a rerun resumes them).
 #   Plan both ways to see the validator do its job: --objective throughput (each GPU's utilizations sum
 #   to at most 100 %: should hold) and --objective min-gpus (memory only: models that each keep a GPU
 #   busy share one, and should fall short).
-# validate DIR: `gpupack validate DIR` (one planned GPU at a time on GPU 0 unless the host has them all),
-#   writes DIR/validation.json and .csv, copies them, the plan and the server logs to $OUT/validation, and
-#   prints the promised-vs-measured tables last. Exit 1 when a GPU falls short. Budget: $PHASE_LIMIT_S
-#   (480 s; SIGTERM keeps the GPUs finished in validation.json).
+# validate DIR...: `gpupack validate DIR` for each DIR in turn (one planned GPU at a time on GPU 0 unless
+#   the host has them all), writes DIR/validation.json and .csv, copies them and the server logs to
+#   $OUT/<DIR's name>/, and prints the promised-vs-measured tables last. Exit 1 when a GPU of any plan
+#   falls short. Budget: $PHASE_LIMIT_S for all (480 s; SIGTERM keeps the GPUs finished in
+#   validation.json). At most 8 files come back from a device call: three per plan.
 # $OUT defaults to ./gpu-validate-out; nvidia-smi.txt (GPU host) records the GPU before each phase.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 phase=${1:?usage: gpu_validate.sh profile|validate DIR [--cpu-dry-run]}
 shift
-plan_dir=
+plan_dirs=()
 if [[ $phase == validate ]]; then
-  plan_dir=$(cd "${1:?usage: gpu_validate.sh validate DIR [--cpu-dry-run]}" && pwd)
-  shift
+  : "${1:?usage: gpu_validate.sh validate DIR [DIR...] [--cpu-dry-run]}"
+  while [[ $# -gt 0 && $1 != --cpu-dry-run ]]; do
+    plan_dirs+=("$(cd "$1" && pwd)")
+    shift
+  done
 elif [[ $phase != profile ]]; then
   echo "unknown phase $phase (profile or validate DIR)" >&2
   exit 2
@@ -43,7 +47,7 @@ OUT=${OUT:-$root/gpu-validate-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Each phase stops within the device tool's 10 minutes, bundle install included.
-if [[ $phase == profile ]]; then phase_limit_s=${PHASE_LIMIT_S:-240}; else phase_limit_s=${PHASE_LIMIT_S:-480}; fi
+if [[ $phase == profile ]]; then phase_limit_s=${PHASE_LIMIT_S:-420}; else phase_limit_s=${PHASE_LIMIT_S:-480}; fi
 window=(--window 1 --warmup 1 --max-windows 6)
 
 if [[ $mode == gpu ]]; then
@@ -88,13 +92,24 @@ if [[ $phase == profile ]]; then
 fi
 
 status=0
-timeout --signal=TERM --kill-after=60 "$phase_limit_s" \
-  "${gpupack[@]}" validate "$plan_dir" "${window[@]}" > "$OUT/validation-report.txt" || status=$?
-mkdir -p "$OUT/validation"
-# At most 8 files come back from a device call: the results first, the server logs as one archive.
-cp "$plan_dir"/validation.json "$plan_dir"/validation.csv "$OUT/validation/" 2> /dev/null || true
-tar -czf "$OUT/validation/server-logs.tar.gz" -C "$plan_dir" $(cd "$plan_dir" && ls validation-gpu*.log 2> /dev/null) \
-  2> /dev/null || true
-echo "== validate ended with status $status (0: the plan holds, 1: a GPU falls short)" >&2
-cat "$OUT/validation-report.txt"
+deadline=$((SECONDS + phase_limit_s))
+for plan_dir in "${plan_dirs[@]}"; do
+  name=$(basename "$plan_dir")
+  left=$((deadline - SECONDS))
+  if ((left <= 10)); then echo "== no time left for $name" >&2; status=1; continue; fi
+  plan_status=0
+  timeout --signal=TERM --kill-after=60 "$left" \
+    "${gpupack[@]}" validate "$plan_dir" "${window[@]}" > "$OUT/$name-report.txt" || plan_status=$?
+  mkdir -p "$OUT/$name"
+  # At most 8 files come back from a device call: the results first, the server logs as one archive.
+  cp "$plan_dir"/validation.json "$OUT/$name/" 2> /dev/null || true
+  tar -czf "$OUT/$name/server-logs.tar.gz" -C "$plan_dir" $(cd "$plan_dir" && ls validation-gpu*.log 2> /dev/null) \
+    2> /dev/null || true
+  echo "== validate $name ended with status $plan_status (0: the plan holds, 1: a GPU falls short)" >&2
+  if ((plan_status > status)); then status=$plan_status; fi
+done
+for plan_dir in "${plan_dirs[@]}"; do
+  echo "== $(basename "$plan_dir")"
+  cat "$OUT/$(basename "$plan_dir")-report.txt"
+done
 exit "$status"

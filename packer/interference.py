@@ -3,14 +3,20 @@
 Utilizations do not add up: two models planned at 96 % summed GPU utilization were measured at
 70–78 % and still lost 15–24 % of their throughput (``utilization.gpu`` says "a kernel was
 running", not "how much of the GPU"). So the plan cannot trust the profiled utilizations of
-co-located models; it can trust what validation measured. For a model m validated on a GPU it
-shared with others,
+co-located models; it can trust what validation measured. A GPU planned at U % summed utilization
+(server included, ``planned_gpu_utilization_pct``) above 100 % is oversubscribed: sharing its time,
+each model can at best deliver ``share = 100 / U`` of its promise. What a model lost beyond that is
+what sharing itself cost it, and that carries over to any other GPU it shares. For a model m
+validated on a GPU with other models,
 
-    slowdown[m] = promised throughput / measured throughput      (at least 1; the worst run counts)
+    slowdown[m] = share × promised throughput / measured throughput   (at least 1; the worst run counts)
 
-and a re-plan counts m's GPU and memory-controller utilization as ``slowdown × profiled`` (server
-removed, ``resources.own_demand``): a model that ran 30 % slow beside others needs 30 % more of a
-GPU's time to keep its promise. Models validated alone tell nothing about sharing and keep 1.
+with ``share = min(1, 100 / U)`` (1 when the plan gives no utilization). A re-plan counts m's GPU
+and memory-controller utilization as ``slowdown × profiled`` (server removed,
+``resources.own_demand``): a model that ran 30 % slow beside others needs 30 % more of a GPU's time
+to keep its promise. On an H200 (benchmarks/results/h200-2026-12-01), six models planned at 510 %
+on one GPU delivered 0.18 of their promises against a share of 0.196: a slowdown of 1.08, not the
+5.4 the raw ratio would have charged. Models validated alone tell nothing about sharing and keep 1.
 A model that served nothing beside others gets ``NO_SHARING``, which keeps it on a GPU of its own.
 """
 
@@ -39,6 +45,9 @@ def _gpu_slowdowns(path: Path, k: int, gpu: object) -> dict[str, float]:
     models = gpu["models"]
     if len(models) < 2:
         return {}
+    planned = gpu.get("planned_gpu_utilization_pct")
+    planned = None if planned is None else _number(path, f"gpus[{k}].planned_gpu_utilization_pct", planned)
+    share = min(1.0, 100.0 / planned) if planned and planned > 0 else 1.0
     found = {}
     for j, model in enumerate(models):
         where = f"gpus[{k}].models[{j}]"
@@ -46,7 +55,7 @@ def _gpu_slowdowns(path: Path, k: int, gpu: object) -> dict[str, float]:
             raise InputError(f"{path}: {where}: expected an object with a 'name'")
         promised = _number(path, f"{where}.promised_throughput", model.get("promised_throughput"))
         measured = _number(path, f"{where}.measured_throughput", model.get("measured_throughput") or 0.0)
-        found[model["name"]] = max(1.0, promised / measured) if measured > 0 else NO_SHARING
+        found[model["name"]] = max(1.0, share * promised / measured) if measured > 0 else NO_SHARING
     return found
 
 

@@ -37,11 +37,12 @@ class PlannedModel:
 
 @dataclass(frozen=True)
 class PlannedGpu:
-    """One GPU of the plan: its models and the memory the plan expects (server included)."""
+    """One GPU of the plan: its models, the memory and GPU utilization it expects (server included)."""
 
     index: int
     models: tuple[PlannedModel, ...]
     memory_mb: float | None = None
+    gpu_util_pct: float | None = None
 
     @property
     def promised_throughput(self) -> float:
@@ -111,7 +112,12 @@ def _gpu(where: str, data: object) -> PlannedGpu:
         raise InputError(f"{where}: a model is placed twice on one GPU (one server loads a model once)")
     if index < 0:
         raise InputError(f"{where}: 'index' must be at least 0")
-    return PlannedGpu(index=index, models=planned, memory_mb=_field(where, data, "memory_mb", float, False))
+    return PlannedGpu(
+        index=index,
+        models=planned,
+        memory_mb=_field(where, data, "memory_mb", float, False),
+        gpu_util_pct=_field(where, data, "gpu_util_pct", float, False),
+    )
 
 
 def read_deployment(directory: Path) -> Deployment:

@@ -44,6 +44,7 @@ class ProfileRequest:
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     sample_interval_s: float = DEFAULT_INTERVAL_S
     resume: bool = False
+    reload_per_batch: bool = True
 
     def __post_init__(self) -> None:
         if (self.model_repository is None) == (self.triton_url is None):
@@ -139,7 +140,8 @@ def _notes(request: ProfileRequest, gpu: GpuInfo | None) -> str:
         f"{request.mode} mode; windows of {s.window_s:g} s after a {s.warmup_s:g} s warm-up, stable when "
         f"{STABLE_WINDOWS} agree within ±{s.stability_pct:g} % (at most {s.max_windows} windows); "
         f"resources sampled every {request.sample_interval_s * 1000:.0f} ms, maxima over the last "
-        f"{STABLE_WINDOWS} windows (memory: from just before the point's first request)"
+        f"{STABLE_WINDOWS} windows (memory: from just before the point's first request"
+        + ("; each batch size from a fresh load of its model)" if request.reload_per_batch else ")")
     ]
     if gpu is not None:
         notes.append(f"the server sees GPU {gpu.index} ({gpu.uuid}) only")

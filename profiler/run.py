@@ -259,7 +259,12 @@ def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
             Sampler(target.gpu_source(), target.tree, request.sample_interval_s)
         )
         spec = SweepSpec(
-            request.models, request.batch_sizes, request.concurrencies, request.shapes, request.settings
+            request.models,
+            request.batch_sizes,
+            request.concurrencies,
+            request.shapes,
+            request.settings,
+            request.reload_per_batch,
         )
         outcome = Sweep(target.handle, engine, sampler, request.output, reporter).run(
             spec, metadata, existing

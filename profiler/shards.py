@@ -138,6 +138,8 @@ def shard_args(request: ProfileRequest, shard: Shard, gpu: int, output: Path) ->
             args += [flag, str(path)]
     for name, dims in request.shapes:
         args += ["--shape", f"{name}:{','.join(map(str, dims))}"]
+    if not request.reload_per_batch:
+        args.append("--no-reload-per-batch")
     return args + (["--resume"] if request.resume else [])
 
 

@@ -2,7 +2,10 @@
 
 First the server alone (no model loaded) for the baseline; then, per model: load, measure each point
 not yet in the output, unload (and wait until the server has let it go, so that each model's memory
-is its own). After every point the whole profile is rewritten atomically, so Ctrl-C or a crash keeps
+is its own). With ``reload_per_batch`` (the default) the model is also unloaded and loaded again
+before each new batch size: what a batch size takes from a fresh load (its first request, e.g. a CUDA
+graph captured at first use, and what the allocator keeps) is then measured as a server that serves
+that batch size sees it, not on top of the smaller batch sizes' leftovers. After every point the whole profile is rewritten atomically, so Ctrl-C or a crash keeps
 everything finished, and ``--resume`` skips what is there. A model that fails to load gets an error
 row per point and the sweep goes on; so does a point whose requests fail (e.g. out of memory).
 
@@ -67,6 +70,7 @@ class SweepSpec:
     concurrencies: tuple[int, ...]
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     settings: MeasureSettings = field(default_factory=MeasureSettings)
+    reload_per_batch: bool = True
 
     def __post_init__(self) -> None:
         if not self.models or not self.batch_sizes or not self.concurrencies:
@@ -256,8 +260,14 @@ class Sweep:
         specs: dict[int, tuple[InputSpec, ...]] = {
             b: input_specs(model, config, b, shapes) for b in dict.fromkeys(b for b, _ in pending)
         }
+        loaded_for = pending[0][0] if pending else None
         while pending:
             b, c = pending[0]
+            if b != loaded_for and spec.reload_per_batch:
+                trouble = self._reload(model)
+                if trouble:
+                    return trouble
+            loaded_for = b
             first_request = self.sampler.now()  # memory from here: first-request allocations count
             measurement = self.engine.measure(model, specs[b], c, spec.settings)
             lost = self.server.failure(after_error=True) if measurement.error else None
@@ -276,6 +286,15 @@ class Sweep:
                 return f"{model} hung at batch {b}, concurrency {c} ({measurement.error})"
             if STUB_DIED in measurement.error:
                 return f"{model}'s stub process died at batch {b}, concurrency {c} ({measurement.error})"
+        return None
+
+    def _reload(self, model: str) -> str | None:
+        """Unload ``model`` and load it again (a fresh stub process); the trouble if that failed."""
+        try:
+            self.server.control.unload(model)
+            self.server.control.load(model)
+        except GpupackError as exc:
+            return self.server.failure(after_error=True) or f"{model}: reloading it failed ({exc.message})"
         return None
 
     def _leave(self, model: str, interrupted: bool) -> None:

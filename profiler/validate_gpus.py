@@ -177,7 +177,13 @@ def _failed(planned: PlannedGpu, device: str, gpu: GpuInfo | None, error: str) -
     )
     reserved = gpu.reserved_memory_mb if gpu else None
     return GpuCheck(
-        planned.index, device, planned.memory_mb, models, reserved_memory_mb=reserved, error=error
+        planned.index,
+        device,
+        planned.memory_mb,
+        models,
+        reserved_memory_mb=reserved,
+        error=error,
+        planned_gpu_util_pct=planned.gpu_util_pct,
     )
 
 
@@ -205,4 +211,12 @@ def _check(served: _Served, measurements: dict[tuple[int, str], Measurement]) ->
     now = served.sampler.now()
     use = served.sampler.use(min(starts, default=served.loaded_at), max(ends, default=now), served.loaded_at)
     reserved = served.gpu.reserved_memory_mb if served.gpu else None
-    return GpuCheck(planned.index, served.device, planned.memory_mb, tuple(models), use, reserved)
+    return GpuCheck(
+        planned.index,
+        served.device,
+        planned.memory_mb,
+        tuple(models),
+        use,
+        reserved,
+        planned_gpu_util_pct=planned.gpu_util_pct,
+    )

@@ -76,6 +76,7 @@ class GpuCheck:
     use: ResourceUse = field(default_factory=ResourceUse)
     reserved_memory_mb: float | None = None
     error: str = ""  # the server did not start (e.g. a model failed to load)
+    planned_gpu_util_pct: float | None = None  # the plan's summed GPU utilization, server included
 
     @property
     def promised_throughput(self) -> float:

@@ -58,6 +58,7 @@ def gpu_record(gpu: GpuCheck, min_ratio: float) -> dict[str, object]:
         "memory_ratio": _round(gpu.memory_ratio),
         "peak_process_memory_mb": _round(use.process_memory_mb, 1),
         "reserved_memory_mb": _round(gpu.reserved_memory_mb, 1),
+        "planned_gpu_utilization_pct": _round(gpu.planned_gpu_util_pct, 1),
         "max_gpu_utilization_pct": use.gpu_util_pct,
         "max_memory_utilization_pct": use.mem_util_pct,
         "max_sm_activity_pct": _round(use.sm_activity_pct, 1),

@@ -47,7 +47,10 @@ def test_sweep_of_two_models_writes_a_complete_profile_that_plan_accepts(reposit
     meta = written.metadata
     assert meta.device == "cpu" and meta.triton_version == "2.51.0" and meta.date
     assert meta.load_generator.startswith("gpupack built-in")
-    assert (output / "tritonserver.log").exists()
+    log = (output / "tritonserver.log").read_text()
+    # Each batch size from a fresh load (--reload-per-batch, the default): two loads per model.
+    assert log.count("successfully loaded 'identity'") == 2 and log.count("successfully loaded 'sleepy'") == 2
+    assert "each batch size from a fresh load" in meta.notes
 
     plan = CliRunner().invoke(cli, ["plan", "--profiles", str(output), "--gpu-memory", "16GB", "--json"])
     assert plan.exit_code == 0, plan.output
@@ -68,9 +71,10 @@ def test_known_service_time_model_matches_theory_and_concurrency_is_honoured(
     output = tmp_path / "profile"
     result = profile(
         "--model-repository", repository, "--models", "sleepy", "--batch", "1,4", "--concurrency", "1,4",
-        "--output", output, "--window", "1", "--warmup", "0.3", "--max-windows", "6",
+        "--output", output, "--window", "1", "--warmup", "0.3", "--max-windows", "6", "--no-reload-per-batch",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert (output / "tritonserver.log").read_text().count("successfully loaded 'sleepy'") == 1
     points = {(p.batch_size, p.concurrency): p for p in read_profile(output).points}
     for (batch, concurrency), point in points.items():
         theory = batch * 1000 / service_ms

@@ -302,3 +302,19 @@ def test_a_points_memory_is_the_most_measured_at_its_batch_size(tmp_path):
     profile = Profile(points, ServerBaseline(), ProfileMetadata(), "x")
     memory = [p.memory_mb for p in with_first_use_memory(profile).points]
     assert memory == [16461.0, 16461.0, 2735.0, None]
+
+
+def test_memory_measured_on_a_gpu_gets_the_margin_on_the_models_own_share_only():
+    from packer.inputs import MEASURED_MEMORY_MARGIN, with_memory_margin
+    from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+
+    points = (
+        ProfilePoint("u", 8, 1, throughput=100, memory_mb=2619.0),
+        ProfilePoint("v", 1, 1, throughput=9),
+    )
+    server = ServerBaseline(memory_mb=619.0)
+    measured = Profile(points, server, ProfileMetadata(device="gpu", gpu_reserved_memory_mb=645.0), "x")
+    raised = [p.memory_mb for p in with_memory_margin(measured).points]
+    assert raised == [pytest.approx(2619.0 + MEASURED_MEMORY_MARGIN * 2000.0), None]
+    synthetic = Profile(points, server, ProfileMetadata(device="gpu"), "x")
+    assert with_memory_margin(synthetic) == synthetic

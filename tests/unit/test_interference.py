@@ -13,11 +13,14 @@ from packer.interference import NO_SHARING, read_slowdowns
 from profiler import InputError
 
 
-def validation(path: Path, gpus: list[list[tuple[str, float, float]]]) -> Path:
+def validation(
+    path: Path, gpus: list[list[tuple[str, float, float]]], planned_util: list[float | None] | None = None
+) -> Path:
     data = {
         "gpus": [
             {
                 "index": k,
+                "planned_gpu_utilization_pct": (planned_util or [None] * len(gpus))[k],
                 "models": [
                     {"name": n, "promised_throughput": p, "measured_throughput": m} for n, p, m in models
                 ],
@@ -34,6 +37,19 @@ def test_slowdowns_come_from_shared_gpus_only_and_the_worst_run_counts(tmp_path:
     second = validation(tmp_path / "b.json", [[("A", 100, 80), ("D", 20, 0)]])
     slowdowns = read_slowdowns([first, second])
     assert slowdowns == {"A": pytest.approx(100 / 70, abs=1e-3), "B": 1.0, "D": NO_SHARING}
+
+
+def test_an_oversubscribed_gpu_charges_only_what_was_lost_beyond_its_time_share(tmp_path: Path):
+    # Planned at 500 %: each model can at best deliver 1/5 of its promise. A delivered 1/6 (slowdown
+    # 1.2 beyond the share), B its full share (1); on a GPU planned under 100 % the raw ratio counts.
+    over = validation(tmp_path / "a.json", [[("A", 600, 100), ("B", 500, 100)]], [500.0])
+    under = validation(tmp_path / "b.json", [[("C", 100, 80), ("D", 100, 100)]], [90.0])
+    assert read_slowdowns([over, under]) == {
+        "A": pytest.approx(1.2),
+        "B": 1.0,
+        "C": pytest.approx(1.25),
+        "D": 1.0,
+    }
 
 
 def test_a_broken_validation_file_is_refused_by_name(tmp_path: Path):
