@@ -67,7 +67,7 @@ def with_memory_margin(profile: Profile) -> Profile:
 
 
 def read_plan_profile(path: str | Path) -> Profile:
-    """A profile as the planner counts it: ``read_profile``, ``with_first_use_memory``, ``with_memory_margin``."""
+    """A profile as the planner counts it: read, then ``with_first_use_memory``, ``with_memory_margin``."""
     return with_memory_margin(with_first_use_memory(read_profile(path)))
 
 

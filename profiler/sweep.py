@@ -5,8 +5,10 @@ not yet in the output, unload (and wait until the server has let it go, so that 
 is its own). With ``reload_per_batch`` (the default) the model is also unloaded and loaded again
 before each new batch size: what a batch size takes from a fresh load (its first request, e.g. a CUDA
 graph captured at first use, and what the allocator keeps) is then measured as a server that serves
-that batch size sees it, not on top of the smaller batch sizes' leftovers. After every point the whole profile is rewritten atomically, so Ctrl-C or a crash keeps
-everything finished, and ``--resume`` skips what is there. A model that fails to load gets an error
+that batch size sees it, not on top of the smaller batch sizes' leftovers.
+
+After every point the whole profile is rewritten atomically, so Ctrl-C or a crash keeps everything
+finished, and ``--resume`` skips what is there. A model that fails to load gets an error
 row per point and the sweep goes on; so does a point whose requests fail (e.g. out of memory).
 
 A model can also take the server down with it: its requests time out (it hangs), its stub process
