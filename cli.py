@@ -264,7 +264,9 @@ _GENERALIZED_OPTIONS = (
         metavar="FILE",
         help="validation.json written by `gpupack validate` (repeatable): each model that ran slower "
         "beside others than promised counts its GPU and memory-controller utilization times that "
-        "slowdown (promised / measured infer/s, the worst run), so a re-plan keeps its promises. "
+        "slowdown (promised / measured infer/s, the worst run; on a GPU planned above 100 % utilization, "
+        "beyond its time share 100/U), and the models of a GPU that fell short without being "
+        "oversubscribed are kept apart, so a re-plan keeps its promises. "
         "Needs --objective throughput or --targets.",
     ),
 )

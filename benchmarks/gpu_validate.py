@@ -1,20 +1,25 @@
 """The Python steps of gpu_validate.sh: a repository of model copies, and what its profile says.
 
-    python benchmarks/gpu_validate.py repository --source DIR --models a,b,c --copies 2 --out OUT/repository
+    python benchmarks/gpu_validate.py repository --source DIR --models a,b,c --copies 2 --out OUT/repository \
+        [--light a=4,b=1]
     python benchmarks/gpu_validate.py clone --profile OUT/profile --repository OUT/repository
     python benchmarks/gpu_validate.py alone --profile OUT/profile
 
 Copies are named ``<model>_a``, ``<model>_b``, ... (directory and config ``name``). Only the ``_a``
 copies are profiled (``gpupack profile``, by the script): the others are byte-identical models, so
 ``clone`` gives them the ``_a`` rows under their own names (the profile's notes say so); that keeps the
-GPU phase within its budget. ``alone`` prints each measured model at its largest batch and concurrency:
-how much of the GPU one model takes by itself. Needs neither an installed gpupack nor OR-Tools.
+GPU phase within its budget. ``--light MODEL=VIEWS`` adds a ``<model>_light`` copy whose config
+``views`` parameter is VIEWS: the same network with less GPU work per request, a model that can share
+a GPU; it is a different model and is profiled itself. ``alone`` prints each measured model at its
+largest batch and concurrency: how much of the GPU one model takes by itself.
+Needs neither an installed gpupack nor OR-Tools.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import shutil
 import string
 import sys
@@ -28,26 +33,36 @@ from profiler.profile_io import read_profile, write_profile  # noqa: E402
 
 CONFIG = "config.pbtxt"
 MEASURED_SUFFIX = "_a"
+LIGHT_SUFFIX = "_light"
 _CLONE_NOTE = "; rows of "
+_VIEWS = re.compile(r'(key: "views", value: \{ string_value: ")[0-9]+(" \})')
 
 
 def _copy_name(model: str, copy: int) -> str:
     return f"{model}_{string.ascii_lowercase[copy]}"
 
 
+def _copy(args: argparse.Namespace, model: str, name: str, views: str | None = None) -> None:
+    shutil.copytree(args.source / model, args.out / name, ignore=shutil.ignore_patterns("__pycache__"))
+    config = args.out / name / CONFIG
+    text = "\n".join(line for line in config.read_text().splitlines() if not line.startswith("name:"))
+    if views is not None:
+        text, found = _VIEWS.subn(rf"\g<1>{views}\g<2>", text)
+        if found != 1:
+            raise SystemExit(f"{model}: no views parameter to set in its {CONFIG}")
+    config.write_text(f'name: "{name}"\n{text}\n')
+
+
 def repository(args: argparse.Namespace) -> int:
-    """Copy each model ``--copies`` times under new names (directory and config ``name``)."""
+    """Copy each model ``--copies`` times under new names (directory and config ``name``), plus lights."""
     if args.out.exists():
         shutil.rmtree(args.out)
     for model in args.models.split(","):
         for copy in range(args.copies):
-            name = _copy_name(model, copy)
-            shutil.copytree(
-                args.source / model, args.out / name, ignore=shutil.ignore_patterns("__pycache__")
-            )
-            config = args.out / name / CONFIG
-            lines = [line for line in config.read_text().splitlines() if not line.startswith("name:")]
-            config.write_text(f'name: "{name}"\n' + "\n".join(lines) + "\n")
+            _copy(args, model, _copy_name(model, copy))
+    for item in filter(None, args.light.split(",")):
+        model, views = item.split("=")
+        _copy(args, model, model + LIGHT_SUFFIX, views)
     print(f"repository: {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}")
     return 0
 
@@ -56,7 +71,8 @@ def clone(args: argparse.Namespace) -> int:
     """Give every copy other than ``_a`` the rows of its ``_a`` copy, under its own name."""
     written = read_profile(args.profile)
     measured = [p for p in written.points if p.model.endswith(MEASURED_SUFFIX)]
-    copies = sorted(p.name for p in args.repository.iterdir() if not p.name.endswith(MEASURED_SUFFIX))
+    copies = sorted(p.name for p in args.repository.iterdir() if re.search(r"_[b-z]$", p.name))
+    kept = [p for p in written.points if p.model not in copies]
     clones = [
         dataclasses.replace(p, model=copy)
         for copy in copies
@@ -66,9 +82,7 @@ def clone(args: argparse.Namespace) -> int:
     notes = written.metadata.notes.split(_CLONE_NOTE)[0]
     notes += f"{_CLONE_NOTE}{', '.join(copies)} are the measurements of their identical _a copies"
     metadata = dataclasses.replace(written.metadata, notes=notes)
-    write_profile(
-        dataclasses.replace(written, points=tuple(measured + clones), metadata=metadata), args.profile
-    )
+    write_profile(dataclasses.replace(written, points=tuple(kept + clones), metadata=metadata), args.profile)
     print(f"{len(clones)} rows cloned for {', '.join(copies)} in {args.profile}")
     return 0
 
@@ -79,7 +93,7 @@ def alone(args: argparse.Namespace) -> int:
     rows = []
     for model in written.models():
         points = [p for p in written.points_for(model) if p.ok]
-        if not points or not model.endswith(MEASURED_SUFFIX):
+        if not points or not model.endswith((MEASURED_SUFFIX, LIGHT_SUFFIX)):
             continue
         p = max(points, key=lambda p: (p.batch_size, p.concurrency))
         rows.append(
@@ -99,6 +113,7 @@ def main() -> int:
     p.add_argument("--source", type=Path, required=True)
     p.add_argument("--models", required=True)
     p.add_argument("--copies", type=int, default=2)
+    p.add_argument("--light", default="", help="MODEL=VIEWS,...: a <model>_light copy with that many views")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("clone", help="rows of the _a copies for the other copies")
     p.add_argument("--profile", type=Path, required=True)

@@ -13,7 +13,8 @@
 #
 # profile: copies the three GPU example models twice each into $OUT/repository (6 models, <model>_a and
 #   <model>_b, config `name` set), profiles the _a copies at batch {1,4,8} x concurrency {1,4} with short
-#   windows into $OUT/profile (the _b copies get the same rows: identical models), and prints each model
+#   windows into $OUT/profile (the _b copies get the same rows: identical models), with $LIGHT's
+#   <model>_light copies (fewer views; profiled too), and prints each model
 #   alone at its largest point (GPU utilization: does it load the GPU?) last. Budget: $PHASE_LIMIT_S
 #   (420 s, each batch size from a fresh load of its model; SIGTERM keeps the finished points and a rerun resumes them).
 #   Plan both ways to see the validator do its job: --objective throughput (each GPU's utilizations sum
@@ -57,6 +58,8 @@ if [[ $mode == gpu ]]; then
   source benchmarks/install-bundle.sh .gpu-bundle /tmp/triton
   py=python3
   models=classification_resnet50,classification_resnet18,segmentation_unet3d
+  # Light copies (fewer views: less GPU work per request) that can share a GPU with the heavy ones.
+  light=${LIGHT-classification_resnet50=4,classification_resnet18=8,segmentation_unet3d=1}
   # `gpupack serve`/`validate` read these two; `profile` takes them as flags.
   export TRITONSERVER GPUPACK_BACKEND_PYTHON=$TRITON_STUB_BIN/python3
   server=(--triton-server "$TRITONSERVER" --backend-python "$GPUPACK_BACKEND_PYTHON")
@@ -64,6 +67,7 @@ if [[ $mode == gpu ]]; then
 else
   py=${PYTHON:-$root/.venv/bin/python}
   models=identity,sleepy
+  light=
   server=()
 fi
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
@@ -78,8 +82,9 @@ gpupack=("$py" -m cli)
 
 if [[ $phase == profile ]]; then
   "$py" benchmarks/gpu_validate.py repository --source profiler/examples --models "$models" --copies 2 \
-    --out "$OUT/repository"
+    --light "$light" --out "$OUT/repository"
   measured=$(echo "$models" | sed 's/,/_a,/g; s/$/_a/')
+  if [[ -n $light ]]; then measured=$measured,$(echo "$light" | sed 's/=[0-9]*/_light/g'); fi
   status=0
   timeout --signal=TERM --kill-after=60 "$phase_limit_s" \
     "${gpupack[@]}" profile --model-repository "$OUT/repository" --models "$measured" \

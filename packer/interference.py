@@ -18,6 +18,13 @@ to keep its promise. On an H200 (benchmarks/results/h200-2026-12-01), six models
 on one GPU delivered 0.18 of their promises against a share of 0.196: a slowdown of 1.08, not the
 5.4 the raw ratio would have charged. Models validated alone tell nothing about sharing and keep 1.
 A model that served nothing beside others gets ``NO_SHARING``, which keeps it on a GPU of its own.
+
+A slowdown per model does not carry over between partners, though: on that H200 a light ResNet-18
+ran 1.12× slow beside one model at concurrency 4 and 1.40× beside another at concurrency 1, and a
+re-plan with both slowdowns put the same failing pair together again (its inflated sum still fit).
+So a measured group is also taken at its word: the models of a GPU that fell short without being
+oversubscribed (U ≤ 100 %, or not given) are kept ``apart`` in the re-plan (every pair of them):
+a plan never repeats a placement that was measured not to hold.
 """
 
 from __future__ import annotations
@@ -25,12 +32,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from profiler import InputError
 
 # A slowdown this large leaves no room for another model: a model that served nothing when sharing.
 NO_SHARING = 100.0
+# What `gpupack validate` calls falling short, where a file does not say its --min-ratio.
+DEFAULT_MIN_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class Interference:
+    """What validation runs teach a re-plan: slowdowns per model, groups measured not to hold."""
+
+    slowdowns: dict[str, float]
+    apart: tuple[tuple[str, ...], ...] = ()
 
 
 def _number(path: Path, where: str, value: object) -> float:
@@ -39,16 +57,17 @@ def _number(path: Path, where: str, value: object) -> float:
     return float(value)
 
 
-def _gpu_slowdowns(path: Path, k: int, gpu: object) -> dict[str, float]:
+def _gpu(path: Path, k: int, gpu: object, min_ratio: float) -> tuple[dict[str, float], tuple[str, ...]]:
+    """One validated GPU's slowdowns, and its models if they fell short without oversubscription."""
     if not isinstance(gpu, dict) or not isinstance(gpu.get("models"), list):
         raise InputError(f"{path}: gpus[{k}]: expected an object with a list 'models'")
     models = gpu["models"]
     if len(models) < 2:
-        return {}
+        return {}, ()
     planned = gpu.get("planned_gpu_utilization_pct")
     planned = None if planned is None else _number(path, f"gpus[{k}].planned_gpu_utilization_pct", planned)
     share = min(1.0, 100.0 / planned) if planned and planned > 0 else 1.0
-    found = {}
+    found, short = {}, False
     for j, model in enumerate(models):
         where = f"gpus[{k}].models[{j}]"
         if not isinstance(model, dict) or not isinstance(model.get("name"), str):
@@ -56,24 +75,35 @@ def _gpu_slowdowns(path: Path, k: int, gpu: object) -> dict[str, float]:
         promised = _number(path, f"{where}.promised_throughput", model.get("promised_throughput"))
         measured = _number(path, f"{where}.measured_throughput", model.get("measured_throughput") or 0.0)
         found[model["name"]] = max(1.0, share * promised / measured) if measured > 0 else NO_SHARING
-    return found
+        short = short or measured < min_ratio * promised
+    return found, (tuple(found) if short and share == 1.0 else ())
 
 
-def read_slowdowns(paths: Iterable[Path]) -> dict[str, float]:
-    """Model → slowdown beside other models, the worst over every validation file in ``paths``."""
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            f"{path}: no such file", "pass the validation.json that gpupack validate wrote"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable validation JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
+        raise InputError(f"{path}: expected the JSON of gpupack validate (an object with a list 'gpus')")
+    return data
+
+
+def read_interference(paths: Iterable[Path]) -> Interference:
+    """Slowdowns (the worst per model) and groups to keep apart, over every validation file in ``paths``."""
     slowdowns: dict[str, float] = {}
+    apart: list[tuple[str, ...]] = []
     for path in paths:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError(
-                f"{path}: no such file", "pass the validation.json that gpupack validate wrote"
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: not a readable validation JSON ({exc})") from None
-        if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
-            raise InputError(f"{path}: expected the JSON of gpupack validate (an object with a list 'gpus')")
+        data = _read(path)
+        min_ratio = _number(path, "min_ratio", data.get("min_ratio", DEFAULT_MIN_RATIO))
         for k, gpu in enumerate(data["gpus"]):
-            for model, slowdown in _gpu_slowdowns(path, k, gpu).items():
+            found, group = _gpu(path, k, gpu, min_ratio)
+            for model, slowdown in found.items():
                 slowdowns[model] = round(max(slowdowns.get(model, 1.0), slowdown), 4)
-    return slowdowns
+            if group and group not in apart:
+                apart.append(group)
+    return Interference(slowdowns, tuple(apart))

@@ -16,7 +16,7 @@ from packer.deploy.repository import WrittenRepositories, write_repositories
 from packer.deploy.source import SourceRepository, read_source
 from packer.fleet_file import read_fleet, read_targets
 from packer.inputs import DEFAULT_TYPE, GpuType, read_plan_profile
-from packer.interference import read_slowdowns
+from packer.interference import read_interference
 from packer.plan import Plan
 from packer.planner import plan
 from packer.problem import Problem, build_problem
@@ -102,6 +102,8 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
     else:
         types = (_default_type(request),)
     targets = read_targets(request.targets) if request.targets else ()
+    interference = read_interference(request.interference)
+    rules = rules.merged(Rules(apart=interference.apart))
     source = None
     if request.model_repository:
         models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
@@ -119,9 +121,12 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
         # On a budget the throughput to maximize comes from choosing points.
         choose_points=request.choose_points or request.gpu_budget is not None,
         gpu_budget=request.gpu_budget,
-        slowdown=read_slowdowns(request.interference),
+        slowdown=interference.slowdowns,
     )
-    return problem, source
+    kept_apart = tuple(
+        f"kept apart, measured short together (--interference): {', '.join(g)}" for g in interference.apart
+    )
+    return replace(problem, notes=problem.notes + kept_apart), source
 
 
 def _check_outputs(request: PlanRequest) -> None:

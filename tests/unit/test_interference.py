@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from packer.interference import NO_SHARING, read_slowdowns
+from packer.interference import NO_SHARING, read_interference
 from profiler import InputError
 
 
@@ -35,7 +35,7 @@ def validation(
 def test_slowdowns_come_from_shared_gpus_only_and_the_worst_run_counts(tmp_path: Path):
     first = validation(tmp_path / "a.json", [[("A", 100, 70), ("B", 50, 55)], [("C", 10, 5)]])
     second = validation(tmp_path / "b.json", [[("A", 100, 80), ("D", 20, 0)]])
-    slowdowns = read_slowdowns([first, second])
+    slowdowns = read_interference([first, second]).slowdowns
     assert slowdowns == {"A": pytest.approx(100 / 70, abs=1e-3), "B": 1.0, "D": NO_SHARING}
 
 
@@ -44,7 +44,7 @@ def test_an_oversubscribed_gpu_charges_only_what_was_lost_beyond_its_time_share(
     # 1.2 beyond the share), B its full share (1); on a GPU planned under 100 % the raw ratio counts.
     over = validation(tmp_path / "a.json", [[("A", 600, 100), ("B", 500, 100)]], [500.0])
     under = validation(tmp_path / "b.json", [[("C", 100, 80), ("D", 100, 100)]], [90.0])
-    assert read_slowdowns([over, under]) == {
+    assert read_interference([over, under]).slowdowns == {
         "A": pytest.approx(1.2),
         "B": 1.0,
         "C": pytest.approx(1.25),
@@ -52,11 +52,25 @@ def test_an_oversubscribed_gpu_charges_only_what_was_lost_beyond_its_time_share(
     }
 
 
+def test_groups_that_fell_short_within_capacity_are_kept_apart_and_no_others(tmp_path: Path):
+    runs = validation(
+        tmp_path / "a.json",
+        [
+            [("A", 100, 85), ("B", 100, 100)],  # short at 90 % planned: kept apart
+            [("C", 100, 95), ("D", 100, 92)],  # held
+            [("E", 100, 10), ("F", 100, 10)],  # short, but planned at 500 %: oversubscribed, not a verdict
+            [("G", 100, 50)],  # alone
+        ],
+        [90.0, 95.0, 500.0, 60.0],
+    )
+    assert read_interference([runs, runs]).apart == (("A", "B"),)
+
+
 def test_a_broken_validation_file_is_refused_by_name(tmp_path: Path):
     bad = tmp_path / "v.json"
     bad.write_text('{"gpus": [{"models": [{"name": "A", "promised_throughput": "fast"}, {"name": "B"}]}]}')
     with pytest.raises(InputError, match=r"v.json: gpus\[0\].models\[0\].promised_throughput"):
-        read_slowdowns([bad])
+        read_interference([bad])
 
 
 def plan_json(*args: str) -> dict:
@@ -84,6 +98,21 @@ def test_a_measured_slowdown_moves_models_apart_in_the_replan(tmp_path: Path):
     assert after["gpu_count"] >= before["gpu_count"]
     inflated = next(m for g in after["gpus"] for m in g["models"] if m["name"] == a)
     assert inflated["gpu_util_pct"] == shared["models"][0]["gpu_util_pct"]  # the profile is reported as is
+
+
+def test_a_pair_measured_short_is_not_planned_together_again_even_when_its_slowdowns_fit(tmp_path: Path):
+    before = plan_json()
+    shared = next(g for g in before["gpus"] if len(g["models"]) == 2)
+    (a, pa), (b, pb) = ((m["name"], m["throughput"]) for m in shared["models"])
+    slightly = validation(tmp_path / "validation.json", [[(a, pa, 0.89 * pa), (b, pb, 0.89 * pb)]], [95.0])
+    result = CliRunner().invoke(
+        cli, ["plan", "--objective", "throughput", "--interference", str(slightly), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    after = json.loads(result.output)
+    hosts = {m["name"]: g["index"] for g in after["gpus"] for m in g["models"]}
+    assert hosts[a] != hosts[b]
+    assert f"kept apart, measured short together (--interference): {a}, {b}" in after["notes"]
 
 
 def test_interference_with_min_gpus_is_refused(tmp_path: Path):
