@@ -93,8 +93,13 @@ def _read(path: Path) -> dict:
     return data
 
 
-def read_interference(paths: Iterable[Path]) -> Interference:
-    """Slowdowns (the worst per model) and groups to keep apart, over every validation file in ``paths``."""
+def read_interference(paths: Iterable[Path], known: Iterable[str] | None = None) -> Interference:
+    """Slowdowns (the worst per model) and groups to keep apart, over every validation file in ``paths``.
+
+    ``known``: the models being planned, if given; groups keep only those (a validation may come from a
+    larger fleet), and a group left with fewer than two is dropped.
+    """
+    keep = None if known is None else set(known)
     slowdowns: dict[str, float] = {}
     apart: list[tuple[str, ...]] = []
     for path in paths:
@@ -104,6 +109,7 @@ def read_interference(paths: Iterable[Path]) -> Interference:
             found, group = _gpu(path, k, gpu, min_ratio)
             for model, slowdown in found.items():
                 slowdowns[model] = round(max(slowdowns.get(model, 1.0), slowdown), 4)
-            if group and group not in apart:
+            group = tuple(m for m in group if keep is None or m in keep)
+            if len(group) > 1 and group not in apart:
                 apart.append(group)
     return Interference(slowdowns, tuple(apart))

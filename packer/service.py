@@ -102,11 +102,11 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
     else:
         types = (_default_type(request),)
     targets = read_targets(request.targets) if request.targets else ()
-    interference = read_interference(request.interference)
+    models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
+    interference = read_interference(request.interference, known=models)
     rules = rules.merged(Rules(apart=interference.apart))
     source = None
     if request.model_repository:
-        models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
         # A point measured for models together (``a+b``) deploys each of them.
         source = read_source(request.model_repository, [m for g in models for m in g.split(GROUP_SEPARATOR)])
         rules = rules.merged(Rules(together=source.dependency_groups(models)))

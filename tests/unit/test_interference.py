@@ -64,6 +64,7 @@ def test_groups_that_fell_short_within_capacity_are_kept_apart_and_no_others(tmp
         [90.0, 95.0, 500.0, 60.0],
     )
     assert read_interference([runs, runs]).apart == (("A", "B"),)
+    assert read_interference([runs], known=["A", "C"]).apart == ()  # B is not being planned
 
 
 def test_a_broken_validation_file_is_refused_by_name(tmp_path: Path):
