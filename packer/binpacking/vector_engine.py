@@ -159,7 +159,7 @@ def _pattern_steps(
         return
     initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
     model = VectorColumnGeneration(types, initial + types.patterns(best.assignment), settings)
-    lp = model.solve(types.counts, best.count, _left(deadline, LP_SHARE))
+    lp = model.solve(types.counts, best.count, _left(deadline, LP_SHARE), known=best.lower)
     best.lower = max(best.lower, lp.bound)
     if not lp.converged and best.count > best.lower:
         best.notes.append("column generation stopped at the time limit before converging")

@@ -20,6 +20,9 @@ Bound
         feasible). When CP-SAT proves B ≤ 1, the LP is solved (converged) and (3) is z_LP itself;
         otherwise (3) is still valid: the bound never relies on an unfinished LP. ⌈(3)⌉ bounds the
         number of bins.
+    (4) the restricted LP's value z_P ≥ z_LP: once ⌈z_P⌉ is no more than a bound already proven
+        (L2), no later column can raise the bound, and column generation stops there (the time goes
+        to the searches for a packing instead).
 The model persists: ``solve`` may be called again with smaller demands d' ≤ d (diving), and every
 pattern generated before stays a column.
 """
@@ -96,11 +99,17 @@ class VectorColumnGeneration:
         return True
 
     def solve(
-        self, demand: tuple[int, ...] | list[int], target: float, deadline: float, exact: bool = True
+        self,
+        demand: tuple[int, ...] | list[int],
+        target: float,
+        deadline: float,
+        exact: bool = True,
+        known: int = 0,
     ) -> VectorLp:
         """Generate columns for ``demand`` until none prices out, the bound reaches ``target``, or time.
 
         Without ``exact`` only the heuristic prices (diving's node LPs): no bound, never converged.
+        ``known``: a bound proven elsewhere; the search stops once (4) shows the LP cannot beat it.
         """
         for row, d in zip(self._rows, demand, strict=True):
             row.SetLb(float(d))
@@ -113,31 +122,30 @@ class VectorColumnGeneration:
                 break  # (1) always has a solution with the initial patterns: a numerical failure
             value = self._objective.Value()
             usage = tuple(var.solution_value() for var in self._columns)
+            if exact and math.ceil(value - BOUND_TOLERANCE) <= known:
+                break  # (4) the LP cannot raise the bound above ``known``
             duals = np.array([max(0.0, row.dual_value()) for row in self._rows])
-            added = [
-                p
-                for p in greedy_price(self._sizes, limits, duals, self._capacity)
-                if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)
-            ]
-            if added:
+            heuristic = greedy_price(self._sizes, limits, duals, self._capacity)
+            if [p for p in heuristic if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)]:
                 continue
             if not exact:
                 break
-            hint = greedy_price(self._sizes, limits, duals, self._capacity)[0].pattern
             seconds = min(EXACT_PRICING_SECONDS, deadline - time.perf_counter())
-            exact = exact_price(self._sizes, limits, duals, self._capacity, hint, self.settings, seconds)
-            if exact is None:
+            priced = exact_price(
+                self._sizes, limits, duals, self._capacity, heuristic[0].pattern, self.settings, seconds
+            )
+            if priced is None:
                 break
-            scale = max(1.0, exact.upper)
+            scale = max(1.0, priced.upper)
             # (3) Farley's bound from these duals
             if float(d @ duals) / scale > dual_value:
                 feasible, dual_value = duals / scale, float(d @ duals) / scale
                 bound = max(bound, math.ceil(dual_value - BOUND_TOLERANCE))
-            if exact.value > 1 + PRICE_TOLERANCE and self.add(exact.pattern):
+            if priced.value > 1 + PRICE_TOLERANCE and self.add(priced.pattern):
                 if bound >= target:
                     break
                 continue
-            converged = exact.upper <= 1 + PRICE_TOLERANCE
+            converged = priced.upper <= 1 + PRICE_TOLERANCE
             break
         return VectorLp(
             bound=bound,
