@@ -40,7 +40,7 @@ from packer.binpacking.vector_pricing import run_small
 from packer.settings import SolverSettings
 
 # Moves allowed to empty one bin before the attempt moves on to the next bin.
-MOVES_PER_BIN = 3_000
+MOVES_PER_BIN = 10_000
 # A CP-SAT repair every this many moves, over the pending items and this many bins.
 REPAIR_EVERY = 200
 REPAIR_BINS = 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from packer.binpacking import vector_full_bins
+from packer.binpacking import vector_full_bins, vector_search
 from packer.binpacking.ffd import first_fit_decreasing
 from packer.binpacking.vector_diving import dive
 from packer.binpacking.vector_engine import pack_vector_exact
@@ -144,3 +145,57 @@ def test_engine_is_never_worse_than_first_fit_decreasing(family):
         == max(first_fit_decreasing(demands, capacity)) + 1
     )
     assert outcome.proven == (outcome.count == outcome.lower)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_column_generation_stops_once_its_value_cannot_beat_a_known_bound(seed):
+    demands, capacity, optimum = exact_fill(60, seed)
+    types = VectorTypes.of(demands, capacity)
+    initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
+    lp = VectorColumnGeneration(types, initial, SolverSettings())
+    stopped = lp.solve(types.counts, float("inf"), time.perf_counter() + 60, known=optimum)
+    # (4): the restricted LP's value is within the known bound, and nothing proven goes past the optimum
+    assert math.ceil(stopped.value - 1e-6) <= optimum
+    assert not stopped.converged
+    assert stopped.bound <= optimum and stopped.dual_value <= optimum + 1e-6
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_farley_bound_of_an_exact_fill_never_exceeds_its_optimum_and_reaches_it_when_converged(seed):
+    demands, capacity, optimum = exact_fill(24, seed)
+    types = VectorTypes.of(demands, capacity)
+    lp = VectorColumnGeneration(
+        types, types.patterns(first_fit_decreasing(demands, capacity)), SolverSettings()
+    )
+    solved = lp.solve(types.counts, float("inf"), time.perf_counter() + 60)
+    assert solved.dual_value <= optimum + 1e-6 and solved.bound <= optimum
+    if solved.converged:
+        assert solved.bound == optimum
+
+
+def test_local_search_keeps_its_bin_index_consistent_with_its_bins_after_moves():
+    demands, capacity, _ = instance("uniform", 60, 4)
+    start = greedy_packings(demands, capacity)[0]
+    sizes, cap = np.asarray(demands), np.asarray(capacity)
+    state = vector_search._State(sizes, cap, start)
+    state.drop_bin(0)
+    rng = random.Random(0)
+    for _ in range(200):  # moves, swaps and kicks; the bin may never empty, so a fixed number
+        if not state.pending:
+            break
+        vector_search._place(state, state.pending.pop(0), rng)
+    for b, items in enumerate(state.bins):
+        assert all(state.where[i] == b for i in items)
+        assert (sizes[items].sum(axis=0) == state.loads[b]).all() and (state.loads[b] <= cap).all()
+    assert all(state.where[i] == -1 for i in state.pending)
+    placed = [i for items in state.bins for i in items]
+    assert sorted(placed + state.pending) == list(range(len(demands)))
+
+
+@pytest.mark.parametrize("family", ["correlated", "uniform", "bigsmall"])
+def test_local_search_never_returns_a_worse_or_infeasible_packing(family):
+    demands, capacity, _ = instance(family, 80, 6)
+    start = greedy_packings(demands, capacity)[0]
+    found = improve(demands, capacity, start, 0, SolverSettings(), time.perf_counter() + 1.0)
+    assert_feasible(demands, capacity, found)
+    assert max(found) <= max(start)
