@@ -14,7 +14,8 @@ Constraints
 Pricing
     (2) V(π) = max Σ_t π[t]·a[t] over patterns a (``vector_pricing``), π ≥ 0 the duals of (1); a
         pattern worth more than 1 enters P. The heuristic runs first; CP-SAT runs only when the
-        heuristic finds nothing, and its proven upper bound B ≥ V(π) comes with every answer.
+        heuristic finds nothing, and its proven upper bound B ≥ V(π) comes with every answer; every
+        pattern CP-SAT met that is worth more than 1 enters P.
 Bound
     (3) Farley: Σ_t d[t]·π[t] / max(1, B) ≤ z_LP ≤ OPT for any π ≥ 0 and B ≥ V(π) (π / B is dual
         feasible). When CP-SAT proves B ≤ 1, the LP is solved (converged) and (3) is z_LP itself;
@@ -134,18 +135,18 @@ class VectorColumnGeneration:
             priced = exact_price(
                 self._sizes, limits, duals, self._capacity, heuristic[0].pattern, self.settings, seconds
             )
-            if priced is None:
+            if not priced:
                 break
-            scale = max(1.0, priced.upper)
+            scale = max(1.0, priced[0].upper)
             # (3) Farley's bound from these duals
             if float(d @ duals) / scale > dual_value:
                 feasible, dual_value = duals / scale, float(d @ duals) / scale
                 bound = max(bound, math.ceil(dual_value - BOUND_TOLERANCE))
-            if priced.value > 1 + PRICE_TOLERANCE and self.add(priced.pattern):
+            if [p for p in priced if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)]:
                 if bound >= target:
                     break
                 continue
-            converged = priced.upper <= 1 + PRICE_TOLERANCE
+            converged = priced[0].upper <= 1 + PRICE_TOLERANCE
             break
         return VectorLp(
             bound=bound,

@@ -102,9 +102,13 @@ def test_exact_pricing_bounds_every_greedy_pattern():
     duals = np.random.default_rng(5).uniform(0.0, 0.4, len(types.sizes))
     limits = np.asarray(types.counts)
     best = greedy_price(sizes, limits, duals, cap)[0]
-    exact = exact_price(sizes, limits, duals, cap, best.pattern, SolverSettings(), 5.0)
-    assert exact is not None and exact.upper >= exact.value >= best.value - 1e-9
-    assert types.fits(exact.pattern) and types.fits(best.pattern)
+    found = exact_price(sizes, limits, duals, cap, best.pattern, SolverSettings(), 5.0)
+    assert found and found[0].upper >= found[0].value >= best.value - 1e-9
+    assert [p.value for p in found] == sorted((p.value for p in found), reverse=True)
+    assert len({p.pattern for p in found}) == len(found)
+    assert all(types.fits(p.pattern) and p.upper == found[0].upper for p in found) and types.fits(
+        best.pattern
+    )
 
 
 def test_dive_out_of_time_still_returns_a_complete_feasible_packing():
