@@ -44,7 +44,7 @@ from packer.settings import SolverSettings
 # IP, fixed-bin search (the last local search takes whatever is left).
 FULL_SHARE = 0.8
 SEARCH_SHARE = 0.15
-LP_SHARE = 0.4
+LP_SHARE = 0.6
 DIVE_SHARE = 0.4
 PATTERN_IP_SHARE = 0.3
 FIXED_BINS_SHARE = 0.3
