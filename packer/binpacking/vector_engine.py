@@ -45,7 +45,7 @@ from packer.settings import SolverSettings
 FULL_SHARE = 0.8
 SEARCH_SHARE = 0.15
 LP_SHARE = 0.6
-DIVE_SHARE = 0.4
+DIVE_SHARE = 0.7
 PATTERN_IP_SHARE = 0.3
 FIXED_BINS_SHARE = 0.3
 # Above this many distinct item types the pattern LP (GLOP + pricing per column) is left out.
