@@ -203,3 +203,23 @@ def test_local_search_never_returns_a_worse_or_infeasible_packing(family):
     found = improve(demands, capacity, start, 0, SolverSettings(), time.perf_counter() + 1.0)
     assert_feasible(demands, capacity, found)
     assert max(found) <= max(start)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pricing_finds_a_pattern_worth_more_than_one_whenever_a_full_bin_is(seed):
+    demands, capacity, _ = exact_fill(30, seed)
+    types = VectorTypes.of(demands, capacity)
+    sizes, cap, limits = types.array(), np.asarray(capacity), np.asarray(types.counts)
+    # each item priced at 1.02 x its mean share: every bin of the exact fill is worth 1.02
+    duals = 1.02 * (sizes / cap).mean(axis=1)
+    greedy = greedy_price(sizes, limits, duals, cap)
+    assert all(
+        types.fits(p.pattern) and abs(p.value - float(np.asarray(p.pattern) @ duals)) < 1e-9 for p in greedy
+    )
+    # column generation's order: the greedy first, CP-SAT when the greedy finds nothing worth more than 1
+    found = (
+        greedy
+        if greedy[0].value > 1 + 1e-6
+        else exact_price(sizes, limits, duals, cap, greedy[0].pattern, SolverSettings(), 5.0)
+    )
+    assert found[0].value > 1 + 1e-6 and types.fits(found[0].pattern)
