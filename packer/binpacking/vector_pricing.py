@@ -79,23 +79,31 @@ def _swap(pattern: np.ndarray, sizes: np.ndarray, limits: np.ndarray, duals: np.
 
 
 def greedy_price(
-    sizes: np.ndarray, limits: np.ndarray, duals: np.ndarray, capacity: np.ndarray, anchors: int = ANCHORS
+    sizes: np.ndarray,
+    limits: np.ndarray,
+    duals: np.ndarray,
+    capacity: np.ndarray,
+    anchors: int = ANCHORS,
+    basis: tuple[Pattern, ...] = (),
 ) -> list[Priced]:
     """The heuristic's distinct patterns, best first.
 
     The dynamic greedy from an empty bin and from one copy of each of the ``anchors`` most valuable
-    types, each followed by one pass of swaps and a last fill.
+    types, each followed by one pass of swaps and a last fill; then the same swaps and fill from each
+    pattern of ``basis`` (the master LP's patterns in use: near-full bins one swap from a better one).
     """
     limits = np.where(duals > 0, limits, 0)
     found: dict[Pattern, float] = {}
-    starts = [None, *np.argsort(-duals, kind="stable")[:anchors]]
-    for anchor in starts:
+    starts: list[np.ndarray] = []
+    for anchor in [None, *np.argsort(-duals, kind="stable")[:anchors]]:
         pattern = np.zeros(len(sizes), dtype=np.int64)
         if anchor is not None:
             if limits[anchor] == 0:
                 continue
             pattern[anchor] = 1
-        _dynamic_fill(pattern, sizes, limits, duals, capacity)
+        starts.append(_dynamic_fill(pattern, sizes, limits, duals, capacity))
+    starts.extend(np.minimum(np.asarray(b, dtype=np.int64), limits) for b in basis)
+    for pattern in starts:
         _swap(pattern, sizes, limits, duals, capacity)
         _dynamic_fill(pattern, sizes, limits, duals, capacity)
         found[tuple(int(a) for a in pattern)] = float(pattern @ duals)

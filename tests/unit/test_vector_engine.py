@@ -223,3 +223,18 @@ def test_pricing_finds_a_pattern_worth_more_than_one_whenever_a_full_bin_is(seed
         else exact_price(sizes, limits, duals, cap, greedy[0].pattern, SolverSettings(), 5.0)
     )
     assert found[0].value > 1 + 1e-6 and types.fits(found[0].pattern)
+
+
+def test_pricing_from_the_lp_patterns_keeps_within_the_copies_left_and_the_capacity():
+    demands, capacity, _ = instance("correlated", 60, 2)
+    types = VectorTypes.of(demands, capacity)
+    sizes, cap = types.array(), np.asarray(capacity)
+    duals = np.random.default_rng(2).uniform(0.0, 0.5, len(types.sizes))
+    basis = tuple(types.patterns(greedy_packings(demands, capacity)[0]))
+    limits = np.asarray(types.counts).copy()
+    limits[: len(limits) // 2] = 0  # half the types used up, as in a dive: basis copies of them drop out
+    found = greedy_price(sizes, limits, duals, cap, basis=basis)
+    assert found[0].value >= greedy_price(sizes, limits, duals, cap)[0].value - 1e-9
+    assert all(
+        types.fits(p.pattern) and all(a <= u for a, u in zip(p.pattern, limits, strict=True)) for p in found
+    )
