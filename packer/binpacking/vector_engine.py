@@ -11,7 +11,8 @@ and bins (GPUs) capacities C[r]. The steps, each skipped once the best packing m
        partition (random exact fills: within seconds up to thousands of items). Found: optimal.
     4. local search (``vector_search``) for ``SEARCH_SHARE`` of the time left.
     5. lower bound: the pattern LP by column generation (``vector_patterns``), ⌈Farley's bound⌉,
-       which is ⌈z_LP⌉ when the LP converged; up to ``LP_MAX_TYPES`` item types.
+       which is ⌈z_LP⌉ when the LP converged; up to ``LP_MAX_TYPES`` item types. It stops early once
+       the restricted LP's value shows it cannot raise the bound of step 2 (its (4)).
     6. diving on the pattern LP (``vector_diving``) for a packing into the bound.
     7. the pattern IP over the generated columns for one bin fewer than the best (``vector_exact``).
     8. up to ``vector_exact.FIXED_BINS_MAX_ITEMS`` items: CP-SAT's fixed-bin search for K = the bound
@@ -25,6 +26,7 @@ Every packing is re-checked against the capacities before it is returned.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -34,7 +36,7 @@ from packer.binpacking.bounds import vector_lower_bound
 from packer.binpacking.ffd import decreasing_order, first_fit_decreasing
 from packer.binpacking.packing import Packing
 from packer.binpacking.vector_diving import dive
-from packer.binpacking.vector_patterns import VectorColumnGeneration
+from packer.binpacking.vector_patterns import BOUND_TOLERANCE, VectorColumnGeneration
 from packer.binpacking.vector_types import VectorTypes, greedy_packings, pack_residual
 from packer.settings import SolverSettings
 
@@ -42,8 +44,8 @@ from packer.settings import SolverSettings
 # IP, fixed-bin search (the last local search takes whatever is left).
 FULL_SHARE = 0.8
 SEARCH_SHARE = 0.15
-LP_SHARE = 0.4
-DIVE_SHARE = 0.4
+LP_SHARE = 0.6
+DIVE_SHARE = 0.7
 PATTERN_IP_SHARE = 0.3
 FIXED_BINS_SHARE = 0.3
 # Above this many distinct item types the pattern LP (GLOP + pricing per column) is left out.
@@ -159,9 +161,11 @@ def _pattern_steps(
         return
     initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
     model = VectorColumnGeneration(types, initial + types.patterns(best.assignment), settings)
-    lp = model.solve(types.counts, best.count, _left(deadline, LP_SHARE))
+    lp = model.solve(types.counts, best.count, _left(deadline, LP_SHARE), known=best.lower)
     best.lower = max(best.lower, lp.bound)
-    if not lp.converged and best.count > best.lower:
+    if best.count > best.lower and math.ceil(lp.value - BOUND_TOLERANCE) <= best.lower:
+        best.notes.append("column generation stopped early: the pattern LP cannot raise the lower bound")
+    elif not lp.converged and best.count > best.lower:
         best.notes.append("column generation stopped at the time limit before converging")
     if best.done(deadline):
         return

@@ -13,13 +13,19 @@ Constraints
     (1) Σ_p a[t, p]·λ[p] ≥ d[t]               ∀ t          every item covered
 Pricing
     (2) V(π) = max Σ_t π[t]·a[t] over patterns a (``vector_pricing``), π ≥ 0 the duals of (1); a
-        pattern worth more than 1 enters P. The heuristic runs first; CP-SAT runs only when the
-        heuristic finds nothing, and its proven upper bound B ≥ V(π) comes with every answer.
+        pattern worth more than 1 enters P. The heuristic runs first (from scratch and, at the root,
+        from each pattern the LP uses); CP-SAT runs only when the heuristic finds nothing, and its
+        proven upper bound B ≥ V(π) comes with every answer; every pattern CP-SAT met that is worth
+        more than 1 enters P.
 Bound
     (3) Farley: Σ_t d[t]·π[t] / max(1, B) ≤ z_LP ≤ OPT for any π ≥ 0 and B ≥ V(π) (π / B is dual
         feasible). When CP-SAT proves B ≤ 1, the LP is solved (converged) and (3) is z_LP itself;
         otherwise (3) is still valid: the bound never relies on an unfinished LP. ⌈(3)⌉ bounds the
         number of bins.
+    (4) the restricted LP's value z_P ≥ z_LP: once ⌈z_P⌉ is no more than a bound already proven
+        (L2), no later column can raise the bound; one exact pricing then gives (3) its duals (the
+        dive prunes by their reduced costs) and column generation stops there (the time goes to the
+        searches for a packing instead).
 The model persists: ``solve`` may be called again with smaller demands d' ≤ d (diving), and every
 pattern generated before stays a column.
 """
@@ -43,6 +49,8 @@ PRICE_TOLERANCE = 1e-6
 BOUND_TOLERANCE = 1e-6
 # Seconds one exact pricing (CP-SAT knapsack) may take.
 EXACT_PRICING_SECONDS = 1.0
+# Patterns the LP uses above this much are starting points of the heuristic pricing.
+BASIS_USAGE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -96,11 +104,17 @@ class VectorColumnGeneration:
         return True
 
     def solve(
-        self, demand: tuple[int, ...] | list[int], target: float, deadline: float, exact: bool = True
+        self,
+        demand: tuple[int, ...] | list[int],
+        target: float,
+        deadline: float,
+        exact: bool = True,
+        known: int = 0,
     ) -> VectorLp:
         """Generate columns for ``demand`` until none prices out, the bound reaches ``target``, or time.
 
         Without ``exact`` only the heuristic prices (diving's node LPs): no bound, never converged.
+        ``known``: a bound proven elsewhere; the search stops once (4) shows the LP cannot beat it.
         """
         for row, d in zip(self._rows, demand, strict=True):
             row.SetLb(float(d))
@@ -113,31 +127,37 @@ class VectorColumnGeneration:
                 break  # (1) always has a solution with the initial patterns: a numerical failure
             value = self._objective.Value()
             usage = tuple(var.solution_value() for var in self._columns)
+            # (4) the LP cannot raise the bound above ``known``: one exact pricing for (3)'s duals, then stop
+            settled = exact and math.ceil(value - BOUND_TOLERANCE) <= known
             duals = np.array([max(0.0, row.dual_value()) for row in self._rows])
-            added = [
-                p
-                for p in greedy_price(self._sizes, limits, duals, self._capacity)
-                if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)
-            ]
-            if added:
+            # the patterns in use seed the heuristic too, at the root only: in diving's node LPs the
+            # extra columns slow every re-solve more than they help
+            basis = tuple(p for p, x in zip(self.patterns, usage, strict=True) if x > BASIS_USAGE)
+            heuristic = greedy_price(self._sizes, limits, duals, self._capacity, basis=basis if exact else ())
+            if not settled and [
+                p for p in heuristic if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)
+            ]:
                 continue
             if not exact:
                 break
-            hint = greedy_price(self._sizes, limits, duals, self._capacity)[0].pattern
             seconds = min(EXACT_PRICING_SECONDS, deadline - time.perf_counter())
-            exact = exact_price(self._sizes, limits, duals, self._capacity, hint, self.settings, seconds)
-            if exact is None:
+            priced = exact_price(
+                self._sizes, limits, duals, self._capacity, heuristic[0].pattern, self.settings, seconds
+            )
+            if not priced:
                 break
-            scale = max(1.0, exact.upper)
+            scale = max(1.0, priced[0].upper)
             # (3) Farley's bound from these duals
             if float(d @ duals) / scale > dual_value:
                 feasible, dual_value = duals / scale, float(d @ duals) / scale
                 bound = max(bound, math.ceil(dual_value - BOUND_TOLERANCE))
-            if exact.value > 1 + PRICE_TOLERANCE and self.add(exact.pattern):
+            if settled:
+                break
+            if [p for p in priced if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)]:
                 if bound >= target:
                     break
                 continue
-            converged = exact.upper <= 1 + PRICE_TOLERANCE
+            converged = priced[0].upper <= 1 + PRICE_TOLERANCE
             break
         return VectorLp(
             bound=bound,

@@ -18,6 +18,8 @@ of the most valuable types; then one pass swaps a taken copy for a more valuable
 Exact (``exact_price``): CP-SAT on (1) with π scaled to integers, π'[t] = ⌊π[t]·S⌋. Its proven upper
 bound B' gives V(π) ≤ (B' + n_max) / S, n_max the most items a bin holds (each copy lost < 1/S):
 an upper bound on V valid even when the search stops early, which is all Farley's bound needs.
+Every solution CP-SAT meets on its way to the best comes back too (a dozen per search on random
+fills, most of them worth more than 1): columns for the price of one search.
 """
 
 from __future__ import annotations
@@ -77,23 +79,31 @@ def _swap(pattern: np.ndarray, sizes: np.ndarray, limits: np.ndarray, duals: np.
 
 
 def greedy_price(
-    sizes: np.ndarray, limits: np.ndarray, duals: np.ndarray, capacity: np.ndarray, anchors: int = ANCHORS
+    sizes: np.ndarray,
+    limits: np.ndarray,
+    duals: np.ndarray,
+    capacity: np.ndarray,
+    anchors: int = ANCHORS,
+    basis: tuple[Pattern, ...] = (),
 ) -> list[Priced]:
     """The heuristic's distinct patterns, best first.
 
     The dynamic greedy from an empty bin and from one copy of each of the ``anchors`` most valuable
-    types, each followed by one pass of swaps and a last fill.
+    types, each followed by one pass of swaps and a last fill; then the same swaps and fill from each
+    pattern of ``basis`` (the master LP's patterns in use: near-full bins one swap from a better one).
     """
     limits = np.where(duals > 0, limits, 0)
     found: dict[Pattern, float] = {}
-    starts = [None, *np.argsort(-duals, kind="stable")[:anchors]]
-    for anchor in starts:
+    starts: list[np.ndarray] = []
+    for anchor in [None, *np.argsort(-duals, kind="stable")[:anchors]]:
         pattern = np.zeros(len(sizes), dtype=np.int64)
         if anchor is not None:
             if limits[anchor] == 0:
                 continue
             pattern[anchor] = 1
-        _dynamic_fill(pattern, sizes, limits, duals, capacity)
+        starts.append(_dynamic_fill(pattern, sizes, limits, duals, capacity))
+    starts.extend(np.minimum(np.asarray(b, dtype=np.int64), limits) for b in basis)
+    for pattern in starts:
         _swap(pattern, sizes, limits, duals, capacity)
         _dynamic_fill(pattern, sizes, limits, duals, capacity)
         found[tuple(int(a) for a in pattern)] = float(pattern @ duals)
@@ -108,8 +118,8 @@ def exact_price(
     hint: Pattern,
     settings: SolverSettings,
     seconds: float,
-) -> Priced | None:
-    """CP-SAT on (1): the best pattern it found and a proven upper bound on V(π); None if it found none.
+) -> list[Priced]:
+    """CP-SAT on (1): the patterns it met, best first, each with its proven upper bound on V(π); [] if none.
 
     One worker (the knapsacks are small and many) and a deterministic time limit, so the same duals
     give the same pattern whatever the machine's load; ``seconds`` of wall time caps it as well.
@@ -125,20 +135,37 @@ def exact_price(
     model.maximize(sum(scaled[t] * a[t] for t in useful))
     for t in useful:
         model.add_hint(a[t], hint[t])
-    solver = run_small(model, settings, seconds)
+    met = _Solutions([a[t] for t in useful])
+    solver = run_small(model, settings, seconds, met)
     status = solver.status_name()
     if status == "MODEL_INVALID":
         raise ValueError("CP-SAT rejected the pricing knapsack as invalid")
     if status not in ("OPTIMAL", "FEASIBLE"):
-        return None
-    pattern = [0] * len(sizes)
-    for t in useful:
-        pattern[t] = solver.value(a[t])
+        return []
     most = max(1, _most_items(sizes, limits, capacity))
     upper = (solver.best_objective_bound + most) / DUAL_SCALE
     if status == "OPTIMAL":
         upper = min(upper, (solver.objective_value + most) / DUAL_SCALE)
-    return Priced(float(np.asarray(pattern) @ duals), tuple(pattern), upper)
+    found: dict[Pattern, float] = {}
+    for values in [[solver.value(v) for v in met.variables], *reversed(met.values)]:
+        pattern = [0] * len(sizes)
+        for t, copies in zip(useful, values, strict=True):
+            pattern[t] = copies
+        found.setdefault(tuple(pattern), float(np.asarray(pattern) @ duals))
+    return sorted((Priced(v, p, upper) for p, v in found.items()), key=lambda p: -p.value)
+
+
+class _Solutions(cp_model.CpSolverSolutionCallback):
+    """The values of ``variables`` in every solution CP-SAT reports."""
+
+    def __init__(self, variables: list[cp_model.IntVar]) -> None:
+        super().__init__()
+        self.variables = variables
+        self.values: list[list[int]] = []
+
+    def on_solution_callback(self) -> None:
+        """Record one solution."""
+        self.values.append([self.value(v) for v in self.variables])
 
 
 def _most_items(sizes: np.ndarray, limits: np.ndarray, capacity: np.ndarray) -> int:
@@ -150,7 +177,12 @@ def _most_items(sizes: np.ndarray, limits: np.ndarray, capacity: np.ndarray) -> 
     return best
 
 
-def run_small(model: cp_model.CpModel, settings: SolverSettings, seconds: float) -> cp_model.CpSolver:
+def run_small(
+    model: cp_model.CpModel,
+    settings: SolverSettings,
+    seconds: float,
+    callback: cp_model.CpSolverSolutionCallback | None = None,
+) -> cp_model.CpSolver:
     """CP-SAT for a small subproblem: one worker, the plan's seed, a deterministic and a wall limit.
 
     Small models solved many times gain nothing from parallel workers (on 2 cores the default's
@@ -163,5 +195,5 @@ def run_small(model: cp_model.CpModel, settings: SolverSettings, seconds: float)
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = settings.random_seed
     solver.parameters.log_search_progress = settings.debug
-    solver.solve(model)
+    solver.solve(model, callback)
     return solver

@@ -40,7 +40,7 @@ from packer.binpacking.vector_pricing import run_small
 from packer.settings import SolverSettings
 
 # Moves allowed to empty one bin before the attempt moves on to the next bin.
-MOVES_PER_BIN = 3_000
+MOVES_PER_BIN = 10_000
 # A CP-SAT repair every this many moves, over the pending items and this many bins.
 REPAIR_EVERY = 200
 REPAIR_BINS = 6
@@ -60,6 +60,15 @@ class _State:
             self.bins[b].append(i)
         self.loads = np.array([sizes[items].sum(axis=0) for items in self.bins]).reshape(count, -1)
         self.pending: list[int] = []
+        # where[i] = the bin of item i, -1 while it is pending
+        self.where = np.asarray(assignment, dtype=np.int64).copy()
+
+    def drop_bin(self, b: int) -> None:
+        """Empty bin ``b`` into the pending items and remove it (the bins after it shift down)."""
+        self.pending = list(self.bins.pop(b))
+        self.loads = np.delete(self.loads, b, axis=0)
+        self.where[self.pending] = -1
+        self.where[self.where > b] -= 1
 
     def fullness(self) -> np.ndarray:
         return (self.loads / self.capacity).sum(axis=1)
@@ -67,10 +76,12 @@ class _State:
     def put(self, item: int, b: int) -> None:
         self.bins[b].append(item)
         self.loads[b] += self.sizes[item]
+        self.where[item] = b
 
     def take(self, item: int, b: int) -> None:
         self.bins[b].remove(item)
         self.loads[b] -= self.sizes[item]
+        self.where[item] = -1
 
     def assignment(self) -> list[int]:
         out = [-1] * len(self.sizes)
@@ -113,9 +124,7 @@ def _without_one_bin(
 ) -> list[int] | None:
     state = _State(sizes, capacity, assignment)
     ranked = np.argsort(state.fullness(), kind="stable")
-    emptied = int(ranked[attempt % len(ranked)])
-    state.pending = list(state.bins.pop(emptied))
-    state.loads = np.delete(state.loads, emptied, axis=0)
+    state.drop_bin(int(ranked[attempt % len(ranked)]))
     for move in range(1, MOVES_PER_BIN + 1):
         if not state.pending:
             return numbered_by_first_use(state.assignment())
@@ -135,15 +144,14 @@ def _place(state: _State, item: int, rng: random.Random) -> None:
     if fits.any():  # 1. best fit
         state.put(item, int(np.argmax(np.where(fits, state.fullness(), -1.0))))
         return
-    best, best_score = None, -1.0
-    for b, items in enumerate(state.bins):  # 2. swap down
-        for j in items:
-            if state.share[j] < state.share[item] and np.all(state.loads[b] - state.sizes[j] + w <= cap):
-                score = float(((state.loads[b] - state.sizes[j] + w) / cap).sum())
-                if score > best_score:
-                    best, best_score = (b, j), score
-    if best is not None:
-        b, j = best
+    # 2. swap down, every candidate at once: j in a bin, smaller, and the item fits in its place
+    smaller = np.flatnonzero((state.where >= 0) & (state.share < state.share[item]))
+    after = state.loads[state.where[smaller]] - state.sizes[smaller] + w
+    ok = np.all(after <= cap, axis=1)
+    if ok.any():
+        score = np.where(ok, (after / cap).sum(axis=1), -1.0)
+        j = int(smaller[int(np.argmax(score))])
+        b = int(state.where[j])
         state.take(j, b)
         state.put(item, b)
         state.pending.append(j)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from packer.binpacking import vector_full_bins
+from packer.binpacking import vector_full_bins, vector_search
 from packer.binpacking.ffd import first_fit_decreasing
 from packer.binpacking.vector_diving import dive
 from packer.binpacking.vector_engine import pack_vector_exact
@@ -101,9 +102,13 @@ def test_exact_pricing_bounds_every_greedy_pattern():
     duals = np.random.default_rng(5).uniform(0.0, 0.4, len(types.sizes))
     limits = np.asarray(types.counts)
     best = greedy_price(sizes, limits, duals, cap)[0]
-    exact = exact_price(sizes, limits, duals, cap, best.pattern, SolverSettings(), 5.0)
-    assert exact is not None and exact.upper >= exact.value >= best.value - 1e-9
-    assert types.fits(exact.pattern) and types.fits(best.pattern)
+    found = exact_price(sizes, limits, duals, cap, best.pattern, SolverSettings(), 5.0)
+    assert found and found[0].upper >= found[0].value >= best.value - 1e-9
+    assert [p.value for p in found] == sorted((p.value for p in found), reverse=True)
+    assert len({p.pattern for p in found}) == len(found)
+    assert all(types.fits(p.pattern) and p.upper == found[0].upper for p in found) and types.fits(
+        best.pattern
+    )
 
 
 def test_dive_out_of_time_still_returns_a_complete_feasible_packing():
@@ -144,3 +149,92 @@ def test_engine_is_never_worse_than_first_fit_decreasing(family):
         == max(first_fit_decreasing(demands, capacity)) + 1
     )
     assert outcome.proven == (outcome.count == outcome.lower)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_column_generation_stops_once_its_value_cannot_beat_a_known_bound(seed):
+    demands, capacity, optimum = exact_fill(60, seed)
+    types = VectorTypes.of(demands, capacity)
+    initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
+    lp = VectorColumnGeneration(types, initial, SolverSettings())
+    stopped = lp.solve(types.counts, float("inf"), time.perf_counter() + 60, known=optimum)
+    # (4): the restricted LP's value is within the known bound, and nothing proven goes past the optimum
+    assert math.ceil(stopped.value - 1e-6) <= optimum
+    assert not stopped.converged
+    assert stopped.bound <= optimum and stopped.dual_value <= optimum + 1e-6
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_farley_bound_of_an_exact_fill_never_exceeds_its_optimum_and_reaches_it_when_converged(seed):
+    demands, capacity, optimum = exact_fill(24, seed)
+    types = VectorTypes.of(demands, capacity)
+    lp = VectorColumnGeneration(
+        types, types.patterns(first_fit_decreasing(demands, capacity)), SolverSettings()
+    )
+    solved = lp.solve(types.counts, float("inf"), time.perf_counter() + 60)
+    assert solved.dual_value <= optimum + 1e-6 and solved.bound <= optimum
+    if solved.converged:
+        assert solved.bound == optimum
+
+
+def test_local_search_keeps_its_bin_index_consistent_with_its_bins_after_moves():
+    demands, capacity, _ = instance("uniform", 60, 4)
+    start = greedy_packings(demands, capacity)[0]
+    sizes, cap = np.asarray(demands), np.asarray(capacity)
+    state = vector_search._State(sizes, cap, start)
+    state.drop_bin(0)
+    rng = random.Random(0)
+    for _ in range(200):  # moves, swaps and kicks; the bin may never empty, so a fixed number
+        if not state.pending:
+            break
+        vector_search._place(state, state.pending.pop(0), rng)
+    for b, items in enumerate(state.bins):
+        assert all(state.where[i] == b for i in items)
+        assert (sizes[items].sum(axis=0) == state.loads[b]).all() and (state.loads[b] <= cap).all()
+    assert all(state.where[i] == -1 for i in state.pending)
+    placed = [i for items in state.bins for i in items]
+    assert sorted(placed + state.pending) == list(range(len(demands)))
+
+
+@pytest.mark.parametrize("family", ["correlated", "uniform", "bigsmall"])
+def test_local_search_never_returns_a_worse_or_infeasible_packing(family):
+    demands, capacity, _ = instance(family, 80, 6)
+    start = greedy_packings(demands, capacity)[0]
+    found = improve(demands, capacity, start, 0, SolverSettings(), time.perf_counter() + 1.0)
+    assert_feasible(demands, capacity, found)
+    assert max(found) <= max(start)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pricing_finds_a_pattern_worth_more_than_one_whenever_a_full_bin_is(seed):
+    demands, capacity, _ = exact_fill(30, seed)
+    types = VectorTypes.of(demands, capacity)
+    sizes, cap, limits = types.array(), np.asarray(capacity), np.asarray(types.counts)
+    # each item priced at 1.02 x its mean share: every bin of the exact fill is worth 1.02
+    duals = 1.02 * (sizes / cap).mean(axis=1)
+    greedy = greedy_price(sizes, limits, duals, cap)
+    assert all(
+        types.fits(p.pattern) and abs(p.value - float(np.asarray(p.pattern) @ duals)) < 1e-9 for p in greedy
+    )
+    # column generation's order: the greedy first, CP-SAT when the greedy finds nothing worth more than 1
+    found = (
+        greedy
+        if greedy[0].value > 1 + 1e-6
+        else exact_price(sizes, limits, duals, cap, greedy[0].pattern, SolverSettings(), 5.0)
+    )
+    assert found[0].value > 1 + 1e-6 and types.fits(found[0].pattern)
+
+
+def test_pricing_from_the_lp_patterns_keeps_within_the_copies_left_and_the_capacity():
+    demands, capacity, _ = instance("correlated", 60, 2)
+    types = VectorTypes.of(demands, capacity)
+    sizes, cap = types.array(), np.asarray(capacity)
+    duals = np.random.default_rng(2).uniform(0.0, 0.5, len(types.sizes))
+    basis = tuple(types.patterns(greedy_packings(demands, capacity)[0]))
+    limits = np.asarray(types.counts).copy()
+    limits[: len(limits) // 2] = 0  # half the types used up, as in a dive: basis copies of them drop out
+    found = greedy_price(sizes, limits, duals, cap, basis=basis)
+    assert found[0].value >= greedy_price(sizes, limits, duals, cap)[0].value - 1e-9
+    assert all(
+        types.fits(p.pattern) and all(a <= u for a, u in zip(p.pattern, limits, strict=True)) for p in found
+    )
