@@ -45,6 +45,8 @@ BASELINE_S = 2.0
 STUB_DIED = "is not healthy"
 # Unloading after an interrupt, on a server we don't own: leave it as found, but don't hang on it.
 INTERRUPTED_UNLOAD_S = 10.0
+# Unloading to reload for the next batch size: past this, a server of ours is restarted instead.
+RELOAD_UNLOAD_S = 30.0
 
 
 class ServerHandle(Protocol):
@@ -291,9 +293,19 @@ class Sweep:
         return None
 
     def _reload(self, model: str) -> str | None:
-        """Unload ``model`` and load it again (a fresh stub process); the trouble if that failed."""
+        """Unload ``model`` and load it again (a fresh stub process); the trouble if that failed.
+
+        An unload that does not finish within ``RELOAD_UNLOAD_S`` (seen rarely on the CPU host, right
+        after a point) restarts a server of ours instead, which is a fresh load as well.
+        """
         try:
-            self.server.control.unload(model)
+            self.server.control.unload(model, RELOAD_UNLOAD_S)
+        except GpupackError as exc:
+            lost = self.server.failure(after_error=True)
+            if not self.server.owned:
+                return lost or f"{model}: reloading it failed ({exc.message})"
+            self._recover(lost or exc.message)
+        try:
             self.server.control.load(model)
         except GpupackError as exc:
             return self.server.failure(after_error=True) or f"{model}: reloading it failed ({exc.message})"

@@ -123,3 +123,34 @@ def test_dynamic_dims_need_a_shape_and_work_with_one(repository: Path, tmp_path:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert read_profile(output).points[0].ok
+
+
+STUBBORN_FINALIZE = """
+
+    def finalize(self):
+        import pathlib
+        import time
+
+        marker = pathlib.Path(__file__).with_name("hung-once")
+        if not marker.exists():  # the first unload never finishes; later ones do
+            marker.touch()
+            time.sleep(600)
+"""
+
+
+def test_a_reload_whose_unload_hangs_restarts_our_server_and_the_sweep_goes_on(
+    repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import profiler.sweep
+
+    monkeypatch.setattr(profiler.sweep, "RELOAD_UNLOAD_S", 2.0)
+    model = repository / "identity" / "1" / "model.py"
+    model.write_text(model.read_text() + STUBBORN_FINALIZE)
+    output = tmp_path / "profile"
+    result = profile(
+        "--model-repository", repository, "--models", "identity", "--batch", "1,2", "--output", output, *FAST
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 points measured, 0 failed" in result.stdout
+    assert "still loaded 2 s after the unload request; restarting tritonserver" in result.stderr
+    assert [(p.batch_size, p.ok) for p in read_profile(output).points] == [(1, True), (2, True)]
