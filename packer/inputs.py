@@ -54,9 +54,9 @@ def with_memory_margin(profile: Profile) -> Profile:
     Only profiles measured by NVML (they record the GPU's reserved memory) get it: synthetic and
     interop profiles are taken at their word.
     """
-    server = profile.server.memory_mb or 0.0
     if profile.metadata.gpu_reserved_memory_mb is None:
         return profile
+    server = profile.server.memory_mb or 0.0
     points = tuple(
         p
         if p.memory_mb is None

@@ -19,7 +19,8 @@ on one GPU delivered 0.18 of their promises against a share of 0.196: a slowdown
 5.4 the raw ratio would have charged. Models validated alone tell nothing about sharing and keep 1.
 A model that served nothing beside others gets ``NO_SHARING``, which keeps it on a GPU of its own.
 
-A slowdown per model does not carry over between partners, though: on that H200 a light ResNet-18
+A slowdown per model does not carry over between partners, though: on an H200
+(benchmarks/results/h200-2026-12-01-b) a light ResNet-18
 ran 1.12× slow beside one model at concurrency 4 and 1.40× beside another at concurrency 1, and a
 re-plan with both slowdowns put the same failing pair together again (its inflated sum still fit).
 So a measured group is also taken at its word: the models of a GPU that fell short without being
