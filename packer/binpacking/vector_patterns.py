@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from packer.binpacking.vector_pricing import exact_price, greedy_price
+from packer.binpacking.vector_pricing import Priced, exact_price, greedy_price
 from packer.binpacking.vector_types import Pattern, VectorTypes
 from packer.settings import SolverSettings
 
@@ -134,9 +134,7 @@ class VectorColumnGeneration:
             # extra columns slow every re-solve more than they help
             basis = tuple(p for p, x in zip(self.patterns, usage, strict=True) if x > BASIS_USAGE)
             heuristic = greedy_price(self._sizes, limits, duals, self._capacity, basis=basis if exact else ())
-            if not settled and [
-                p for p in heuristic if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)
-            ]:
+            if not settled and self._add_improving(heuristic):
                 continue
             if not exact:
                 break
@@ -153,7 +151,7 @@ class VectorColumnGeneration:
                 bound = max(bound, math.ceil(dual_value - BOUND_TOLERANCE))
             if settled:
                 break
-            if [p for p in priced if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)]:
+            if self._add_improving(priced):
                 if bound >= target:
                     break
                 continue
@@ -168,6 +166,11 @@ class VectorColumnGeneration:
             dual_value=dual_value,
             converged=converged,
         )
+
+    def _add_improving(self, priced: list[Priced]) -> bool:
+        """Add every pattern of ``priced`` worth more than 1 (all of them); True if one was new."""
+        added = [p for p in priced if p.value > 1 + PRICE_TOLERANCE and self.add(p.pattern)]
+        return bool(added)
 
     def _fit_limits(self) -> np.ndarray:
         """Most copies of each type one bin holds alone."""
