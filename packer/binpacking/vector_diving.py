@@ -4,8 +4,11 @@ Residual rounding with limited discrepancy search (as the one-resource ``diving`
 demand r[t] still to pack plus the bins fixed so far (F of them); at a node:
 
     1. the greedy rules pack r (``vector_types.pack_residual``): F + greedy(r) ≤ K ends the search;
-    2. the pattern LP is re-solved for r with heuristic pricing (``VectorColumnGeneration``, one warm
-       model for the whole dive); F + L2(r) > K fails the node (L2 per resource, ``bounds``);
+    2. F + L2(r) > K fails the node (L2 per resource, ``bounds``); else the pattern LP is re-solved
+       for r with heuristic pricing (``VectorColumnGeneration``, one warm model for the whole dive),
+       which stops as soon as the LP's value is at most K − F (its (5): pricing on would only cost
+       time, ~7 LP solves a node, for a fractional solution that is rounded anyway; 2–3× faster
+       dives on 200–250 models);
     3. children, best first: if some λ[p] ≥ 1, the first child fixes ⌊λ[p]⌋ copies of each such
        pattern; then one child per fractional λ[p], largest first, fixing one copy. A copy takes the
        pattern's items where demand is left (copies beyond it are dropped; the bin stays feasible).

@@ -26,6 +26,8 @@ Bound
         (L2), no later column can raise the bound; one exact pricing then gives (3) its duals (the
         dive prunes by their reduced costs) and column generation stops there (the time goes to the
         searches for a packing instead).
+    (5) diving's node LPs (heuristic pricing only) stop once z_P shows the node's demand may fit in
+        the bins left; more columns would only reshape a fractional solution the dive rounds anyway.
 The model persists: ``solve`` may be called again with smaller demands d' ≤ d (diving), and every
 pattern generated before stays a column.
 """
@@ -113,7 +115,8 @@ class VectorColumnGeneration:
     ) -> VectorLp:
         """Generate columns for ``demand`` until none prices out, the bound reaches ``target``, or time.
 
-        Without ``exact`` only the heuristic prices (diving's node LPs): no bound, never converged.
+        Without ``exact`` only the heuristic prices (diving's node LPs): no bound, never converged,
+        and it stops once the LP's value is at most ``target`` − 1 (5).
         ``known``: a bound proven elsewhere; the search stops once (4) shows the LP cannot beat it.
         """
         for row, d in zip(self._rows, demand, strict=True):
@@ -127,6 +130,8 @@ class VectorColumnGeneration:
                 break  # (1) always has a solution with the initial patterns: a numerical failure
             value = self._objective.Value()
             usage = tuple(var.solution_value() for var in self._columns)
+            if not exact and value < target - 1 + BOUND_TOLERANCE:
+                break  # (5)
             # (4) the LP cannot raise the bound above ``known``: one exact pricing for (3)'s duals, then stop
             settled = exact and math.ceil(value - BOUND_TOLERANCE) <= known
             duals = np.array([max(0.0, row.dual_value()) for row in self._rows])

@@ -164,6 +164,23 @@ def test_column_generation_stops_once_its_value_cannot_beat_a_known_bound(seed):
     assert stopped.bound <= optimum and stopped.dual_value <= optimum + 1e-6
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_diving_node_lp_stops_pricing_once_its_value_fits_the_bins_left(seed):
+    demands, capacity, optimum = exact_fill(40, seed)
+    types = VectorTypes.of(demands, capacity)
+    singles = [tuple(int(t == u) for u in range(len(types.sizes))) for t in range(len(types.sizes))]
+    deadline = time.perf_counter() + 60
+    # (5): one item per bin already fits in len(demands) bins: no pricing, no new column
+    roomy = VectorColumnGeneration(types, singles, SolverSettings())
+    at_once = roomy.solve(types.counts, len(demands) + 1, deadline, exact=False)
+    assert at_once.value == pytest.approx(len(demands)) and len(at_once.patterns) == len(singles)
+    # a target the LP cannot reach: heuristic pricing runs until it finds nothing better
+    tight = VectorColumnGeneration(types, singles, SolverSettings())
+    priced = tight.solve(types.counts, optimum, deadline, exact=False)
+    assert len(priced.patterns) > len(singles) and priced.value < len(demands) / 2
+    assert not priced.converged and priced.bound == 0
+
+
 @pytest.mark.parametrize("seed", [3, 4])
 def test_farley_bound_of_an_exact_fill_never_exceeds_its_optimum_and_reaches_it_when_converged(seed):
     demands, capacity, optimum = exact_fill(24, seed)
