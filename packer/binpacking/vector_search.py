@@ -83,13 +83,6 @@ class _State:
         self.loads[b] -= self.sizes[item]
         self.where[item] = -1
 
-    def assignment(self) -> list[int]:
-        out = [-1] * len(self.sizes)
-        for b, items in enumerate(self.bins):
-            for i in items:
-                out[i] = b
-        return out
-
 
 def improve(
     demands: list[list[int]],
@@ -127,7 +120,7 @@ def _without_one_bin(
     state.drop_bin(int(ranked[attempt % len(ranked)]))
     for move in range(1, MOVES_PER_BIN + 1):
         if not state.pending:
-            return numbered_by_first_use(state.assignment())
+            return numbered_by_first_use(state.where.tolist())  # nothing pending: every item in a bin
         if time.perf_counter() >= deadline or not state.bins:
             return None
         if move % REPAIR_EVERY == 0 and _repair(state, settings):
