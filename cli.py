@@ -3,7 +3,7 @@
 Every user-facing failure is a ``GpupackError``, caught once, in the root group: one line on stderr, a
 "To fix:" hint where there is one, exit 2 for bad input and 1 for runtime failures; the traceback
 only with ``--debug``. click's own usage errors (a bad option value) are printed the same way, exit 2.
-SIGINT, SIGTERM and SIGHUP stop any command the same way (``profiler.signals``): cleanup, then exit
+SIGINT, SIGTERM and SIGHUP stop any command the same way (``profiler.base.signals``): cleanup, then exit
 130, 143 or 129. Every option can also come from the environment, ``GPUPACK_<COMMAND>_<OPTION>``
 (e.g. ``GPUPACK_PLAN_GPU_MEMORY=80GiB``), checked like the flag; an unknown ``GPUPACK_<COMMAND>_*``
 variable is an error.
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from profiler import signals
-from profiler.cli_config import configurable, effective_settings
-from profiler.errors import EXIT_BAD_INPUT, GpupackError
-from profiler.options import (
+from profiler.base import signals
+from profiler.base.cli_config import configurable, effective_settings
+from profiler.base.errors import EXIT_BAD_INPUT, GpupackError
+from profiler.base.options import (
     MAX_BATCH,
     MAX_CONCURRENCY,
     MAX_GPU_INDEX,
@@ -678,7 +678,7 @@ def _model_names(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
-    from profiler.shards import Shard
+    from profiler.measure.shards import Shard
 
     return None if value is None else Shard.parse(value)
 
@@ -688,7 +688,7 @@ def _gpu_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 def _shapes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
-    from profiler.inputs import parse_shape
+    from profiler.measure.inputs import parse_shape
 
     try:
         return tuple(parse_shape(value) for value in values)
@@ -698,7 +698,7 @@ def _shapes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 
 def _measure_settings(opts: dict) -> object:
     """The measurement options (``--window`` ... ``--request-timeout``) of profile and validate."""
-    from profiler.loadgen import MeasureSettings
+    from profiler.measure.loadgen import MeasureSettings
 
     try:
         return MeasureSettings(
@@ -753,7 +753,7 @@ class _ProfileProgress:
     """Prints the sweep's progress lines and notices on stderr."""
 
     def progress(self, event: object) -> None:
-        from profiler.report import progress_line
+        from profiler.measure.report import progress_line
 
         click.echo(progress_line(event), err=True)  # type: ignore[arg-type]
 
@@ -897,10 +897,10 @@ def profile(ctx: click.Context, **opts: object) -> None:
     failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
     143 on SIGTERM, 129 on SIGHUP. `gpupack profile merge OUT SHARD...` joins shard profiles.
     """
-    from profiler.report import profile_json, profile_report
-    from profiler.request import ProfileRequest
-    from profiler.run import run_profile
-    from profiler.shards import profile_in_parallel, repository_models
+    from profiler.measure.report import profile_json, profile_report
+    from profiler.measure.request import ProfileRequest
+    from profiler.measure.run import run_profile
+    from profiler.measure.shards import profile_in_parallel, repository_models
 
     settings = _measure_settings(opts)
     models = opts["models"]
@@ -971,9 +971,9 @@ def profile_merge(output: Path, shards: tuple[Path, ...]) -> None:
     Refused: shards measured on other GPU types, server versions or load generators, or a model in two
     shards. The server baseline is each resource's largest reading.
     """
-    from profiler.files import exclusive, refuse_overlap
-    from profiler.profile_io import read_profile, write_profile
-    from profiler.shards import merge
+    from profiler.base.files import exclusive, refuse_overlap
+    from profiler.measure.shards import merge
+    from profiler.profiles.profile_io import read_profile, write_profile
 
     refuse_overlap(output, {f"SHARD {k + 1}": s for k, s in enumerate(shards)}, "OUTPUT")
     merged = merge([read_profile(s) for s in shards])
@@ -1053,8 +1053,8 @@ def serve(ctx: click.Context, **opts: object) -> None:
     """
     import sys
 
-    from profiler.launcher import ServerPorts
-    from profiler.serving import ServeRequest, Serving, serve
+    from profiler.server.launcher import ServerPorts
+    from profiler.server.serving import ServeRequest, Serving, serve
 
     def ready(serving: Serving) -> None:
         click.echo(serving.describe(), err=True)
@@ -1080,9 +1080,9 @@ class _ValidationProgress:
     """Prints the validation's progress lines and notices on stderr."""
 
     def progress(self, event: object) -> None:
-        from profiler.validation_report import progress_line
+        from profiler.validation.report import progress_line
 
-        e = event  # a profiler.validate.ValidationProgress
+        e = event  # a profiler.validation.run.ValidationProgress
         click.echo(progress_line(e.done, e.total, e.gpus, e.elapsed_s, e.eta_s), err=True)  # type: ignore[attr-defined]
 
     def notice(self, message: str) -> None:
@@ -1155,9 +1155,9 @@ def validate(ctx: click.Context, **opts: object) -> None:
     holds its plan, 1 when a GPU falls short (a model or the GPU below --min-ratio, or failed), 2 for
     bad input, 130/143 when interrupted.
     """
-    from profiler.validate import run_validation
-    from profiler.validation import ValidateRequest
-    from profiler.validation_report import VALIDATION_JSON, validation_json, validation_report
+    from profiler.validation.records import ValidateRequest
+    from profiler.validation.report import VALIDATION_JSON, validation_json, validation_report
+    from profiler.validation.run import run_validation
 
     settings = _measure_settings(opts)
     request = ValidateRequest(

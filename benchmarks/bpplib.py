@@ -30,7 +30,7 @@ from packer.check import check_plan  # noqa: E402
 from packer.planner import plan  # noqa: E402
 from packer.problem import plain_problem  # noqa: E402
 from packer.settings import Objective, SolverSettings, Thresholds  # noqa: E402
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline  # noqa: E402
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "bpplib"
 RESULTS = Path(__file__).resolve().parent / "results"

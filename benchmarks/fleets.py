@@ -26,8 +26,8 @@ from packer.planner import plan  # noqa: E402
 from packer.problem import plain_problem  # noqa: E402
 from packer.service import BUILTIN_PROFILE  # noqa: E402
 from packer.settings import Objective, SolverSettings, Thresholds  # noqa: E402
-from profiler.profile_io import read_profile  # noqa: E402
-from profiler.schema import Profile  # noqa: E402
+from profiler.profiles.profile_io import read_profile  # noqa: E402
+from profiler.profiles.schema import Profile  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CSV_PATH = RESULTS / "fleets.csv"

@@ -60,7 +60,7 @@ if ! "$py" -c "import packaging" 2> /dev/null; then
 fi
 "$py" - << 'EOF'
 import sys
-import numpy, tritonclient.grpc.aio, profiler.run  # noqa: F401  the profiler imports, without ortools
+import numpy, tritonclient.grpc.aio, profiler.measure.run  # noqa: F401  the profiler imports, without ortools
 try:
     import pynvml
     pynvml.nvmlInit()

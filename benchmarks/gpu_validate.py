@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate  # noqa: E402
 
-from profiler.profile_io import read_profile, write_profile  # noqa: E402
+from profiler.profiles.profile_io import read_profile, write_profile  # noqa: E402
 
 CONFIG = "config.pbtxt"
 MEASURED_SUFFIX = "_a"

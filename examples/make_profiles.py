@@ -21,8 +21,8 @@ import io
 from pathlib import Path
 
 from packer.service import BUILTIN_PROFILE
-from profiler.profile_io import read_profile, write_profile
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint
+from profiler.profiles.profile_io import read_profile, write_profile
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint
 
 # (batch, concurrency, throughput ×, own memory ×, utilization ×) relative to the seed's point
 POINTS = ((1, 1, 0.45, 0.8, 0.55), (2, 4, 1.0, 1.0, 1.0), (4, 8, 1.45, 1.4, 1.35))

@@ -131,7 +131,7 @@ class Plan:
     notes: tuple[str, ...]
     # Packed resource name → the % of a GPU's capacity all models and the server may use.
     limits_pct: Mapping[str, float] = field(default_factory=dict)
-    # The options the plan was made with, as ``--config`` reads them back (``profiler.cli_config``).
+    # The options the plan was made with, as ``--config`` reads them back (``profiler.base.cli_config``).
     settings: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

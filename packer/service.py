@@ -59,7 +59,7 @@ class PlanRequest:
     rules: Rules = NO_RULES
     interference: tuple[Path, ...] = ()
     report: Path | None = None
-    # The options as given (``profiler.cli_config.effective_settings``), recorded in the plan JSON.
+    # The options as given (``profiler.base.cli_config.effective_settings``), recorded in the plan JSON.
     settings_record: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -6,8 +6,8 @@ records, reading and writing files, and the launch scripts of a written plan. Ev
 the profiler's own.
 """
 
-from profiler.errors import GpupackError, InputError
-from profiler.files import (
+from profiler.base.errors import GpupackError, InputError
+from profiler.base.files import (
     cannot_write,
     ensure_directory,
     exclusive,
@@ -16,9 +16,9 @@ from profiler.files import (
     temp_dir,
     write_atomic,
 )
-from profiler.model_analyzer.records import GROUP_SEPARATOR
-from profiler.profile_io import read_csv, read_profile
-from profiler.schema import Colocation, Profile, ProfilePoint
+from profiler.profiles.model_analyzer.records import GROUP_SEPARATOR
+from profiler.profiles.profile_io import read_csv, read_profile
+from profiler.profiles.schema import Colocation, Profile, ProfilePoint
 
 __all__ = [
     "GROUP_SEPARATOR",
@@ -45,7 +45,7 @@ _SERVING = ("installed_gpupack", "launch_script")
 def __getattr__(name: str) -> object:
     """The serving helpers, imported on first use: they pull in tritonclient, which plan rarely needs."""
     if name in _SERVING:
-        from profiler import serving
+        from profiler.server import serving
 
         return getattr(serving, name)
     raise AttributeError(f"module 'profiler' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import tritonclient.http as httpclient
 from click.testing import CliRunner, Result
 
 from cli import cli
-from profiler.schema import PROFILE_CSV
+from profiler.profiles.schema import PROFILE_CSV
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "profiler" / "examples"

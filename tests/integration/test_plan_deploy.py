@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from profiler_support import EXAMPLES, echo, wait_ready, wait_until_gone
 
 from cli import cli
-from profiler.launcher import free_port
+from profiler.server.launcher import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from profiler_support import EXAMPLES, FAST, REPO, profile, profile_rows, servers_of, wait_until_gone
 
-from profiler.files import lock_path
-from profiler.profile_io import read_profile
-from profiler.schema import PROFILE_CSV
+from profiler.base.files import lock_path
+from profiler.profiles.profile_io import read_profile
+from profiler.profiles.schema import PROFILE_CSV
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from profiler_support import FAST, REPO, profile, profile_rows, wait_until_gone
 
-from profiler.launcher import LocalServer, LocalServerSettings
-from profiler.profile_io import read_profile
-from profiler.schema import PROFILE_CSV
-from profiler.server_install import find_tritonserver
-from profiler.triton import TritonControl
+from profiler.profiles.profile_io import read_profile
+from profiler.profiles.schema import PROFILE_CSV
+from profiler.server.install import find_tritonserver
+from profiler.server.launcher import LocalServer, LocalServerSettings
+from profiler.server.triton import TritonControl
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from profiler_support import EXAMPLES, FAST, profile, wait_until_gone
 
 from cli import cli
-from profiler.profile_io import read_profile
+from profiler.profiles.profile_io import read_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

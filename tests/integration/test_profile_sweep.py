@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from profiler_support import EXAMPLES, FAST, profile
 
 from cli import cli
-from profiler.profile_io import read_profile
+from profiler.profiles.profile_io import read_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -141,9 +141,9 @@ STUBBORN_FINALIZE = """
 def test_a_reload_whose_unload_hangs_restarts_our_server_and_the_sweep_goes_on(
     repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import profiler.sweep
+    import profiler.measure.sweep
 
-    monkeypatch.setattr(profiler.sweep, "RELOAD_UNLOAD_S", 2.0)
+    monkeypatch.setattr(profiler.measure.sweep, "RELOAD_UNLOAD_S", 2.0)
     model = repository / "identity" / "1" / "model.py"
     model.write_text(model.read_text() + STUBBORN_FINALIZE)
     output = tmp_path / "profile"

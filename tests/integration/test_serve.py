@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, echo, servers_of, wait_ready, wait_until_gone
 
 from cli import cli
-from profiler.server_ports import free_ports
-from profiler.serving import launch_script
+from profiler.server.ports import free_ports
+from profiler.server.serving import launch_script
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

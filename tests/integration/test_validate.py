@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 from profiler_support import BROKEN_MODEL, EXAMPLES, REPO, wait_until_gone
 
 from cli import cli
-from profiler.validation_report import VALIDATION_CSV, VALIDATION_JSON
+from profiler.validation.report import VALIDATION_CSV, VALIDATION_JSON
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

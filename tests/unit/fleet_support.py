@@ -22,8 +22,8 @@ from packer.planner import plan as plan_problem
 from packer.problem import Problem, build_problem
 from packer.rules import Rules
 from packer.settings import Goal, Objective, SolverSettings, Thresholds
-from profiler.profile_io import read_profile, write_profile
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+from profiler.profiles.profile_io import read_profile, write_profile
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
 SETTINGS = SolverSettings(max_time_in_seconds=5.0, num_workers=2)
 

@@ -18,7 +18,7 @@ from packer.check import check_plan
 from packer.planner import plan
 from packer.problem import plain_problem
 from packer.settings import Objective, SolverSettings, Thresholds
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
 # Four small BPPLIB instances (Delorme–Iori–Martello), copied so that CI has them.
 BPPLIB = Path(__file__).resolve().parents[1] / "data" / "bpplib"

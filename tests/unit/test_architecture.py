@@ -104,8 +104,29 @@ def test_the_installed_cli_imports_outside_the_checkout(tmp_path: Path):
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
-        [sys.executable, "-c", "import cli, profiler.cli_config, packer.service"],
+        [sys.executable, "-c", "import cli, profiler.base.cli_config, packer.service"],
         cwd=tmp_path, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in ROOT.glob("*.py")) == ["cli.py"]
+
+
+# The profiler's roles, each allowed to import only those before it (and itself).
+PROFILER_LAYERS = ("base", "profiles", "server", "measure", "validation")
+
+
+def test_profiler_roles_import_only_the_layers_below_them():
+    graph = _graph()
+    wrong = set()
+    for module, targets in graph.items():
+        parts = module.split(".")
+        if parts[0] != "profiler" or len(parts) < 2 or parts[1] not in PROFILER_LAYERS:
+            continue
+        allowed = set(PROFILER_LAYERS[: PROFILER_LAYERS.index(parts[1]) + 1])
+        for target in targets:
+            tparts = target.split(".")
+            if tparts[0] == "profiler" and len(tparts) > 1 and tparts[1] not in allowed:
+                wrong.add((module, target))
+            elif target == "profiler":
+                wrong.add((module, target))
+    assert wrong == set()

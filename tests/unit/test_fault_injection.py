@@ -28,8 +28,15 @@ from hypothesis import strategies as st
 
 from cli import cli
 from packer.service import BUILTIN_PROFILE
-from profiler.profile_io import read_profile, write_profile
-from profiler.schema import LIMITS, METADATA_JSON, POINT_COLUMNS, PROFILE_CSV, SERVER_COLUMNS, SERVER_CSV
+from profiler.profiles.profile_io import read_profile, write_profile
+from profiler.profiles.schema import (
+    LIMITS,
+    METADATA_JSON,
+    POINT_COLUMNS,
+    PROFILE_CSV,
+    SERVER_COLUMNS,
+    SERVER_CSV,
+)
 
 # deadline=None: a 2-core machine shared with other test runs makes any per-example deadline flaky.
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -615,10 +622,10 @@ def test_model_names_too_long_or_with_a_newline_are_one_line(tmp_path: Path, mod
 
 
 def test_a_full_disk_mid_sweep_prints_every_measured_point_then_one_error(tmp_path: Path, monkeypatch):
-    import profiler.run
-    from profiler.errors import EXIT_RUNTIME, OutputError
-    from profiler.request import ProfileRequest, ProfileResult
-    from profiler.sweep import SweepOutcome
+    import profiler.measure.run
+    from profiler.base.errors import EXIT_RUNTIME, OutputError
+    from profiler.measure.request import ProfileRequest, ProfileResult
+    from profiler.measure.sweep import SweepOutcome
 
     full = OutputError(
         f"cannot write {tmp_path}/p/profile.csv (No space left on device)", "free space", EXIT_RUNTIME
@@ -628,7 +635,7 @@ def test_a_full_disk_mid_sweep_prints_every_measured_point_then_one_error(tmp_pa
         outcome = SweepOutcome(SEED, 9, 0, 0, False, 1.0, write_error=full, unsaved=1)
         return ProfileResult(request=request, outcome=outcome, notices=())
 
-    monkeypatch.setattr(profiler.run, "run_profile", run_profile)
+    monkeypatch.setattr(profiler.measure.run, "run_profile", run_profile)
     result, before = profile(tmp_path)
     assert_refused(result, tmp_path, before, codes=(1,))
     assert "No space left on device" in result.stderr

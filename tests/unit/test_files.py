@@ -1,4 +1,4 @@
-"""profiler.files: atomic outputs, locks, overlap, stale temporaries, strict reading."""
+"""profiler.base.files: atomic outputs, locks, overlap, stale temporaries, strict reading."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from profiler import files
-from profiler.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, InputError, OutputError
-from profiler.files import (
+from profiler.base import files
+from profiler.base.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, InputError, OutputError
+from profiler.base.files import (
     clean_stale_dirs,
     copy_tree,
     exclusive,
@@ -105,7 +105,7 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid_and_the_lock_file_go
 def test_a_lock_held_by_another_process_is_refused(tmp_path: Path):
     out = tmp_path / "plan.json"
     script = (
-        "import time; from pathlib import Path; from profiler.files import exclusive\n"
+        "import time; from pathlib import Path; from profiler.base.files import exclusive\n"
         f"with exclusive(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(60)"
     )
     holder = subprocess.Popen(

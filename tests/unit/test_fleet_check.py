@@ -19,7 +19,7 @@ from packer.planner import plan as plan_problem
 from packer.problem import build_problem
 from packer.service import BUILTIN_PROFILE
 from packer.settings import Objective, SolverSettings, Thresholds
-from profiler.profile_io import read_profile
+from profiler.profiles.profile_io import read_profile
 
 
 @pytest.fixture

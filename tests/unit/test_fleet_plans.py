@@ -15,8 +15,8 @@ from packer.planner import plan
 from packer.problem import plain_problem
 from packer.service import BUILTIN_PROFILE
 from packer.settings import Objective, Selection, Thresholds
-from profiler.errors import InputError
-from profiler.profile_io import read_profile
+from profiler.base.errors import InputError
+from profiler.profiles.profile_io import read_profile
 
 
 @pytest.fixture
@@ -291,7 +291,7 @@ def test_the_drivers_reserved_memory_comes_off_each_gpu_once(seed):
 
 def test_a_points_memory_is_the_most_measured_at_its_batch_size(tmp_path):
     from packer.inputs import with_first_use_memory
-    from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+    from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
     points = (
         ProfilePoint("u", 8, 1, throughput=100, memory_mb=16461.0),  # the first batch-8 request
@@ -306,7 +306,7 @@ def test_a_points_memory_is_the_most_measured_at_its_batch_size(tmp_path):
 
 def test_memory_measured_on_a_gpu_gets_the_margin_on_the_models_own_share_only():
     from packer.inputs import MEASURED_MEMORY_MARGIN, with_memory_margin
-    from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+    from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
     points = (
         ProfilePoint("u", 8, 1, throughput=100, memory_mb=2619.0),

@@ -310,7 +310,7 @@ def test_a_fleet_type_whose_profile_lacks_a_utilization_is_not_packed_on_it(tmp_
 
 
 def test_variant_and_request_rate_survive_gpupack_s_own_format(tmp_path: Path):
-    from profiler.profile_io import write_profile
+    from profiler.profiles.profile_io import write_profile
 
     profile = read_profile(RATE / "0.ckpt")
     write_profile(profile, tmp_path / "converted")

@@ -1,4 +1,4 @@
-"""profiler.options and their use in cli.py: every number finite and in range, from flags or environment."""
+"""profiler.base.options and their use in cli.py: every number finite and in range, from flags or env."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from profiler.options import BoundedInt, FiniteFloat, int_list
+from profiler.base.options import BoundedInt, FiniteFloat, int_list
 
 
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "1e309", "0", "-1", "1e7", "x", "", "True"])

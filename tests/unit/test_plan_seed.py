@@ -9,7 +9,7 @@ from packer.planner import plan
 from packer.problem import plain_problem
 from packer.service import BUILTIN_PROFILE
 from packer.settings import Objective, SolverSettings, Thresholds
-from profiler.profile_io import read_profile
+from profiler.profiles.profile_io import read_profile
 
 
 def solve(objective: Objective, thresholds: Thresholds | None = None, **settings):

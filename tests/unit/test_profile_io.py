@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import InputError
-from profiler.profile_io import read_profile, write_profile
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
+from profiler.base.errors import InputError
+from profiler.profiles.profile_io import read_profile, write_profile
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
 MA_HEADER = (
     "Model,Batch,Concurrency,Throughput,MaxMemoryUtil(%),MaxGpuUtil(%),_MaxBar1(MB),MaxFramebuffer(MB)\n"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from profiler.nvml import GpuInfo
-from profiler.profile_io import read_profile, write_profile
-from profiler.request import ProfileRequest, build_metadata
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint
+from profiler.measure.request import ProfileRequest, build_metadata
+from profiler.profiles.profile_io import read_profile, write_profile
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint
+from profiler.server.nvml import GpuInfo
 
 
 def test_reserved_memory_goes_from_the_gpu_into_metadata_json_and_back(tmp_path: Path):

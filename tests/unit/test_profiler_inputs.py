@@ -7,8 +7,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from profiler.errors import InputError
-from profiler.inputs import input_specs, instance_count, parse_shape
+from profiler.base.errors import InputError
+from profiler.measure.inputs import input_specs, instance_count, parse_shape
 
 
 def config(text: str) -> model_config_pb2.ModelConfig:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import GpupackError, InputError
-from profiler.launcher import free_port, last_error_line
-from profiler.server_install import (
+from profiler.base.errors import GpupackError, InputError
+from profiler.server.install import (
     STUB_NAME,
     BackendPython,
     describe_install,
@@ -18,7 +17,8 @@ from profiler.server_install import (
     prepare_backends,
     probe_backend_python,
 )
-from profiler.triton import remote_endpoints
+from profiler.server.launcher import free_port, last_error_line
+from profiler.server.triton import remote_endpoints
 
 PORT_TAKEN_LOG = (
     'I1125 15:59:42.500000 7451 server.cc:674] "| Backend | Path |"\n'
@@ -102,7 +102,7 @@ def test_remote_endpoints_default_to_triton_ports():
 
 
 def test_only_python_backend_models_need_the_stub_and_a_numpy1_python(tmp_path):
-    from profiler.server_install import uses_python_backend
+    from profiler.server.install import uses_python_backend
 
     (tmp_path / "onnx" / "1").mkdir(parents=True)
     (tmp_path / "onnx" / "1" / "model.onnx").write_bytes(b"\x08\x07")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.errors import GpupackError
-from profiler.metrics import MetricsGpuSource, fetch_metrics, parse_gpu_metrics
+from profiler.base.errors import GpupackError
+from profiler.measure.metrics import MetricsGpuSource, fetch_metrics, parse_gpu_metrics
 
 GPU_METRICS = """\
 # HELP nv_inference_count Number of inferences performed

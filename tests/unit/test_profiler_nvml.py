@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from profiler.nvml import GPM_INTERVAL_S, NvmlGpuSource, NvmlUnavailable, open_gpu
+from profiler.server.nvml import GPM_INTERVAL_S, NvmlGpuSource, NvmlUnavailable, open_gpu
 
 
 class _Error(Exception):

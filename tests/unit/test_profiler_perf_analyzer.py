@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import InputError
-from profiler.perf_analyzer import find_perf_analyzer, library_folder, parse_report
+from profiler.base.errors import InputError
+from profiler.measure.perf_analyzer import find_perf_analyzer, library_folder, parse_report
 
 # perf_analyzer 2.51 -f report for the identity model at batch 2, concurrency 2 (latencies in us)
 REPORT = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from profiler.procfs import TreeUsage, parse_stat, process_tree
+from profiler.server.procfs import TreeUsage, parse_stat, process_tree
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

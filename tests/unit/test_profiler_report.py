@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from profiler.report import points_table, profile_json, profile_report, progress_line, server_table
-from profiler.schema import Profile, ProfilePoint, ServerBaseline
-from profiler.sweep import Progress
+from profiler.measure.report import points_table, profile_json, profile_report, progress_line, server_table
+from profiler.measure.sweep import Progress
+from profiler.profiles.schema import Profile, ProfilePoint, ServerBaseline
 
 MEASURED = ProfilePoint(
     "sleepy", 2, 4, throughput=97.31, latency_p50_ms=82.5, latency_p99_ms=84.0, stable=False

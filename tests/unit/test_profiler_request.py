@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import InputError
-from profiler.loadgen import MeasureSettings
-from profiler.profile_io import write_profile
-from profiler.request import ProfileRequest, build_metadata, check_resumable, existing_profile
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint
+from profiler.base.errors import InputError
+from profiler.measure.loadgen import MeasureSettings
+from profiler.measure.request import ProfileRequest, build_metadata, check_resumable, existing_profile
+from profiler.profiles.profile_io import write_profile
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint
 
 
 def test_exactly_one_of_local_and_remote_mode():

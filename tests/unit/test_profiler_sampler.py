@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from profiler.nvml import GpuSample
-from profiler.procfs import HostSample
-from profiler.sampler import ResourceUse, Sampler, summarize
+from profiler.measure.sampler import ResourceUse, Sampler, summarize
+from profiler.server.nvml import GpuSample
+from profiler.server.procfs import HostSample
 
 
 def _gpu(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.stats import Window, eta_seconds, max_in, max_rate, percentile, summarize_windows, windows_agree
+from profiler.measure.stats import (
+    Window,
+    eta_seconds,
+    max_in,
+    max_rate,
+    percentile,
+    summarize_windows,
+    windows_agree,
+)
 
 
 def test_percentile_is_nearest_rank_like_perf_analyzer():

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2
 
-from profiler import sweep as sweep_module
-from profiler.errors import EXIT_RUNTIME, GpupackError, OutputError
-from profiler.loadgen import Measurement
-from profiler.profile_io import read_profile
-from profiler.sampler import ResourceUse
-from profiler.schema import ProfileMetadata
-from profiler.signals import Interrupted
-from profiler.sweep import Sweep, SweepSpec
+from profiler.base.errors import EXIT_RUNTIME, GpupackError, OutputError
+from profiler.base.signals import Interrupted
+from profiler.measure import sweep as sweep_module
+from profiler.measure.loadgen import Measurement
+from profiler.measure.sampler import ResourceUse
+from profiler.measure.sweep import Sweep, SweepSpec
+from profiler.profiles.profile_io import read_profile
+from profiler.profiles.schema import ProfileMetadata
 
 OK = Measurement(
     throughput=10.0, latency_p50_ms=1, latency_p90_ms=1, latency_p95_ms=1, latency_p99_ms=1, stable=True

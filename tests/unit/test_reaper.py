@@ -1,4 +1,4 @@
-"""profiler.reaper: what a server leaves behind (orphaned processes, stub shared memory) is removed."""
+"""profiler.server.reaper: what a server leaves behind (orphaned processes, stub shared memory) is removed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from profiler.reaper import SHM_PREFIX, group_alive, kill_group, remove_leaked_shm
+from profiler.server.reaper import SHM_PREFIX, group_alive, kill_group, remove_leaked_shm
 
 
 def test_kill_group_ends_every_process_of_the_group_and_waits_for_them():

@@ -14,8 +14,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 from cli import cli
 from packer.deploy.configs import check_model_name, rewrite_config
 from packer.service import BUILTIN_PROFILE
-from profiler.errors import InputError
-from profiler.profile_io import read_profile
+from profiler.base.errors import InputError
+from profiler.profiles.profile_io import read_profile
 
 CONFIGS = {
     # several GPU groups pinned to other devices, plus settings that must survive

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import cli
-from profiler.errors import InputError
-from profiler.launcher import ServerPorts
-from profiler.server_ports import free_ports
-from profiler.serving import installed_gpupack, launch_script
-from profiler.signals import Interrupted, exit_code
+from profiler.base.errors import InputError
+from profiler.base.signals import Interrupted, exit_code
+from profiler.server.launcher import ServerPorts
+from profiler.server.ports import free_ports
+from profiler.server.serving import installed_gpupack, launch_script
 
 # A stand-in for gpupack that prints the arguments it was given, one per line.
 _ECHO_ARGS = '#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n'

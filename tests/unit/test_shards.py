@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from profiler.errors import InputError
-from profiler.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
-from profiler.shards import Shard, merge
+from profiler.base.errors import InputError
+from profiler.measure.shards import Shard, merge
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
 MODELS = ["e", "a", "d", "b", "c"]
 

@@ -1,4 +1,4 @@
-"""profiler.signals: SIGINT/SIGTERM/SIGHUP end a command the same way, with 128 + the signal's number."""
+"""profiler.base.signals: SIGINT/SIGTERM/SIGHUP end a command the same way, with 128 + the signal's number."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
-from profiler import signals
-from profiler.signals import Interrupted, deferred, handle_signals, pending
+from profiler.base import signals
+from profiler.base.signals import Interrupted, deferred, handle_signals, pending
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def _run_stuck_cleanup(extra: str) -> subprocess.Popen:
     """A process that takes SIGINT, then hangs in its cleanup with a server-like child group."""
     script = f"""
 import subprocess, sys, time
-from profiler import signals
+from profiler.base import signals
 {extra}
 child = subprocess.Popen(["sleep", "60"], start_new_session=True, stdout=subprocess.DEVNULL)
 signals.register_process_group(child.pid)

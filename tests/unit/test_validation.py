@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import InputError
-from profiler.plan_file import read_deployment
-from profiler.sampler import ResourceUse
-from profiler.validation import GpuCheck, ModelCheck, ValidationResult, is_oom
-from profiler.validation_report import gpus_table, progress_line, validation_csv, validation_json
+from profiler.base.errors import InputError
+from profiler.measure.sampler import ResourceUse
+from profiler.validation.plan_file import read_deployment
+from profiler.validation.records import GpuCheck, ModelCheck, ValidationResult, is_oom
+from profiler.validation.report import gpus_table, progress_line, validation_csv, validation_json
 
 PLAN = {
     "objective": "throughput",

@@ -1,0 +1,1 @@
+"""Shared by every command: the one error type, file writing, option parsing, signals, configuration files."""

@@ -1,0 +1,1 @@
+"""Measurement: request inputs, load generators, samplers, the sweep, and `gpupack profile` as a function."""

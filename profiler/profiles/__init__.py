@@ -1,0 +1,1 @@
+"""The profile format: its records, gpupack's profile directory, Model Analyzer's outputs read as profiles."""
