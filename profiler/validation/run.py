@@ -103,19 +103,23 @@ def run_validation(request: ValidateRequest, reporter: ValidationReporter) -> Va
         )
 
     description = _description(request)
+    # The result returned is the one last written, so what --json prints is validation.json.
+    written: ValidationResult | None = None
     with handle_signals():
         try:
             for done, group in enumerate(groups, start=1):
                 finished = run.run(group)
                 checks += finished
-                _write(result(), request.directory)
+                written = result()
+                _write(written, request.directory)
                 elapsed = time.monotonic() - started
                 eta = eta_seconds(elapsed, done, len(groups))
                 reporter.progress(ValidationProgress(done, len(groups), tuple(finished), elapsed, eta))
         except KeyboardInterrupt as interrupt:
             stopped = exit_code(interrupt)
-            _write(result(), request.directory)
-    return result()
+            written = result()
+            _write(written, request.directory)
+    return written or result()
 
 
 def _write(result: ValidationResult, directory: Path) -> None:
