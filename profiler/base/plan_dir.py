@@ -131,7 +131,7 @@ class PlanFile:
         )
 
 
-def number(where: str, data: Mapping, key: str, kind: type, required: bool = True) -> object:
+def _typed(where: str, data: Mapping, key: str, kind: type, required: bool = True) -> object:
     """``data[key]`` checked to be ``kind`` (``float``: any finite number); ``None`` if absent and allowed."""
     value = data.get(key)
     if value is None:
@@ -149,15 +149,15 @@ def number(where: str, data: Mapping, key: str, kind: type, required: bool = Tru
 def _model(where: str, data: object) -> PlannedModel:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected an object")
-    name = number(where, data, "name", str)
+    name = _typed(where, data, "name", str)
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise InputError(f"{where}: {name!r} is not a model name")
     model = PlannedModel(
         name=name,
-        batch_size=number(where, data, "batch_size", int),
-        concurrency=number(where, data, "concurrency", int),
-        throughput=number(where, data, "throughput", float),
-        memory_mb=number(where, data, "memory_mb", float, required=False),
+        batch_size=_typed(where, data, "batch_size", int),
+        concurrency=_typed(where, data, "concurrency", int),
+        throughput=_typed(where, data, "throughput", float),
+        memory_mb=_typed(where, data, "memory_mb", float, required=False),
     )
     if model.batch_size < 1 or model.concurrency < 1 or model.throughput < 0:
         raise InputError(f"{where} ({name}): batch_size and concurrency must be ≥ 1, throughput ≥ 0")
@@ -167,7 +167,7 @@ def _model(where: str, data: object) -> PlannedModel:
 def _gpu(where: str, data: object) -> PlannedGpu:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected an object")
-    index = number(where, data, "index", int)
+    index = _typed(where, data, "index", int)
     models = data.get("models")
     if not isinstance(models, list) or not models:
         raise InputError(f"{where}: 'models' must be a non-empty list")
@@ -180,10 +180,10 @@ def _gpu(where: str, data: object) -> PlannedGpu:
     return PlannedGpu(
         index=index,
         models=planned,
-        memory_mb=number(where, data, "memory_mb", float, False),
-        gpu_util_pct=number(where, data, "gpu_util_pct", float, False),
-        gpu_type=number(where, data, "type", str, False),
-        product_label=number(where, data, "product_label", str, False),
+        memory_mb=_typed(where, data, "memory_mb", float, False),
+        gpu_util_pct=_typed(where, data, "gpu_util_pct", float, False),
+        gpu_type=_typed(where, data, "type", str, False),
+        product_label=_typed(where, data, "product_label", str, False),
     )
 
 
@@ -191,10 +191,10 @@ def _endpoint(where: str, data: object) -> Endpoint:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected an object")
     endpoint = Endpoint(
-        model=number(where, data, "model", str),
-        gpu=number(where, data, "gpu", int),
-        http=number(where, data, "http_url", str),
-        grpc=number(where, data, "grpc_url", str),
+        model=_typed(where, data, "model", str),
+        gpu=_typed(where, data, "gpu", int),
+        http=_typed(where, data, "http_url", str),
+        grpc=_typed(where, data, "grpc_url", str),
     )
     try:
         endpoint.http_port  # noqa: B018 (checked here, once)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from profiler.base.plan_dir import VALIDATION_CSV, VALIDATION_JSON
+# Re-exported: the CLI names the file it wrote (the layout belongs to plan_dir).
+from profiler.base.plan_dir import VALIDATION_CSV, VALIDATION_JSON  # noqa: F401
 from profiler.base.schema_version import versioned
 from profiler.measure.report import clock
 from profiler.validation.records import GpuCheck, ModelCheck, ValidationResult
 
-__all__ = ["VALIDATION_CSV", "VALIDATION_JSON", "validation_csv", "validation_json", "validation_report"]
 _ERROR_WIDTH = 60
 
 
