@@ -12,14 +12,13 @@ variable that names no option is refused (``check_environment``), so that a typo
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from typing import Any
 
 import click
 
-from profiler.base.errors import InputError
+from profiler.base.errors import InputError, did_you_mean
 
 # CP-SAT's num_workers and random_seed are int32 fields; no host has more than 1,024 cores to use.
 MAX_WORKERS = 1024
@@ -167,8 +166,7 @@ def check_environment(command: click.Command) -> None:
     known = [p.envvar for p in command.params if isinstance(p, click.Option) and isinstance(p.envvar, str)]
     for key in sorted(os.environ):
         if key.startswith(prefix) and key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
             raise InputError(
                 f"environment variable {key}: gpupack {command.name} has no such option",
-                f"did you mean {close[0]}?" if close else f"see gpupack {command.name} --help",
+                did_you_mean(key, known, f"see gpupack {command.name} --help", quote=False),
             )

@@ -130,3 +130,56 @@ def test_profiler_roles_import_only_the_layers_below_them():
             elif target == "profiler":
                 wrong.add((module, target))
     assert wrong == set()
+
+
+# The written plan directory has one owner: only these modules name its files and folders.
+PLAN_DIR_OWNERS = ("profiler/base/plan_dir.py", "profiler/base/validation_file.py")
+PLAN_DIR_FILES = {"plan.json", "endpoints.csv", "validation.json", "validation.csv"}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes of a module, its classes and functions (prose may name the files)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def _names_the_plan_directory(tree: ast.AST) -> list[str]:
+    """String literals that name a plan directory's file, or build ``gpu<i>``/``launch-gpu<i>`` names."""
+    skip = _docstrings(tree)
+    hits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            if node.value in PLAN_DIR_FILES:
+                hits.append(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            for part, after in zip(node.values, node.values[1:], strict=False):
+                text = part.value if isinstance(part, ast.Constant) else None
+                if isinstance(text, str) and isinstance(after, ast.FormattedValue):
+                    if text in ("gpu", "launch-gpu") or text.endswith("/gpu"):
+                        hits.append(f"f'{text}{{...}}'")
+    return hits
+
+
+def test_only_the_plan_directory_module_names_its_files_and_folders():
+    files = [p for top in ("profiler", "packer") for p in (ROOT / top).rglob("*.py")] + [ROOT / "cli.py"]
+    wrong = {}
+    for path in files:
+        where = path.relative_to(ROOT).as_posix()
+        if where in PLAN_DIR_OWNERS or "examples" in path.parts:
+            continue
+        hits = _names_the_plan_directory(ast.parse(path.read_text(encoding="utf-8")))
+        if hits:
+            wrong[where] = hits
+    assert wrong == {}
+
+
+def test_the_plan_directory_check_sees_a_literal_and_a_built_folder_name():
+    tree = ast.parse(
+        '"""Reads plan.json."""\nA = "plan.json"\nB = f"gpu{i}"\nC = f"{root}/gpu{i}"\nD = f"gpu-{i}.png"'
+    )
+    assert _names_the_plan_directory(tree) == ["plan.json", "f'gpu{...}'", "f'/gpu{...}'"]
