@@ -18,7 +18,14 @@ from cli import cli
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
 SCHEMA_NAMES = [
-    "fleet", "metadata", "plan", "profile-row", "rules", "server-only-row", "targets", "validation"
+    "fleet",
+    "metadata",
+    "plan",
+    "profile-row",
+    "rules",
+    "server-only-row",
+    "targets",
+    "validation",
 ]
 # Committed files that are not gpupack's output, with why (each is checked to still say so).
 NOT_OUTPUTS = {
@@ -60,13 +67,23 @@ PLANS = {
     "builtin-min-gpus": ["--objective", "min-gpus"],
     "builtin-throughput": ["--objective", "throughput"],
     "choose-points": ["--profiles", "examples/profiles/small-16gb", "--choose-points"],
-    "targets": ["--profiles", "examples/profiles/small-16gb", "--targets", "examples/targets.yaml", "--time-limit", "2"],
+    "targets": ["--profiles", "examples/profiles/small-16gb", "--targets", "examples/targets.yaml"],
     "budget": ["--profiles", "examples/profiles/small-16gb", "--objective", "throughput", "--gpus", "3"],
     "fleet-targets": ["--fleet", "examples/fleet.yaml", "--targets", "examples/targets.yaml"],
     "fleet-rules": [
-        "--fleet", "examples/fleet.yaml", "--objective", "throughput", "--choose-points",
-        "--pin", "segmentation_liver=large-48gb", "--apart", "segmentation_ct_pancreas,segmentation_ct_spleen",
-        "--max-models-per-gpu", "3", "--headroom", "10",
+        "--fleet",
+        "examples/fleet.yaml",
+        "--objective",
+        "throughput",
+        "--choose-points",
+        "--pin",
+        "segmentation_liver=large-48gb",
+        "--apart",
+        "segmentation_ct_pancreas,segmentation_ct_spleen",
+        "--max-models-per-gpu",
+        "3",
+        "--headroom",
+        "10",
     ],
     "model-analyzer": ["--profiles", "tests/data/model-analyzer/multi-model-ckpt"],
     "cpu-host": ["--profiles", "examples/profiles/cpu-host", "--choose-points", "--gpu-memory", "1GB"],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from doc_examples import DOCS, REPO, _blocks, _steps
-from test_schemas import check_profile, _valid
+from test_schemas import _valid, check_profile
 
 pytestmark = pytest.mark.integration
 TUTORIAL = DOCS / "tutorial.md"
@@ -45,7 +45,7 @@ def test_tutorial_runs_start_to_finish_as_written(tmp_path):
     (tmp_path / "profiler").symlink_to(REPO / "profiler")
     script = ["set -m"]
     for i, (command, _code) in enumerate(_commands()):
-        script.append(command if command.endswith("&") else f"{command}\necho \"::rc {i} $?\"")
+        script.append(command if command.endswith("&") else f"{command}\nprintf '\\n::rc {i} %s\\n' $?")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         ["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=850
@@ -55,7 +55,8 @@ def test_tutorial_runs_start_to_finish_as_written(tmp_path):
         if command.endswith("&"):
             continue
         allowed = {0, 1} if MAY_FALL_SHORT.match(command) else {expected}
-        assert codes.get(i) in allowed, f"{command}: exit {codes.get(i)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        assert codes.get(i) in allowed, f"{command}: exit {codes.get(i)}\n{output}"
     assert '"model_name":"sleepy"' in done.stdout
     assert (tmp_path / "tutorial" / "report.html").is_file()
     # The outputs match their published schemas.
