@@ -179,3 +179,17 @@ def test_fleet_schema_checks_the_rules_of_the_documented_fleet_file():
     _valid("fleet", {**fleet, "rules": rules})
     assert list(_validator("fleet").iter_errors({**fleet, "rules": {**rules, "max_model_per_gpu": 3}}))
     assert list(_validator("fleet").iter_errors({**fleet, "rules": {"apart": [["only_one"]]}}))
+
+
+def test_fleet_files_shown_in_the_docs_match_the_fleet_schema():
+    from doc_examples import DOCS, _blocks
+
+    shown = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for _line, language, _info, body, _previous in _blocks(page.read_text(encoding="utf-8")):
+            data = yaml.safe_load("\n".join(body)) if language == "yaml" else None
+            if isinstance(data, dict) and "gpu_types" in data:
+                shown.append(data)
+    assert shown
+    for fleet in shown:
+        _valid("fleet", fleet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,17 @@ def test_every_page_is_in_the_navigation_and_the_site_builds_strictly(tmp_path):
     assert 'not included in the "nav"' not in done.stderr, done.stderr
     assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
     assert (tmp_path / "site" / "schemas" / "plan.schema.json").is_file()
+
+
+def test_readme_is_a_landing_page_whose_links_resolve():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 200
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
+        if "://" not in target:
+            assert (REPO / target).exists(), target
+    # The two Quick-start commands, exactly.
+    assert (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[server,test]' && .venv/bin/gpupack plan "
+        "--objective min-gpus\n" in readme
+    )
+    assert "\n.venv/bin/python -m pytest -q\n" in readme
