@@ -22,11 +22,18 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _metavar(param: click.Parameter, ctx: click.Context) -> str:
+    try:
+        return param.make_metavar(ctx)
+    except TypeError:  # click < 8.2 takes no context
+        return param.make_metavar()  # type: ignore[call-arg]
+
+
 def _option_row(param: click.Parameter, ctx: click.Context) -> str:
     names = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
     record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
     help_text = record[1] if record else ""
-    metavar = param.make_metavar(ctx) if not getattr(param, "is_flag", False) else ""
+    metavar = _metavar(param, ctx) if not getattr(param, "is_flag", False) else ""
     if isinstance(param, click.Option) and isinstance(param.envvar, str) and "env var:" not in help_text:
         help_text += f" [env: `{param.envvar}`]"
     return f"| {names} | {_cell(metavar)} | {_cell(help_text)} |"
@@ -40,7 +47,7 @@ def _command(name: str, command: click.Command, parent: click.Context) -> list[s
     lines += [help_text, ""]
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     if arguments:
-        lines += ["Arguments: " + ", ".join(f"`{p.make_metavar(ctx)}`" for p in arguments), ""]
+        lines += ["Arguments: " + ", ".join(f"`{_metavar(p, ctx)}`" for p in arguments), ""]
     options = [p for p in command.get_params(ctx) if isinstance(p, click.Option) and not p.hidden]
     lines += ["| option | value | meaning |", "|---|---|---|"]
     lines += [_option_row(p, ctx) for p in options]
