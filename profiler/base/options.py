@@ -15,7 +15,8 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -41,6 +42,7 @@ MAX_GPU_INDEX = 1023
 # A GPU of 10^9 MB (a petabyte) does not exist; a larger --gpu-memory is a typo.
 MAX_MEMORY_MB = 1e9
 ENV_PREFIX = "GPUPACK"
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 def _describe(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -172,3 +174,18 @@ def check_environment(command: click.Command) -> None:
                 f"environment variable {key}: gpupack {command.name} has no such option",
                 f"did you mean {close[0]}?" if close else f"see gpupack {command.name} --help",
             )
+
+
+def option_group(*options: Callable[[FC], FC]) -> Callable[[FC], FC]:
+    """One decorator applying a group of click options, in the order listed (the order ``--help`` shows).
+
+    An option two commands take is declared once, in a group (or a function making one where only its
+    help differs), and each command applies the group.
+    """
+
+    def apply(command: FC) -> FC:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
