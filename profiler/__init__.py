@@ -21,71 +21,57 @@ from profiler.profiles.model_analyzer.records import GROUP_SEPARATOR
 from profiler.profiles.profile_io import read_csv, read_profile
 from profiler.profiles.schema import Colocation, Profile, ProfilePoint
 
-__all__ = [
+# Imported on first use, each from its module: the serving helpers pull in tritonclient, which plan
+# rarely needs, and the command-line option machinery (for the packer's commands) pulls in click,
+# which the profiler proper never loads.
+_LAZY = {
+    "profiler.server.serving": ("installed_gpupack", "launch_script"),
+    "profiler.base.cli_config": ("configurable", "effective_settings"),
+    "profiler.base.options": (
+        "DIRECTORY",
+        "FILE",
+        "MAX_BATCH",
+        "MAX_CONCURRENCY",
+        "MAX_GPUS",
+        "MAX_MEMORY_MB",
+        "MAX_SEED",
+        "MAX_THRESHOLD_PCT",
+        "MAX_TIME_LIMIT_S",
+        "MAX_WORKERS",
+        "PATH",
+        "BoundedInt",
+        "FiniteFloat",
+        "GpupackCommand",
+        "defaulted_option",
+        "option_group",
+    ),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = [  # the names of _LAZY are served by __getattr__
     "GROUP_SEPARATOR",
-    "MAX_BATCH",
-    "MAX_CONCURRENCY",
-    "MAX_GPUS",
-    "MAX_MEMORY_MB",
-    "MAX_SEED",
-    "MAX_THRESHOLD_PCT",
-    "MAX_TIME_LIMIT_S",
-    "MAX_WORKERS",
-    "BoundedInt",
     "Colocation",
-    "FiniteFloat",
-    "GpupackCommand",
     "GpupackError",
     "InputError",
     "Profile",
     "ProfilePoint",
     "cannot_write",
-    "configurable",
-    "effective_settings",
     "ensure_directory",
     "exclusive",
-    "installed_gpupack",
-    "launch_script",
-    "option_group",
     "read_csv",
     "read_profile",
     "read_text",
     "refuse_overlap",
     "temp_dir",
     "write_atomic",
+    *_HOME,
 ]
-# Imported on first use: the serving helpers pull in tritonclient, which plan rarely needs, and the
-# command-line option machinery (for the packer's commands) pulls in click, which the profiler proper
-# never loads.
-_LAZY = {
-    "installed_gpupack": "profiler.server.serving",
-    "launch_script": "profiler.server.serving",
-    "configurable": "profiler.base.cli_config",
-    "effective_settings": "profiler.base.cli_config",
-    **dict.fromkeys(
-        (
-            "MAX_BATCH",
-            "MAX_CONCURRENCY",
-            "MAX_GPUS",
-            "MAX_MEMORY_MB",
-            "MAX_SEED",
-            "MAX_THRESHOLD_PCT",
-            "MAX_TIME_LIMIT_S",
-            "MAX_WORKERS",
-            "BoundedInt",
-            "FiniteFloat",
-            "GpupackCommand",
-            "option_group",
-        ),
-        "profiler.base.options",
-    ),
-}
 
 
 def __getattr__(name: str) -> object:
     """The names of ``_LAZY``, imported from their module on first use."""
-    if name in _LAZY:
+    if name in _HOME:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_HOME[name]), name)
     raise AttributeError(f"module 'profiler' has no attribute {name!r}")

@@ -6,27 +6,27 @@ from pathlib import Path
 
 import click
 
-from profiler import GpupackCommand
+from profiler import FILE, GpupackCommand
 
 
 @click.command(cls=GpupackCommand)
 @click.argument("directory", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
     "--kubernetes",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     metavar="FILE",
     help="Write Kubernetes manifests of DIRECTORY's plan (multi-document YAML): a Deployment and a "
     "Service per planned GPU.",
 )
 @click.option(
     "--compose",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     metavar="FILE",
     help="Write a docker compose file of DIRECTORY's plan for one multi-GPU host: a service per GPU.",
 )
 @click.option(
     "--kubernetes-profile-job",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     metavar="FILE",
     help="Write an Indexed Job that profiles --shards shards of the model repository in parallel, one "
     "GPU per pod (pod I runs `gpupack profile --shard I/N`); no DIRECTORY needed. Then "

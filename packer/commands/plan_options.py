@@ -6,11 +6,11 @@ checked by ``packer.commands.plan.PlanOptions``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from profiler import (
+    DIRECTORY,
+    FILE,
     MAX_BATCH,
     MAX_CONCURRENCY,
     MAX_GPUS,
@@ -19,8 +19,10 @@ from profiler import (
     MAX_THRESHOLD_PCT,
     MAX_TIME_LIMIT_S,
     MAX_WORKERS,
+    PATH,
     BoundedInt,
     FiniteFloat,
+    defaulted_option,
     option_group,
 )
 
@@ -79,7 +81,7 @@ GENERALIZED_OPTIONS = option_group(
     ),
     click.option(
         "--targets",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=FILE,
         metavar="FILE",
         help="Throughput targets, YAML (model: infer/s, or model: {throughput: infer/s, "
         "max_latency_p99_ms: ms}) or CSV (model,throughput[,max_latency_p99_ms]). Places as many "
@@ -98,7 +100,7 @@ GENERALIZED_OPTIONS = option_group(
     ),
     click.option(
         "--fleet",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=FILE,
         help="Mixed fleet, YAML: GPU types (name, memory, count, cost_per_hour, profile) and optional "
         "rules; see examples/fleet.yaml. Replaces --profiles and --gpu-memory.",
     ),
@@ -145,7 +147,7 @@ GENERALIZED_OPTIONS = option_group(
     click.option(
         "--interference",
         multiple=True,
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=FILE,
         metavar="FILE",
         help="validation.json written by `gpupack validate` (repeatable): each model that ran slower "
         "beside others than promised counts its GPU and memory-controller utilization times that "
@@ -160,7 +162,7 @@ GENERALIZED_OPTIONS = option_group(
 OUTPUT_OPTIONS = option_group(
     click.option(
         "--report",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=FILE,
         metavar="FILE",
         help="Also write an HTML report (figures embedded; the PNGs in FILE_files/ beside it): each "
         "model's profiled points with the chosen one, each GPU's resources against the limits, the "
@@ -186,18 +188,17 @@ OUTPUT_OPTIONS = option_group(
 PLAN_OPTIONS = option_group(
     click.option(
         "--profiles",
-        type=click.Path(path_type=Path),
+        type=PATH,
         help="Profile to plan: a directory or profile.csv written by `gpupack profile`; Model Analyzer 1.x "
         "output (a checkpoint N.ckpt, metrics-model-inference.csv, or a directory holding either: every "
         "config variant is a candidate point); or the 2020 export (metrics-model.csv). Default: the "
         "built-in example, the nine medical models of NVIDIA's Model Analyzer blog on 16 GB GPUs.",
     ),
-    click.option(
+    defaulted_option(
         "--objective",
-        type=click.Choice(["min-gpus", "throughput"]),
-        default="min-gpus",
-        show_default=True,
-        help="min-gpus: fewest GPUs by GPU memory alone. throughput: fewest GPUs with the sums of GPU "
+        click.Choice(["min-gpus", "throughput"]),
+        "min-gpus",
+        "min-gpus: fewest GPUs by GPU memory alone. throughput: fewest GPUs with the sums of GPU "
         "utilization, memory-controller utilization and GPU memory all under their thresholds, so no model "
         "loses throughput; ties go to the plan with the lowest peak utilization.",
     ),
@@ -207,13 +208,7 @@ PLAN_OPTIONS = option_group(
         help="Memory of one GPU: 16GB (=16000 MB), 16GiB, 16000MB (plain numbers are MB). "
         "Default: the GPU the profile was measured on.",
     ),
-    click.option(
-        "--max-memory",
-        type=PERCENT,
-        default=100.0,
-        show_default=True,
-        help="Threshold on each GPU's memory, % of --gpu-memory.",
-    ),
+    defaulted_option("--max-memory", PERCENT, 100.0, "Threshold on each GPU's memory, % of --gpu-memory."),
     click.option(
         "--max-gpu-util",
         type=PERCENT,
@@ -234,47 +229,31 @@ PLAN_OPTIONS = option_group(
         help="Use each model's profiled point at this concurrency. Without --batch/--concurrency: the "
         "point the profile marks selected, else the highest-throughput point that fits on one GPU.",
     ),
-    click.option(
+    defaulted_option(
         "--time-limit",
-        type=FiniteFloat(0, MAX_TIME_LIMIT_S, low_open=True),
-        default=10.0,
-        show_default=True,
-        help="Solver time limit, seconds; on expiry the best plan found is returned with its gap.",
+        FiniteFloat(0, MAX_TIME_LIMIT_S, low_open=True),
+        10.0,
+        "Solver time limit, seconds; on expiry the best plan found is returned with its gap.",
     ),
-    click.option(
-        "--workers",
-        type=BoundedInt(0, MAX_WORKERS),
-        default=0,
-        show_default=True,
-        help="Solver threads (0 = all cores).",
-    ),
-    click.option(
-        "--seed",
-        type=BoundedInt(-MAX_SEED - 1, MAX_SEED),
-        default=0,
-        show_default=True,
-        help="Solver random seed.",
-    ),
+    defaulted_option("--workers", BoundedInt(0, MAX_WORKERS), 0, "Solver threads (0 = all cores)."),
+    defaulted_option("--seed", BoundedInt(-MAX_SEED - 1, MAX_SEED), 0, "Solver random seed."),
     click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of the table."),
-    click.option(
-        "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the plan JSON here."
-    ),
+    click.option("--output", type=FILE, help="Also write the plan JSON here."),
     click.option(
         "--model-repository",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=DIRECTORY,
         help="Triton model repository holding the planned models (with --write-repositories).",
     ),
     click.option(
         "--write-repositories",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=DIRECTORY,
         help="Write one model repository per GPU (DIR/gpu0, ...), launch scripts and plan.json; "
         "DIR must not exist or be empty.",
     ),
-    click.option(
+    defaulted_option(
         "--base-port",
-        type=BoundedInt(1, 65535),
-        default=8000,
-        show_default=True,
-        help="GPU i's server listens on HTTP base+3i, gRPC base+3i+1, metrics base+3i+2.",
+        BoundedInt(1, 65535),
+        8000,
+        "GPU i's server listens on HTTP base+3i, gRPC base+3i+1, metrics base+3i+2.",
     ),
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from profiler import GpupackCommand
+from profiler import FILE, PATH, GpupackCommand
 
 if TYPE_CHECKING:
     from packer.reports import WrittenReport
@@ -24,20 +24,20 @@ def wrote_report(written: WrittenReport) -> str:
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     default="report.html",
     show_default=True,
     help="The HTML file to write; its PNGs go to OUTPUT_files/ beside it.",
 )
 @click.option(
     "--profiles",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="The profile the plan was made from.  [default: the one the plan's settings record, else the "
     "built-in example]",
 )
 @click.option(
     "--fleet",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help="The fleet file the plan was made from, for a mixed-fleet plan.  [default: the plan's settings]",
 )
 def report(plan_path: Path, output: Path, profiles: Path | None, fleet: Path | None) -> None:

@@ -16,6 +16,7 @@ import difflib
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -43,6 +44,11 @@ MAX_GPU_INDEX = 1023
 MAX_MEMORY_MB = 1e9
 ENV_PREFIX = "GPUPACK"
 FC = TypeVar("FC", bound=Callable[..., Any])
+
+# The path types options take: any path, a file (not a folder), a folder (not a file).
+PATH = click.Path(path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
+DIRECTORY = click.Path(file_okay=False, path_type=Path)
 
 
 def _describe(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -189,3 +195,8 @@ def option_group(*options: Callable[[FC], FC]) -> Callable[[FC], FC]:
         return command
 
     return apply
+
+
+def defaulted_option(flag: str, kind: click.ParamType, default: object, help_text: str) -> Callable[[FC], FC]:
+    """``--flag`` of type ``kind`` whose default ``--help`` shows: most numbers an option takes."""
+    return click.option(flag, type=kind, default=default, show_default=True, help=help_text)

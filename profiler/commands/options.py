@@ -7,7 +7,6 @@ once), the group is a function of that wording; type, default and environment st
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -18,16 +17,16 @@ from profiler.base.options import (
     MAX_GPU_INDEX,
     MAX_SECONDS,
     MAX_WINDOWS,
+    PATH,
     BoundedInt,
     FiniteFloat,
+    defaulted_option,
     int_list,
     option_group,
 )
 
 if TYPE_CHECKING:
     from profiler.measure.loadgen import MeasureSettings
-
-PATH = click.Path(path_type=Path)
 
 
 def batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -68,24 +67,14 @@ PERF_ANALYZER = click.option(
 
 def load_generator(help_text: str) -> Callable:
     """``--load-generator``: gpupack's own client or Triton's perf_analyzer."""
-    return click.option(
-        "--load-generator",
-        type=click.Choice(["builtin", "perf_analyzer"]),
-        default="builtin",
-        show_default=True,
-        help=help_text,
+    return defaulted_option(
+        "--load-generator", click.Choice(["builtin", "perf_analyzer"]), "builtin", help_text
     )
 
 
 def start_timeout(help_text: str) -> Callable:
     """``--start-timeout``: seconds to wait for a server and its models."""
-    return click.option(
-        "--start-timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=600.0,
-        show_default=True,
-        help=help_text,
-    )
+    return defaulted_option("--start-timeout", click.FloatRange(min=0, min_open=True), 600.0, help_text)
 
 
 def server_options(local_mode: bool = False) -> Callable:
@@ -128,36 +117,27 @@ def server_options(local_mode: bool = False) -> Callable:
 def measure_options(warmup_help: str, every: str = "") -> Callable:
     """How long and how steadily to measure (profile, validate); ``every`` ends the stability help."""
     return option_group(
-        click.option(
-            "--window",
-            type=FiniteFloat(0, MAX_SECONDS, low_open=True),
-            default=2.0,
-            show_default=True,
-            help="Measurement window, seconds.",
+        defaulted_option(
+            "--window", FiniteFloat(0, MAX_SECONDS, low_open=True), 2.0, "Measurement window, seconds."
         ),
-        click.option(
-            "--warmup", type=FiniteFloat(0, MAX_SECONDS), default=2.0, show_default=True, help=warmup_help
-        ),
-        click.option(
+        defaulted_option("--warmup", FiniteFloat(0, MAX_SECONDS), 2.0, warmup_help),
+        defaulted_option(
             "--max-windows",
-            type=BoundedInt(3, MAX_WINDOWS),
-            default=10,
-            show_default=True,
-            help="Windows to try before recording a point as unstable.",
+            BoundedInt(3, MAX_WINDOWS),
+            10,
+            "Windows to try before recording a point as unstable.",
         ),
-        click.option(
+        defaulted_option(
             "--stability",
-            type=FiniteFloat(0, 100, low_open=True),
-            default=10.0,
-            show_default=True,
-            help=f"Stable when 3 consecutive windows' throughputs lie within ± this % of their mean{every}.",
+            FiniteFloat(0, 100, low_open=True),
+            10.0,
+            f"Stable when 3 consecutive windows' throughputs lie within ± this % of their mean{every}.",
         ),
-        click.option(
+        defaulted_option(
             "--sample-interval",
-            type=BoundedInt(10, 60_000),
-            default=100,
-            show_default=True,
-            help="GPU and process sampling interval, milliseconds.",
+            BoundedInt(10, 60_000),
+            100,
+            "GPU and process sampling interval, milliseconds.",
         ),
     )
 

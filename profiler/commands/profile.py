@@ -15,9 +15,16 @@ from typing import TYPE_CHECKING
 import click
 
 from profiler.base.cli_config import configurable
-from profiler.base.options import MAX_GPU_INDEX, MAX_SECONDS, BoundedInt, FiniteFloat, GpupackCommand
-from profiler.commands.options import (
+from profiler.base.options import (
+    MAX_GPU_INDEX,
+    MAX_SECONDS,
     PATH,
+    BoundedInt,
+    FiniteFloat,
+    GpupackCommand,
+    defaulted_option,
+)
+from profiler.commands.options import (
     PERF_ANALYZER,
     SHAPE,
     Progress,
@@ -185,22 +192,20 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
 )
 @SHAPE
 @server_options(local_mode=True)
-@click.option(
+@defaulted_option(
     "--gpu",
-    type=BoundedInt(0, MAX_GPU_INDEX),
-    default=0,
-    show_default=True,
-    help="Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
+    BoundedInt(0, MAX_GPU_INDEX),
+    0,
+    "Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
 )
 @load_generator("builtin: gpupack's asyncio gRPC client; perf_analyzer: Triton's, to compare.")
 @PERF_ANALYZER
 @measure_options("Warm-up before the first window, seconds (built-in generator).")
-@click.option(
+@defaulted_option(
     "--request-timeout",
-    type=FiniteFloat(0, MAX_SECONDS, low_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds a request may take: a model slower than this hangs, and its remaining points are "
+    FiniteFloat(0, MAX_SECONDS, low_open=True),
+    120.0,
+    "Seconds a request may take: a model slower than this hangs, and its remaining points are "
     "recorded as failed (the server is restarted, the sweep goes on).",
 )
 @click.option(

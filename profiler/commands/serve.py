@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from profiler.base.options import GpupackCommand
-from profiler.commands.options import PATH, server_options, start_timeout
+from profiler.base.options import DIRECTORY, PATH, GpupackCommand
+from profiler.commands.options import server_options, start_timeout
 
 
 @click.command(cls=GpupackCommand)
-@click.argument("repository", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("repository", type=DIRECTORY)
 @click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)

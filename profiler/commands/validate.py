@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from profiler.base.options import GpupackCommand
+from profiler.base.options import DIRECTORY, GpupackCommand, defaulted_option
 from profiler.commands.options import (
     PERF_ANALYZER,
     SHAPE,
@@ -28,13 +26,12 @@ def _progress_line(event: object) -> str:
 
 
 @click.command(cls=GpupackCommand)
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
+@click.argument("directory", type=DIRECTORY)
+@defaulted_option(
     "--gpu",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="NVML index of the GPU that runs each planned GPU in turn, when they are validated one at a time.",
+    click.IntRange(min=0),
+    0,
+    "NVML index of the GPU that runs each planned GPU in turn, when they are validated one at a time.",
 )
 @click.option(
     "--all-at-once/--one-at-a-time",
@@ -42,12 +39,11 @@ def _progress_line(event: object) -> str:
     help="Run every planned GPU's server at once (planned GPU i on GPU i), or one after another on --gpu.  "
     "[default: all at once when NVML sees every planned GPU's index, else one at a time]",
 )
-@click.option(
+@defaulted_option(
     "--min-ratio",
-    type=click.FloatRange(min=0, max=10, min_open=True),
-    default=0.9,
-    show_default=True,
-    help="A model or GPU falls short below this fraction of its promised throughput.",
+    click.FloatRange(min=0, max=10, min_open=True),
+    0.9,
+    "A model or GPU falls short below this fraction of its promised throughput.",
 )
 @load_generator(
     "builtin: all models driven together in one asyncio loop with common windows; perf_analyzer: "

@@ -18,6 +18,7 @@ from profiler.server.install import find_tritonserver
 # What the CLI calls each package, and its distribution name.
 PACKAGES = (("gpupack", "gpupack"), ("OR-Tools", "ortools"), ("tritonclient", "tritonclient"))
 PYTRITON = "nvidia-pytriton"
+_NOWHERE = "not on PATH, no nvidia-pytriton installed; $TRITONSERVER not set"
 
 
 def _installed(distribution: str) -> str | None:
@@ -31,8 +32,9 @@ def _server_line() -> str:
     explicit = os.environ.get("TRITONSERVER")
     try:
         binary = find_tritonserver(Path(explicit) if explicit else None)
-    except GpupackError as exc:
-        return f"tritonserver not found ({exc.message})"
+    except GpupackError:
+        where = f"$TRITONSERVER={explicit} is not an executable file" if explicit else _NOWHERE
+        return f"tritonserver not found ({where})"
     declared = os.environ.get("TRITON_SERVER_VERSION")
     if declared:
         return f"tritonserver {declared} ({binary})"
