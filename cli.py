@@ -28,7 +28,7 @@ from packer.commands.plan import plan
 from packer.commands.report import report
 from profiler.base import signals
 from profiler.base.errors import EXIT_BAD_INPUT, GpupackError
-from profiler.base.options import GpupackCommand, check_environment
+from profiler.base.options import check_environment
 from profiler.commands.profile import profile, profile_merge
 from profiler.commands.serve import serve
 from profiler.commands.validate import validate
@@ -47,8 +47,6 @@ def _error(message: str, hint: str | None = None) -> None:
 
 class _Gpupack(click.Group):
     """The root group: where errors, interrupts and environment variables are handled, once."""
-
-    command_class = GpupackCommand
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
