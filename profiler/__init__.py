@@ -3,7 +3,8 @@
 Nothing here imports the packer (the GPU host has no OR-Tools). What the packer and the CLI may use
 is re-exported here, the profiler's public interface: the one user-facing error type, the profile
 records, reading and writing files, the written plan directory (``base.plan_dir``, its
-``validation.json`` in ``base.validation_file``) and its launch scripts. Everything else is the
+``validation.json`` in ``base.validation_file``) and its launch scripts, and the command-line option
+types and configuration layers the packer's commands share with the profiler's. Everything else is the
 profiler's own.
 """
 
@@ -41,7 +42,34 @@ from profiler.profiles.model_analyzer.records import GROUP_SEPARATOR
 from profiler.profiles.profile_io import read_csv, read_profile
 from profiler.profiles.schema import Colocation, Profile, ProfilePoint
 
-__all__ = [
+# Imported on first use, each from its module: the serving helpers pull in tritonclient, which plan
+# rarely needs, and the command-line option machinery (for the packer's commands) pulls in click,
+# which the profiler proper never loads.
+_LAZY = {
+    "profiler.server.serving": ("installed_gpupack", "launch_script"),
+    "profiler.base.cli_config": ("configurable", "effective_settings"),
+    "profiler.base.options": (
+        "DIRECTORY",
+        "FILE",
+        "MAX_BATCH",
+        "MAX_CONCURRENCY",
+        "MAX_GPUS",
+        "MAX_MEMORY_MB",
+        "MAX_SEED",
+        "MAX_THRESHOLD_PCT",
+        "MAX_TIME_LIMIT_S",
+        "MAX_WORKERS",
+        "PATH",
+        "BoundedInt",
+        "FiniteFloat",
+        "GpupackCommand",
+        "defaulted_option",
+        "option_group",
+    ),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = [  # the names of _LAZY are served by __getattr__
     "DEFAULT_MIN_RATIO",
     "GROUP_SEPARATOR",
     "SCHEMA_VERSION",
@@ -61,8 +89,6 @@ __all__ = [
     "ensure_directory",
     "exclusive",
     "falls_short",
-    "installed_gpupack",
-    "launch_script",
     "launch_script_name",
     "plan_json_path",
     "read_csv",
@@ -77,14 +103,14 @@ __all__ = [
     "versioned",
     "write_atomic",
     "write_plan_directory",
+    *_HOME,
 ]
-_SERVING = ("installed_gpupack", "launch_script")
 
 
 def __getattr__(name: str) -> object:
-    """The serving helpers, imported on first use: they pull in tritonclient, which plan rarely needs."""
-    if name in _SERVING:
-        from profiler.server import serving
+    """The names of ``_LAZY``, imported from their module on first use."""
+    if name in _HOME:
+        import importlib
 
-        return getattr(serving, name)
+        return getattr(importlib.import_module(_HOME[name]), name)
     raise AttributeError(f"module 'profiler' has no attribute {name!r}")
