@@ -6,7 +6,8 @@ runs the same on a real server (``search_run``) and on recorded samples (the uni
 ``brute`` measures every variant at every point it can take (a batch size within its max_batch_size).
 
 ``quick`` measures far fewer. Variants that differ only in their instance count form a *family*
-(same batcher, queue delay, max_batch_size); per batch size, each family is walked from 1 instance up:
+(same batcher, queue delay, max_batch_size); per batch size, the largest first, each family is walked
+from 1 instance up:
 
 1. per variant, concurrency rises (smallest first) until ``patience`` (2) steps in a row do not pay,
    a step paying when its p99 is within the model's bound and its throughput at least ``growth``
@@ -16,14 +17,21 @@ runs the same on a real server (``search_run``) and on recorded samples (the uni
    Model Analyzer waits for 4 such steps (its THROUGHPUT_MINIMUM_CONSECUTIVE_*_TRIES);
 2. instances are added until the variant's best point within the bound (``best_point``) is less
    than ``growth`` above the previous instance count's, or has none, or memory passes the limit:
-   a further instance only costs memory;
-3. after each batch size, variants *dominated* there, another one no worse on throughput, memory
-   and p99 and better on one (or with no point within the bound), are not measured at the batch
-   sizes after it.
+   a further instance only costs memory. A variant's concurrency starts at the previous instance
+   count's best point: below it that one was not saturated, so the extra instance would idle;
+3. after each batch size, variants *dominated* there (another's best point no worse on throughput,
+   memory and p99, and better by ``growth`` on throughput or memory), or with no point within the
+   limits, are not measured at the (smaller) batch sizes after it; a family whose first instance
+   counts are pruned starts at the next. Largest first because a call then holds the fewest
+   requests, so that more instances or a larger max_batch_size pay the most there: at batch 1 a
+   third instance can idle (the load is the bound) where at batch 2 it adds half (recorded).
+
+These rules are heuristics, checked on recorded samples (tests/unit/test_config_search.py): there
+quick measures about half of brute's points and finds brute's best under every bound tried.
 
 The best point of a model is the highest throughput within its p99 bound and the memory limit;
 points within ``growth`` of it count as equal (that is the measurements' noise), and the one of them
-with the least memory (then fewer instances, then lower p99) is chosen.
+with the fewest instances (each costs memory), then the lowest p99, then the least memory is chosen.
 """
 
 from __future__ import annotations
@@ -102,9 +110,9 @@ def best_point(points: Sequence[ProfilePoint], limits: SearchLimits) -> ProfileP
     return min(
         near,
         key=lambda p: (
-            point_memory(p) or 0.0,
             p.instance_count,
             p.latency_p99_ms or 0.0,
+            point_memory(p) or 0.0,
             -(p.throughput or 0.0),
         ),
     )
@@ -131,13 +139,18 @@ def _grows(before: ProfilePoint | None, after: ProfilePoint | None, growth: floa
 
 
 def concurrency_line(
-    variant: Variant, batch_size: int, concurrencies: Sequence[int], measure: Measure, limits: SearchLimits
+    variant: Variant,
+    batch_size: int,
+    concurrencies: Sequence[int],
+    measure: Measure,
+    limits: SearchLimits,
+    start: int = 0,
 ) -> list[ProfilePoint]:
-    """Step 1: one variant at one batch size, concurrency rising until it stops paying."""
+    """Step 1: one variant at one batch size, concurrency rising from ``start`` until it stops paying."""
     line: list[ProfilePoint] = []
     best: ProfilePoint | None = None
     unpaid = 0
-    for concurrency in sorted(concurrencies):
+    for concurrency in sorted(c for c in concurrencies if c >= start):
         point = measure(variant, batch_size, concurrency)
         line.append(point)
         if not point.ok or over_memory(point, limits):
@@ -163,7 +176,8 @@ def _family_line(
     best: dict[str, ProfilePoint | None] = {}
     previous: ProfilePoint | None = None
     for variant in sorted(family, key=lambda v: v.instance_count):
-        line = concurrency_line(variant, batch_size, concurrencies, measure, limits)
+        start = previous.concurrency if previous is not None else 0
+        line = concurrency_line(variant, batch_size, concurrencies, measure, limits, start)
         points += line
         best[variant.name] = best_point(line, limits)
         if any(over_memory(p, limits) for p in line):
@@ -174,29 +188,29 @@ def _family_line(
     return points, best
 
 
-def dominated(best: dict[str, ProfilePoint | None]) -> set[str]:
+def _dominates(u: ProfilePoint, v: ProfilePoint, growth: float) -> bool:
+    """``u`` is no worse than ``v`` on throughput, memory and p99, and clearly better on one of the first two.
+
+    "No worse" and "clearly" allow ``growth`` either way, the measurements' noise; p99, the noisiest,
+    never decides alone.
+    """
+    tu, tv = u.throughput or 0.0, v.throughput or 0.0
+    mu, mv = point_memory(u) or 0.0, point_memory(v) or 0.0
+    pu, pv = u.latency_p99_ms or 0.0, v.latency_p99_ms or 0.0
+    no_worse = tu * (1 + growth) >= tv and mu <= mv * (1 + growth) and pu <= pv * (1 + growth)
+    return no_worse and (tu >= tv * (1 + growth) or mu * (1 + growth) <= mv)
+
+
+def dominated(best: dict[str, ProfilePoint | None], growth: float = GROWTH) -> set[str]:
     """Step 3: the variants to prune after a batch size.
 
-    Those with no point within the limits, and those whose best point is no better than another's
-    on throughput, memory and p99, and worse on one.
+    Those with no point within the limits, and those whose best point another's dominates.
     """
     out = {name for name, point in best.items() if point is None}
     found = {name: point for name, point in best.items() if point is not None}
-
-    def measures(p: ProfilePoint) -> tuple[float, float, float]:
-        return (-(p.throughput or 0.0), point_memory(p) or 0.0, p.latency_p99_ms or 0.0)
-
     for name, point in found.items():
-        mine = measures(point)
-        for other_name, other in found.items():
-            theirs = measures(other)
-            if (
-                other_name != name
-                and all(t <= m for t, m in zip(theirs, mine, strict=True))
-                and theirs != mine
-            ):
-                out.add(name)
-                break
+        if any(other != name and _dominates(them, point, growth) for other, them in found.items()):
+            out.add(name)
     return out
 
 
@@ -213,7 +227,7 @@ def quick(
         families.setdefault(variant.family, []).append(variant)
     points: list[ProfilePoint] = []
     pruned: set[str] = set()
-    for batch_size in batch_sizes:
+    for batch_size in sorted(batch_sizes, reverse=True):
         best: dict[str, ProfilePoint | None] = {}
         for family in families.values():
             members = [v for v in family if takes(v, batch_size) and v.name not in pruned]
@@ -221,5 +235,5 @@ def quick(
                 measured, family_best = _family_line(members, batch_size, concurrencies, measure, limits)
                 points += measured
                 best.update(family_best)
-        pruned |= dominated(best)
+        pruned |= dominated(best, limits.growth)
     return SearchOutcome(tuple(points), tuple(v.name for v in variants if v.name in pruned))

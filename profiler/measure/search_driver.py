@@ -209,6 +209,15 @@ class VariantMeasurer:
         self._specs[(variant.name, batch_size)] = input_specs(variant.name, config, batch_size, self.shapes)
         return None
 
+    def finish(self) -> None:
+        """Unload the last variant: the server then stops at once (with a model loaded it waits)."""
+        if self._loaded is not None:
+            try:
+                self.server.control.unload(self._loaded[0])
+            except GpupackError:
+                pass  # the server is stopped next either way
+            self._loaded = None
+
     def _recover(self, reason: str) -> None:
         self._loaded = None
         self.recorder.reporter.notice(f"{reason}; restarting tritonserver")

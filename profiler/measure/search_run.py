@@ -119,11 +119,10 @@ class SearchResult:
 
 
 def _plan_variants(request: SearchRequest, session: ProfileSession) -> dict[str, tuple[Variant, ...]]:
-    """Read each model's config, write its variants into the scratch repository."""
+    """Read each model's config; then, all of them fine, write their variants into the scratch repository."""
     base = request.profile
     assert base.model_repository is not None  # local mode, checked by the request
-    scratch = base.output / VARIANTS_DIR
-    out = {}
+    configs, out = {}, {}
     for model in base.models:
         model_dir = base.model_repository / model
         if not model_dir.is_dir():
@@ -137,10 +136,16 @@ def _plan_variants(request: SearchRequest, session: ProfileSession) -> dict[str,
                 "searching its instance count only"
             )
         variants = generate_variants(model, config, request.space)
-        if not any(config_search.takes(variants[0], b) for b in base.batch_sizes):
-            raise InputError(f"{model}: does not batch (max_batch_size 0), so give batch size 1")
-        write_variants(model_dir, scratch, config, variants)
-        out[model] = variants
+        if not any(config_search.takes(v, b) for v in variants for b in base.batch_sizes):
+            largest = max(v.max_batch_size or 0 for v in variants)
+            raise InputError(
+                f"{model}: no variant takes batch size {min(base.batch_sizes)}: "
+                + (f"its max_batch_size is at most {largest}" if largest else "it does not batch"),
+                "give smaller --batch sizes (1 for a model that does not batch) or larger --max-batch-sizes",
+            )
+        configs[model], out[model] = config, variants
+    for model, variants in out.items():
+        write_variants(base.model_repository / model, base.output / VARIANTS_DIR, configs[model], variants)
     return out
 
 
@@ -259,6 +264,7 @@ def run_config_search(request: SearchRequest, reporter: Reporter) -> SearchResul
                 server = ServerBaseline(**dataclasses.asdict(measurer.resources_now()))
             recorder.profile = dataclasses.replace(recorder.profile, server=server)
             best, pruned = _search(request, variants, measurer, metadata.gpu_memory_mb)
+            measurer.finish()
         except KeyboardInterrupt as exc:
             stop_signal = signals.exit_code(exc) - 128
         except OutputError as exc:

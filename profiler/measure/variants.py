@@ -5,7 +5,8 @@ GB: the instance count, the dynamic batcher (off, or on with a max queue delay a
 sizes) and ``max_batch_size``. The space is every combination of
 
 * instance counts 1..``max_instances``,
-* the dynamic batcher off, or on with each of ``queue_delays_us`` (none: never on),
+* the dynamic batcher off, or on with each of ``queue_delays_us`` (none: never on) and the
+  ``preferred_batch_sizes`` (none: Triton's default, the largest batch the queue allows),
 * each of ``max_batch_sizes`` (none: the model's own),
 
 and each variant is written under its own model name, ``<model>_config_<n>`` (as Model Analyzer
