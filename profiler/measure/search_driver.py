@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 from profiler.base.errors import GpupackError
 from profiler.measure.inputs import InputSpec, input_specs
@@ -53,7 +54,9 @@ def recorded_key(point: ProfilePoint) -> PointKey:
 class Recorder:
     """The profile being written: each point added, the whole file rewritten, the progress told."""
 
-    def __init__(self, profile: Profile, output, reporter: Reporter, total: int, estimate: bool) -> None:
+    def __init__(
+        self, profile: Profile, output: Path, reporter: Reporter, total: int, estimate: bool
+    ) -> None:
         self.profile = profile
         self.output = output
         self.reporter = reporter

@@ -211,6 +211,65 @@ def _search(
     return best, pruned
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A search under way: the server's session opened, its recorder and measurer."""
+
+    recorder: Recorder
+    measurer: VariantMeasurer
+    sampler: Sampler
+    device_memory_mb: float | None
+
+
+def _open_run(
+    request: SearchRequest,
+    session: ProfileSession,
+    existing: Profile | None,
+    variants: dict[str, tuple[Variant, ...]],
+) -> _Run:
+    """Start the server on the scratch repository; the profile's metadata, recorder and measurer."""
+    base = request.profile
+    names = tuple(v.name for vs in variants.values() for v in vs)
+    # The server serves the variants, under their own names, from the scratch repository.
+    session.request = dataclasses.replace(base, model_repository=base.output / VARIANTS_DIR, models=names)
+    target = session.local()
+    engine = session.engine(target)
+    metadata = build_metadata(session.request, target.gpu, {}, target.triton_version, engine.description)
+    search = f"config search ({request.mode}) over {len(names)} variants in {VARIANTS_DIR}/"
+    metadata = dataclasses.replace(metadata, notes=f"{metadata.notes}; {search}")
+    check_resumable(existing, metadata)
+    sampler = session.stack.enter_context(Sampler(target.gpu_source(), target.tree, base.sample_interval_s))
+    done = _resume_index(existing, variants)
+    profile = Profile(points=existing.points if existing else (), metadata=metadata)
+    recorder = Recorder(
+        profile,
+        base.output,
+        session.reporter,
+        _upper_bound(request, variants) - len(done),
+        request.mode == "brute",
+    )
+    measurer = VariantMeasurer(
+        target.handle,
+        engine,
+        sampler,
+        recorder,
+        base.settings,
+        dict(base.shapes),
+        base.reload_per_batch,
+        done,
+    )
+    return _Run(recorder, measurer, sampler, metadata.gpu_memory_mb)
+
+
+def _baseline(existing: Profile | None, run: _Run) -> ServerBaseline:
+    """The server alone: a resumed profile's, else measured now (when anything can be sampled)."""
+    if existing is not None and _measured(existing.server):
+        return existing.server
+    if not run.sampler.has_sources:
+        return ServerBaseline()
+    return ServerBaseline(**dataclasses.asdict(run.measurer.resources_now()))
+
+
 def run_config_search(request: SearchRequest, reporter: Reporter) -> SearchResult:
     """Search each model's config variants and write the profile to ``request.profile.output``.
 
@@ -220,57 +279,27 @@ def run_config_search(request: SearchRequest, reporter: Reporter) -> SearchResul
         GpupackError: the server could not start or answer.
 
     """
-    base = request.profile
     started = time.monotonic()
-    session = ProfileSession(base, reporter)
-    variants: dict[str, tuple[Variant, ...]] = {}
+    session = ProfileSession(request.profile, reporter)
+    best, pruned, stop_signal, write_error = [], [], None, None
     with signals.handle_signals(), session.stack:
-        hold_output(base, session.stack)
-        existing = existing_profile(base)
+        hold_output(request.profile, session.stack)
+        existing = existing_profile(request.profile)
         variants = _plan_variants(request, session)
-        done = _resume_index(existing, variants)
-        names = tuple(v.name for vs in variants.values() for v in vs)
-        scratch_request = dataclasses.replace(base, model_repository=base.output / VARIANTS_DIR, models=names)
-        session.request = scratch_request
-        target = session.local()
-        engine = session.engine(target)
-        metadata = build_metadata(scratch_request, target.gpu, {}, target.triton_version, engine.description)
-        metadata = dataclasses.replace(
-            metadata,
-            notes=f"{metadata.notes}; config search ({request.mode}) over {len(names)} variants in "
-            f"{VARIANTS_DIR}/",
-        )
-        check_resumable(existing, metadata)
-        sampler = session.stack.enter_context(
-            Sampler(target.gpu_source(), target.tree, base.sample_interval_s)
-        )
-        profile = Profile(points=existing.points if existing else (), metadata=metadata)
-        total = _upper_bound(request, variants) - len(done)
-        recorder = Recorder(profile, base.output, reporter, total, estimate=request.mode == "brute")
-        measurer = VariantMeasurer(
-            target.handle,
-            engine,
-            sampler,
-            recorder,
-            base.settings,
-            dict(base.shapes),
-            base.reload_per_batch,
-            done,
-        )
-        best, pruned, stop_signal, write_error = [], [], None, None
+        run = _open_run(request, session, existing, variants)
         try:
-            server = existing.server if existing and _measured(existing.server) else ServerBaseline()
-            if not _measured(server) and sampler.has_sources:
-                server = ServerBaseline(**dataclasses.asdict(measurer.resources_now()))
-            recorder.profile = dataclasses.replace(recorder.profile, server=server)
-            best, pruned = _search(request, variants, measurer, metadata.gpu_memory_mb)
-            measurer.finish()
+            run.recorder.profile = dataclasses.replace(run.recorder.profile, server=_baseline(existing, run))
+            best, pruned = _search(request, variants, run.measurer, run.device_memory_mb)
+            run.measurer.finish()
         except KeyboardInterrupt as exc:
             stop_signal = signals.exit_code(exc) - 128
         except OutputError as exc:
             write_error = exc
-        if sampler.failures:
-            session.notice(f"{sampler.failures} resource samples failed; the first: {sampler.first_failure}")
+        if run.sampler.failures:
+            session.notice(
+                f"{run.sampler.failures} resource samples failed; the first: {run.sampler.first_failure}"
+            )
+    recorder = run.recorder
     return SearchResult(
         request=request,
         profile=recorder.profile if recorder.profile.points else existing,
@@ -279,7 +308,7 @@ def run_config_search(request: SearchRequest, reporter: Reporter) -> SearchResul
         pruned=tuple(pruned),
         measured=recorder.done - recorder.failed,
         failed=recorder.failed,
-        reused=measurer.reused,
+        reused=run.measurer.reused,
         interrupted=stop_signal is not None,
         elapsed_s=time.monotonic() - started,
         notices=tuple(session.notices),

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from profiler_support import EXAMPLES, wait_until_gone
+from profiler_support import BROKEN_MODEL, EXAMPLES, wait_until_gone
 
 from profiler.measure.loadgen import MeasureSettings
 from profiler.measure.request import ProfileRequest
@@ -115,3 +115,31 @@ def test_quick_search_finds_the_variant_theory_says_is_best_under_a_p99_bound(tm
     assert (resumed.variant, resumed.concurrency) == (best.variant, best.concurrency)
     assert resumed.throughput == pytest.approx(best.throughput, rel=1e-5)  # as the CSV keeps it
     assert not wait_until_gone(output / VARIANTS_DIR)
+
+
+def test_variant_that_fails_to_load_gets_error_points_and_the_search_goes_on(tmp_path: Path):
+    repository = tmp_path / "models"
+    shutil.copytree(EXAMPLES / "identity", repository / "broken")
+    (repository / "broken" / "1" / "model.py").write_text(BROKEN_MODEL)
+    output = tmp_path / "search"
+    request = SearchRequest(
+        ProfileRequest(
+            models=("broken",),
+            concurrencies=(1, 2),
+            output=output,
+            model_repository=repository,
+            settings=SETTINGS,
+        ),
+        mode="brute",
+        space=VariantSpace(max_instances=1, queue_delays_us=()),
+    )
+    result = run_config_search(request, Collect())
+    assert not wait_until_gone(output / VARIANTS_DIR)
+
+    assert (result.measured, result.failed) == (0, 2) and dict(result.best)["broken"] is None
+    first, second = read_profile(output).points
+    assert "fails to load on purpose" in first.error
+    assert second.error.startswith("not measured: ") and "fails to load on purpose" in second.error
+    assert (repository / "broken" / "config.pbtxt").read_text() == (
+        EXAMPLES / "identity" / "config.pbtxt"
+    ).read_text()
