@@ -221,7 +221,7 @@ class ProfilePoint:
             ):
                 raise ValueError(f"{name!r} must be a whole number within {least}-{MAX_COUNT}, got {value}")
         if self.max_queue_delay_us is not None and self.dynamic_batching is not True:
-            raise ValueError("max_queue_delay_us is set but dynamic_batching is not true")
+            raise ValueError("'max_queue_delay_us' is set but 'dynamic_batching' is not true")
 
     @property
     def key(self) -> tuple[str, int, int, int, str, float | None]:

@@ -182,6 +182,6 @@ def test_queue_delay_without_the_dynamic_batcher_is_refused_in_a_profile(tmp_pat
         "m,1,1,5,false,0\n"
     )
     with pytest.raises(
-        InputError, match=r"row 1 \(model 'm'\): max_queue_delay_us is set but dynamic_batching"
+        InputError, match=r"row 1 \(model 'm'\): 'max_queue_delay_us' is set but 'dynamic_batching'"
     ):
         read_profile(tmp_path)
