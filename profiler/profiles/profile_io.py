@@ -69,7 +69,7 @@ def _parse_number(column: Column, text: str) -> float | int:
         raise ValueError(f"expected a finite number, got {text[:40]!r}")
     if column.kind is int:
         # Concurrency 0 is an open-loop load (with a request rate); the point itself checks that.
-        low = 0 if column.attr == "concurrency" else 1
+        low = column.least
         if not (number.is_integer() and low <= number <= MAX_COUNT):
             raise ValueError(f"expected a whole number within {low}-{MAX_COUNT}, got {text[:40]!r}")
         return int(number)

@@ -37,12 +37,13 @@ class Column:
     kind: type
     doc: str
     required: bool = False
+    least: int = 1  # the smallest value of an int column
 
 
 POINT_COLUMNS: tuple[Column, ...] = (
     Column("model", "model", str, "model name, as in the Triton model repository", True),
     Column("batch_size", "batch_size", int, "requests carry this many samples (1 = no batching)", True),
-    Column("concurrency", "concurrency", int, "requests kept in flight by the load generator", True),
+    Column("concurrency", "concurrency", int, "requests kept in flight by the load generator", True, 0),
     Column("instance_count", "instance_count", int, "model instances on the GPU (default 1)"),
     Column("throughput_infer_per_sec", "throughput", float, "inferences (samples) per second", True),
     Column("latency_p50_ms", "latency_p50_ms", float, "client latency, 50th percentile, ms"),
@@ -66,6 +67,16 @@ POINT_COLUMNS: tuple[Column, ...] = (
     Column("error", "error", str, "why the point has no measurement (load failure, OOM, ...)"),
     Column("variant", "variant", str, "model config variant measured (Model Analyzer's config name)"),
     Column("request_rate", "request_rate", float, "open-loop load, requests/s (concurrency then 0)"),
+    # A config search's variant (profiler/measure/variants.py); empty for the repository's own config.
+    Column("dynamic_batching", "dynamic_batching", bool, "the variant's dynamic batcher is on"),
+    Column(
+        "max_queue_delay_us",
+        "max_queue_delay_us",
+        int,
+        "the variant's dynamic batcher waits this long for a fuller call, microseconds",
+        least=0,
+    ),
+    Column("max_batch_size", "max_batch_size", int, "the variant's max_batch_size (samples per call)"),
 )
 
 SERVER_COLUMNS: tuple[Column, ...] = tuple(
@@ -155,6 +166,9 @@ class ProfilePoint:
     configuration measured (instance group, max batch size, dynamic batching), when a model was
     measured in several (Model Analyzer's config variants); ``""`` for the repository's own.
     ``request_rate`` is set for open-loop load (requests/s), and ``concurrency`` is then 0.
+    ``dynamic_batching``, ``max_queue_delay_us`` and ``max_batch_size`` describe a config search's
+    variant (with ``instance_count``); None when not recorded (a model that does not batch has no
+    ``max_batch_size``), and a queue delay only with the dynamic batcher on.
     """
 
     model: str
@@ -178,6 +192,9 @@ class ProfilePoint:
     process_memory_mb: float | None = None
     variant: str = ""
     request_rate: float | None = None
+    dynamic_batching: bool | None = None
+    max_queue_delay_us: int | None = None
+    max_batch_size: int | None = None
 
     def __post_init__(self) -> None:
         problem = model_name_problem(self.model)
@@ -190,8 +207,21 @@ class ProfilePoint:
             if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT:
                 raise ValueError(f"{name!r} must be a whole number within {least}-{MAX_COUNT}, got {value}")
         _check_measures(self, ("throughput", *_MEASURES))
+        self._check_variant()
         if not self.error and self.throughput is None:
             raise ValueError("throughput_infer_per_sec is empty and no error is given")
+
+    def _check_variant(self) -> None:
+        if self.dynamic_batching is not None and not isinstance(self.dynamic_batching, bool):
+            raise ValueError(f"dynamic_batching must be true or false, got {self.dynamic_batching!r}")
+        for name, least in (("max_queue_delay_us", 0), ("max_batch_size", 1)):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT
+            ):
+                raise ValueError(f"{name!r} must be a whole number within {least}-{MAX_COUNT}, got {value}")
+        if self.max_queue_delay_us is not None and self.dynamic_batching is not True:
+            raise ValueError("'max_queue_delay_us' is set but 'dynamic_batching' is not true")
 
     @property
     def key(self) -> tuple[str, int, int, int, str, float | None]:
