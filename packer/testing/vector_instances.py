@@ -11,7 +11,7 @@ hundredths of a MB and of a percent), for a 16 GB GPU with the seed's 309 MB ser
 - ``anticorrelated``: memory share s ~ U[0.05, 0.5], utilizations ~ (0.55 − s) × U[0.8, 1.2].
 - ``bigsmall``: a third of the items big (each resource U[0.3, 0.6]), the rest small (U[0.02, 0.15]).
 - ``uniform``: each resource independently U[0.05, 0.4].
-- ``seedlike``: ``synthetic.seed_like_fleet`` through ``plain_problem`` (throughput).
+- ``seedlike``: ``packer.testing.synthetic.seed_like_fleet`` through ``plain_problem`` (throughput).
 
 ``instance(family, items, seed)`` returns (demands, capacity, optimum or None).
 """
@@ -68,11 +68,10 @@ def _shares(family: str, rng: random.Random) -> tuple[float, float, float]:
 
 def seed_like(items: int, seed: int) -> tuple[list[list[int]], list[int]]:
     """The seed-like fleet of ``synthetic`` as the planner's throughput problem (16 GB GPUs)."""
-    from synthetic import seed_like_fleet
-
     from packer.problem import plain_problem
     from packer.resources import units_down, units_up
     from packer.settings import Objective, Thresholds
+    from packer.testing.synthetic import seed_like_fleet
 
     problem = plain_problem(seed_like_fleet(items, seed), Objective.THROUGHPUT, 16000.0, Thresholds())
     demands = [[units_up(d) for d in item.options[0].demand] for item in problem.items]
