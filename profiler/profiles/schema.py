@@ -15,6 +15,7 @@ an unknown GPU. Units: MB are 10^6 bytes, percentages are 0-100 per GPU, through
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -307,10 +308,18 @@ class Profile:
     variant_configs: Mapping[tuple[str, str], Mapping[str, object]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def _by_model(self) -> dict[str, tuple[ProfilePoint, ...]]:
+        """Model → its points in file order; built once, on first use (a fleet asks per model)."""
+        index: dict[str, list[ProfilePoint]] = {}
+        for p in self.points:
+            index.setdefault(p.model, []).append(p)
+        return {model: tuple(points) for model, points in index.items()}
+
     def models(self) -> tuple[str, ...]:
         """Model names in first-seen order."""
-        return tuple(dict.fromkeys(p.model for p in self.points))
+        return tuple(self._by_model)
 
     def points_for(self, model: str) -> tuple[ProfilePoint, ...]:
         """The points of one model, in file order."""
-        return tuple(p for p in self.points if p.model == model)
+        return self._by_model.get(model, ())
