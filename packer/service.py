@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packer.check import check_plan
 from packer.deploy.repository import WrittenRepositories, write_repositories
@@ -21,7 +22,6 @@ from packer.interference import read_interference
 from packer.plan import Plan
 from packer.planner import plan
 from packer.problem import Problem, build_problem
-from packer.reports import WrittenReport, load_plan, report_data, write_report
 from packer.rules import NO_RULES, Rules
 from packer.settings import Goal, Objective, Selection, SolverSettings, Thresholds
 from profiler import (
@@ -34,6 +34,9 @@ from profiler import (
     refuse_overlap,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from packer.reports import WrittenReport
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
 # What follows the solve (numbering the plan, check_plan, the JSON and the table) takes about this
@@ -179,16 +182,19 @@ def run_plan(request: PlanRequest) -> PlanResult:
         try:
             if request.output:
                 write_atomic(request.output, result.to_json())
-            report = (
-                write_report(report_data(result.to_dict(), profiles), request.report)
-                if request.report
-                else None
-            )
+            report = _write_report(result, profiles, request.report) if request.report else None
         except BaseException:
             if written is not None:
                 shutil.rmtree(written.root, ignore_errors=True)
             raise
     return PlanResult(plan=result, problem=problem, written=written, report=report)
+
+
+def _write_report(result: Plan, profiles: Mapping[str, Profile], output: Path) -> WrittenReport:
+    # Imported when a report is asked for: matplotlib would add about a second to every plan's start.
+    from packer.reports import report_data, write_report
+
+    return write_report(report_data(result.to_dict(), profiles), output)
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,8 @@ def _report_types(request: ReportRequest, settings: Mapping[str, object]) -> dic
 
 def run_report(request: ReportRequest) -> WrittenReport:
     """Draw the report of a plan written before; validation.json beside it adds its figure."""
+    from packer.reports import load_plan, report_data, write_report
+
     plan_json, validation = load_plan(request.plan)
     profiles = _report_types(request, plan_json.get("settings") or {})
     return write_report(report_data(plan_json, profiles, validation), request.output)

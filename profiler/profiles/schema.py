@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -120,13 +121,17 @@ def _check_measures(obj: object, names: tuple[str, ...]) -> None:
             raise ValueError(f"{name} must be a number within 0-{LIMITS[name]:g}, got {value}")
 
 
+# ASCII control characters (C0 and DEL): never in a model's name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def model_name_problem(name: object) -> str | None:
     """Why ``name`` can't be a model's name (empty, too long, a control character), else None."""
     if not isinstance(name, str) or not name:
         return "model name is empty"
     if len(name.encode("utf-8", "surrogatepass")) > MAX_MODEL_NAME_BYTES:
         return f"model name {name[:40]!r}... is longer than {MAX_MODEL_NAME_BYTES} bytes"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         return f"model name {name!r} contains a control character (a newline, a tab, ...)"
     return None
 
