@@ -128,12 +128,13 @@ def run_case(case: str, time_limit: float, work: Path, timeout: float) -> dict:
     }
 
 
-def report(rows: list[dict]) -> str:
-    """results/scale.md."""
+def report(rows: list[dict], load: str) -> str:
+    """results/scale.md; ``load`` is the host's load average when the run began."""
     lines = [
         "# `gpupack plan` as fleets grow (random models, 16 GB GPUs)",
         "",
         *machine_lines(),
+        f"- Load average (1, 5, 15 min) when the run began: {load}",
         "- Fleet: `packer.testing.synthetic.random_fleet` (memory 0.4–9 GB of its own, utilizations 5–80 %,",
         f"  RNG seed {SEED}); the `--choose-points` case has {POINTS_WHEN_CHOOSING} points per model.",
         "- Command: `gpupack plan --profiles DIR --objective O --time-limit S --output plan.json --quiet`,",
@@ -164,6 +165,8 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only rewrite results/scale.md from the CSV")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+    load = "not recorded (table rewritten with --report)" if args.report else load
     if args.report:
         with CSV_PATH.open() as f:
             rows = list(csv.DictReader(f))
@@ -177,7 +180,7 @@ def main() -> None:
             writer = csv.DictWriter(f, fieldnames=FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-    (RESULTS / "scale.md").write_text(report(rows))
+    (RESULTS / "scale.md").write_text(report(rows, load))
 
 
 if __name__ == "__main__":

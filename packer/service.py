@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
 # What follows the solve (numbering the plan, check_plan, the JSON and the table) takes about this
-# long per model (measured: 1–2 s for 10,000 models on a loaded 2-core AMD EPYC): the solver's deadline
-# is that much before the command's, but never more than half the time limit earlier. Python's start
-# and imports (~0.5 s) come before the clock starts; writing repositories (copies of model files)
-# and the HTML report come on top: they depend on the disk and the models, not on the time limit.
+# long per model (measured: 1–2 s for 10,000 models on the loaded 2-core development host): the
+# solver's deadline is that much before the command's, but never more than half the time limit
+# earlier. Python's start and imports (~0.5 s) come before the clock starts; writing repositories
+# (copies of model files) and the HTML report come on top: they depend on the disk and the models.
 AFTER_SOLVE_S_PER_MODEL = 100e-6
 AFTER_SOLVE_MOST_SHARE = 0.5
 

@@ -2,7 +2,9 @@
 
 The greedy (``choice.greedy``) gives the upper bound on GPUs per type and the warm start; the simple
 bounds (``choice.params``) and CP-SAT's give the proof. When the time limit stops the search, the best
-plan found is returned with its bound and gap; when CP-SAT finds none, the greedy's plan is.
+plan found is returned with its bound and gap; when CP-SAT finds none, the greedy's plan is. Each
+CP-SAT stage gets the time left until the deadline when it starts; a model too large to build in
+that time (``BUILD_S_PER_VARIABLE``) is not built, and the greedy's plan stands with its bound.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from packer.solution import Placement, Solution
 from profiler import GpupackError, InputError
 
 TIE_BREAK_SHARE = 0.25
-# Building the CP-SAT model costs about this much per x[i, o, k] variable (measured: ~12 µs each on a
-# 2-core AMD EPYC, python 3.11, OR-Tools 9.x, with their constraints) and about 2.5 KB of memory each.
+# Building the CP-SAT model costs about this much per x[i, o, k] variable, its constraints included
+# (measured: 37–52 µs on the loaded 2-core development host, OR-Tools 9.12; 2.6 KB of memory each).
 # A stage is skipped, the plan found so far standing with its bound, when its build would take more
 # than half the time left or its variables would pass ``MAX_VARIABLES`` (~5 GB).
-BUILD_S_PER_VARIABLE = 12e-6
+BUILD_S_PER_VARIABLE = 40e-6
 MAX_VARIABLES = 2_000_000
 # Each goal's value as progress reports it: (unit, factor on ``_real``'s value).
 _SHOWN = {
