@@ -21,6 +21,9 @@ from cli import cli
 from profiler.base import files
 from profiler.base.errors import EXIT_BAD_INPUT, EXIT_RUNTIME, OutputError
 from profiler.base.files import copy_tree, ensure_directory, exclusive, lock_path, temp_dir, write_atomic
+from profiler.measure.perf_analyzer import library_folder
+from profiler.server.launcher import LocalServer, LocalServerSettings
+from profiler.server.log import LogPump
 
 # (errno, exit code): a disk that fails is a runtime failure, a read-only one the path's.
 FAULTS = [(errno.ENOSPC, EXIT_RUNTIME), (errno.EDQUOT, EXIT_RUNTIME), (errno.EROFS, EXIT_BAD_INPUT)]
@@ -162,3 +165,37 @@ def test_a_report_whose_temporary_folder_cannot_be_made_is_one_line(tmp_path: Pa
     result = CliRunner().invoke(cli, ["plan", "--report", str(tmp_path / "report.html")])
     _one_line(result, errno.ENOSPC, EXIT_RUNTIME)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_server_log_on_a_full_disk_keeps_pumping_and_keeps_its_lines():
+    # /dev/full is a real full device: every write to it fails with ENOSPC.
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as server:
+        server.write(b"I1205 starting\nE1205 failed to load 'm' version 1: boom\n")
+    pump = LogPump(os.fdopen(read, "rb"), Path("/dev/full"))
+    pump.drain()
+    assert "failed to load 'm' version 1: boom" in pump.text()
+
+
+def test_the_server_log_in_a_folder_that_cannot_be_made_keeps_pumping(tmp_path: Path):
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as server:
+        server.write(b"I1205 ready\n")
+    pump = LogPump(os.fdopen(read, "rb"), tmp_path / "missing" / "server.log")
+    pump.drain()
+    assert pump.text() == "I1205 ready\n"
+
+
+def test_a_temporary_server_log_on_a_full_temp_disk_is_one_line(monkeypatch):
+    monkeypatch.setattr(tempfile, "mkstemp", _raiser(errno.ENOSPC))
+    server = LocalServer(LocalServerSettings(model_repository=Path("/nonexistent")))
+    with pytest.raises(OutputError, match=r"cannot write .* \(No space left on device\)"):
+        server._temporary_log_path()
+
+
+def test_perf_analyzers_library_links_on_a_full_disk_are_one_line(tmp_path: Path, monkeypatch):
+    (tmp_path / "libs").mkdir()
+    (tmp_path / "libs" / "libb64-1a2b.so.0d").write_text("")
+    monkeypatch.setattr(Path, "symlink_to", _raiser(errno.ENOSPC))
+    with pytest.raises(OutputError, match=r"cannot write .*lib \(No space left on device\)"):
+        library_folder(tmp_path / "work", [tmp_path / "libs"])
