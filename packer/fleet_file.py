@@ -20,7 +20,6 @@ the file and the entry; unknown keys get a "did you mean".
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from pathlib import Path
@@ -30,7 +29,7 @@ import yaml
 from packer.inputs import Fleet, GpuType, Target, read_plan_profile
 from packer.rules import Rules
 from packer.units import MEMORY_FORMS, parse_memory_mb
-from profiler import InputError, read_csv, read_text
+from profiler import InputError, did_you_mean, read_csv, read_text
 
 FLEET_KEYS = ("gpu_types", "rules")
 TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label")
@@ -42,16 +41,15 @@ MAX_NUMBER = 1e12
 LABEL_VALUE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
 
 
-def did_you_mean(name: str, known: list[str] | tuple[str, ...]) -> str:
-    """A "did you mean" hint for ``name`` among ``known``, else the list of known names."""
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(known) or 'none'}"
+def choices_hint(name: str, known: list[str] | tuple[str, ...]) -> str:
+    """A "did you mean" hint for ``name`` among ``known`` (``profiler.did_you_mean``), else all of them."""
+    return did_you_mean(name, known, f"choose one of: {', '.join(known) or 'none'}") or ""
 
 
 def _check_keys(where: str, data: dict, known: tuple[str, ...]) -> None:
     for key in data:
         if key not in known:
-            raise InputError(f"{where}: unknown key {key!r}", did_you_mean(str(key), known))
+            raise InputError(f"{where}: unknown key {key!r}", choices_hint(str(key), known))
 
 
 def _load_yaml(path: Path) -> object:

@@ -30,18 +30,14 @@ a plan never repeats a placement that was measured not to hold.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler import InputError
+from profiler import ValidatedGpu, falls_short, read_validation
 
 # A slowdown this large leaves no room for another model: a model that served nothing when sharing.
 NO_SHARING = 100.0
-# What `gpupack validate` calls falling short, where a file does not say its --min-ratio.
-DEFAULT_MIN_RATIO = 0.9
 
 
 @dataclass(frozen=True)
@@ -52,62 +48,34 @@ class Interference:
     apart: tuple[tuple[str, ...], ...] = ()
 
 
-def _number(path: Path, where: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{path}: {where}: expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _gpu(path: Path, k: int, gpu: object, min_ratio: float) -> tuple[dict[str, float], tuple[str, ...]]:
+def _gpu(gpu: ValidatedGpu, min_ratio: float) -> tuple[dict[str, float], tuple[str, ...]]:
     """One validated GPU's slowdowns, and its models if they fell short without oversubscription."""
-    if not isinstance(gpu, dict) or not isinstance(gpu.get("models"), list):
-        raise InputError(f"{path}: gpus[{k}]: expected an object with a list 'models'")
-    models = gpu["models"]
-    if len(models) < 2:
+    if len(gpu.models) < 2:
         return {}, ()
-    planned = gpu.get("planned_gpu_utilization_pct")
-    planned = None if planned is None else _number(path, f"gpus[{k}].planned_gpu_utilization_pct", planned)
+    planned = gpu.planned_gpu_util_pct
     share = min(1.0, 100.0 / planned) if planned and planned > 0 else 1.0
     found, short = {}, False
-    for j, model in enumerate(models):
-        where = f"gpus[{k}].models[{j}]"
-        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-            raise InputError(f"{path}: {where}: expected an object with a 'name'")
-        promised = _number(path, f"{where}.promised_throughput", model.get("promised_throughput"))
-        measured = _number(path, f"{where}.measured_throughput", model.get("measured_throughput") or 0.0)
-        found[model["name"]] = max(1.0, share * promised / measured) if measured > 0 else NO_SHARING
-        short = short or measured < min_ratio * promised
+    for model in gpu.models:
+        promised, measured = model.promised_throughput, model.measured_throughput or 0.0
+        found[model.name] = max(1.0, share * promised / measured) if measured > 0 else NO_SHARING
+        short = short or falls_short(measured, promised, min_ratio)
     return found, (tuple(found) if short and share == 1.0 else ())
-
-
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(
-            f"{path}: no such file", "pass the validation.json that gpupack validate wrote"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a readable validation JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("gpus"), list):
-        raise InputError(f"{path}: expected the JSON of gpupack validate (an object with a list 'gpus')")
-    return data
 
 
 def read_interference(paths: Iterable[Path], known: Iterable[str] | None = None) -> Interference:
     """Slowdowns (the worst per model) and groups to keep apart, over every validation file in ``paths``.
 
     ``known``: the models being planned, if given; groups keep only those (a validation may come from a
-    larger fleet), and a group left with fewer than two is dropped.
+    larger fleet), and a group left with fewer than two is dropped. Each file is read by
+    ``profiler.base.validation_file``, which also says what falls short and at which ``min_ratio``.
     """
     keep = None if known is None else set(known)
     slowdowns: dict[str, float] = {}
     apart: list[tuple[str, ...]] = []
     for path in paths:
-        data = _read(path)
-        min_ratio = _number(path, "min_ratio", data.get("min_ratio", DEFAULT_MIN_RATIO))
-        for k, gpu in enumerate(data["gpus"]):
-            found, group = _gpu(path, k, gpu, min_ratio)
+        validation = read_validation(path)
+        for gpu in validation.gpus:
+            found, group = _gpu(gpu, validation.min_ratio)
             for model, slowdown in found.items():
                 slowdowns[model] = round(max(slowdowns.get(model, 1.0), slowdown), 4)
             group = tuple(m for m in group if keep is None or m in keep)

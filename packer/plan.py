@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from packer.settings import Goal, Objective
-from profiler import ProfilePoint
+from profiler import ProfilePoint, versioned
 
 
 def _rounded(value: float | None) -> float | None:
@@ -160,33 +160,35 @@ class Plan:
         return min(fractions) if fractions else None
 
     def to_dict(self) -> dict:
-        """The plan JSON (names documented in the README; scripts rely on them)."""
+        """The plan JSON (names documented in the README; scripts rely on them), ``schema_version`` first."""
         gap = self.objective_gap
-        return {
-            "objective": self.objective.value,
-            "gpu_count": self.gpu_count,
-            "lower_bound": self.lower_bound,
-            "optimal": self.optimal,
-            "gap": self.gap,
-            "solve_seconds": round(self.solve_seconds, 4),
-            "solver_status": self.solver_status,
-            "ffd_gpu_count": self.ffd_gpu_count,
-            "gpu_memory_mb": self.gpu_memory_mb,
-            "server_memory_mb": self.server_memory_mb,
-            "notes": list(self.notes),
-            "goal": self.goal.value,
-            "objective_value": self.objective_value,
-            "objective_bound": self.objective_bound,
-            "objective_gap": gap,
-            "objective_gap_pct": round(100 * gap / max(abs(self.objective_value), 1e-9), 4),
-            "total_cost_per_hour": self.total_cost_per_hour,
-            "gpu_budget": self.gpu_budget,
-            "min_target_fraction": self.min_target_fraction,
-            "models": [m.to_dict() for m in self.models],
-            "gpus": [g.to_dict() for g in self.gpus],
-            "limits_pct": dict(self.limits_pct),
-            "settings": dict(self.settings),
-        }
+        return versioned(
+            {
+                "objective": self.objective.value,
+                "gpu_count": self.gpu_count,
+                "lower_bound": self.lower_bound,
+                "optimal": self.optimal,
+                "gap": self.gap,
+                "solve_seconds": round(self.solve_seconds, 4),
+                "solver_status": self.solver_status,
+                "ffd_gpu_count": self.ffd_gpu_count,
+                "gpu_memory_mb": self.gpu_memory_mb,
+                "server_memory_mb": self.server_memory_mb,
+                "notes": list(self.notes),
+                "goal": self.goal.value,
+                "objective_value": self.objective_value,
+                "objective_bound": self.objective_bound,
+                "objective_gap": gap,
+                "objective_gap_pct": round(100 * gap / max(abs(self.objective_value), 1e-9), 4),
+                "total_cost_per_hour": self.total_cost_per_hour,
+                "gpu_budget": self.gpu_budget,
+                "min_target_fraction": self.min_target_fraction,
+                "models": [m.to_dict() for m in self.models],
+                "gpus": [g.to_dict() for g in self.gpus],
+                "limits_pct": dict(self.limits_pct),
+                "settings": dict(self.settings),
+            }
+        )
 
     def to_json(self) -> str:
         """``to_dict`` as indented JSON text."""

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from packer.candidates import Option, options_on, type_contexts
-from packer.fleet_file import did_you_mean
+from packer.fleet_file import choices_hint
 from packer.inputs import DEFAULT_TYPE, GpuType, Target
 from packer.resources import Resource, packed_resources, split_absent
 from packer.rules import NO_RULES, Rules, check_rules, together_groups
@@ -101,11 +101,11 @@ def _check_names(
     ]
     for model, where in named:
         if model not in models:
-            raise InputError(f"{where}: unknown model {model!r} (in no profile)", did_you_mean(model, models))
+            raise InputError(f"{where}: unknown model {model!r} (in no profile)", choices_hint(model, models))
     for model, gpu_type in rules.pins:
         if gpu_type not in type_names:
             raise InputError(
-                f"pin {model}={gpu_type}: unknown GPU type {gpu_type!r}", did_you_mean(gpu_type, type_names)
+                f"pin {model}={gpu_type}: unknown GPU type {gpu_type!r}", choices_hint(gpu_type, type_names)
             )
 
 

@@ -226,6 +226,6 @@ def run_report(request: ReportRequest) -> WrittenReport:
     """Draw the report of a plan written before; validation.json beside it adds its figure."""
     from packer.reports import load_plan, report_data, write_report
 
-    plan_json, validation = load_plan(request.plan)
-    profiles = _report_types(request, plan_json.get("settings") or {})
-    return write_report(report_data(plan_json, profiles, validation), request.output)
+    plan, validation = load_plan(request.plan)
+    profiles = _report_types(request, plan.document.get("settings") or {})
+    return write_report(report_data(plan.document, profiles, validation), request.output)

@@ -1,7 +1,8 @@
 """Kubernetes manifests and a docker compose file for a written plan (``gpupack export``).
 
-Both read what ``--write-repositories`` wrote (DIR/plan.json with its endpoints) and run the stock
-``tritonserver`` container, one per planned GPU, on that GPU's repository ``gpu<i>/``:
+Both read what ``--write-repositories`` wrote (the plan directory, ``profiler.base.plan_dir``: the
+plan with its endpoints) and run the stock ``tritonserver`` container, one per planned GPU, on that
+GPU's repository ``gpu<i>/``:
 
 - Kubernetes: per GPU a Deployment (one replica, ``nvidia.com/gpu: 1``, probes on
   ``/v2/health/ready`` and ``/v2/health/live``, ports 8000/8001/8002, a ``nodeSelector`` on
@@ -17,7 +18,6 @@ Both read what ``--write-repositories`` wrote (DIR/plan.json with its endpoints)
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from packer.fleet_file import LABEL_VALUE
-from profiler import InputError
+from profiler import InputError, plan_json_path, read_plan, repository_name
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 MODELS_PATH = "/models"
@@ -62,29 +62,16 @@ class PlannedGpu:
 
 
 def read_plan_dir(directory: Path) -> tuple[PlannedGpu, ...]:
-    """The GPUs of DIR/plan.json (as ``--write-repositories`` writes it), each with its repository."""
-    path = directory / "plan.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        ports = {e["gpu"]: int(e["http_url"].rsplit(":", 1)[1]) for e in data["endpoints"]}
-        gpus = tuple(
-            PlannedGpu(
-                g["index"],
-                tuple(m["name"] for m in g["models"]),
-                g.get("product_label"),
-                ports[g["index"]],
-            )
-            for g in data["gpus"]
-        )
-    except FileNotFoundError:
-        raise InputError(
-            f"{path}: no such file", "pass a directory written by plan --write-repositories"
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise InputError(f"{path}: not a plan written by --write-repositories ({exc!r})") from None
+    """The GPUs of DIR's plan (as ``--write-repositories`` writes it), each with its repository."""
+    plan = read_plan(plan_json_path(directory))
+    gpus = tuple(
+        PlannedGpu(g.index, tuple(m.name for m in g.models), g.product_label, plan.http_port(g.index))
+        for g in plan.gpus
+    )
     for gpu in gpus:
-        if not (directory / f"gpu{gpu.index}").is_dir():
-            raise InputError(f"{directory}: no repository gpu{gpu.index}/ for GPU {gpu.index} of the plan")
+        if not plan.repository(gpu.index).is_dir():
+            name = repository_name(gpu.index)
+            raise InputError(f"{directory}: no repository {name}/ for GPU {gpu.index} of the plan")
     return gpus
 
 
@@ -109,7 +96,7 @@ def _container(gpu: PlannedGpu, image: str, volume: Volume) -> dict:
     container = {
         "name": "tritonserver",
         "image": image,
-        "args": ["tritonserver", f"--model-repository={MODELS_PATH}/gpu{gpu.index}"],
+        "args": ["tritonserver", f"--model-repository={MODELS_PATH}/{repository_name(gpu.index)}"],
         "ports": [{"name": n, "containerPort": p} for n, p in CONTAINER_PORTS.items()],
         "resources": {"limits": {"nvidia.com/gpu": 1}},
         "readinessProbe": probe,
@@ -164,9 +151,10 @@ def compose_file(gpus: tuple[PlannedGpu, ...], image: str, directory: Path) -> d
     services = {}
     for gpu in gpus:
         host = gpu.http_port
-        services[f"gpu{gpu.index}"] = {
+        # A service is named after the repository it serves.
+        services[repository_name(gpu.index)] = {
             "image": image,
-            "command": ["tritonserver", f"--model-repository={MODELS_PATH}/gpu{gpu.index}"],
+            "command": ["tritonserver", f"--model-repository={MODELS_PATH}/{repository_name(gpu.index)}"],
             "volumes": [f"{directory.resolve()}:{MODELS_PATH}:ro"],
             "ports": [f"{host + k}:{p}" for k, p in enumerate(CONTAINER_PORTS.values())],
             "labels": {"gpupack.io/gpu": str(gpu.index), "gpupack.io/models": ",".join(gpu.models)},

@@ -1,25 +1,19 @@
 """Materialize a plan: one Triton model repository per GPU, a launch script each, endpoints, the plan.
 
-Layout of the output directory::
-
-    plan.json             the plan, with its endpoints
-    endpoints.csv         model, GPU, HTTP and gRPC URL: where clients and gateways route
-    gpu0/<model>/...      models placed on GPU 0 (and the models their ensembles call)
-    launch-gpu0.sh        serves gpu0/ on GPU 0 with its own ports (``gpupack serve``, the same
-                          launcher ``gpupack profile`` uses: server, Python stub, numpy<2 Python)
-    gpu1/...
+The directory's layout and its writer belong to ``profiler.base.plan_dir`` (plan.json with its
+endpoints, endpoints.csv, ``gpu<i>/`` and ``launch-gpu<i>.sh``); this module decides what goes in:
+GPU i's repository holds the models placed on it and the models their ensembles call, its launch
+script serves it with its own ports (``gpupack serve``, the same launcher ``gpupack profile`` uses:
+server, Python stub, numpy<2 Python).
 
 One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see.
 Configs are rewritten as ``configs`` says. Links in the source are copied as the files they point
 to, so nothing outside the output is ever written; FIFOs, sockets and devices are refused. The
-whole tree is built in a temporary sibling directory and renamed into place.
+whole tree is built in a temporary sibling directory and renamed into place (``write_plan_directory``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import shutil
 import stat
@@ -32,33 +26,19 @@ from packer.deploy.source import SourceModel, SourceRepository
 from packer.deploy.variants import deployments
 from packer.plan import Plan
 from profiler import (
+    Endpoint,
     InputError,
     Profile,
     ProfilePoint,
-    cannot_write,
-    ensure_directory,
     installed_gpupack,
     launch_script,
-    temp_dir,
+    repository_name,
+    write_plan_directory,
 )
 
 PORTS_PER_GPU = 3  # HTTP, gRPC, metrics
-# URLs in endpoints.csv: the launch scripts serve on this host.
+# URLs of the endpoints: the launch scripts serve on this host.
 HOST = "localhost"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where one model of the plan answers: its GPU and that GPU's server's URLs."""
-
-    model: str
-    gpu: int
-    http: str
-    grpc: str
-
-    def to_dict(self) -> dict:
-        """As in plan.json's ``endpoints`` list."""
-        return {"model": self.model, "gpu": self.gpu, "http_url": self.http, "grpc_url": self.grpc}
 
 
 @dataclass(frozen=True)
@@ -86,15 +66,6 @@ def endpoints(plan: Plan, base_port: int) -> tuple[Endpoint, ...]:
         for p in gpu.points:
             rows.append(Endpoint(p.model, gpu.index, f"http://{HOST}:{http}", f"{HOST}:{grpc}"))
     return tuple(rows)
-
-
-def endpoints_csv(rows: tuple[Endpoint, ...]) -> str:
-    """``endpoints.csv``: model, gpu, http_url, grpc_url."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "gpu", "http_url", "grpc_url"])
-    writer.writerows([e.model, e.gpu, e.http, e.grpc] for e in rows)
-    return out.getvalue()
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -164,41 +135,27 @@ def write_repositories(
     rows = endpoints(plan, base_port)
     gpupack = installed_gpupack()
     notes: list[str] = []
-    # A temporary sibling named with our pid: a run killed before the rename leaves it for the next
-    # run to remove (``temp_dir``).
-    tmp = temp_dir("repos", ensure_directory(output.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary directory
-        for gpu in plan.gpus:
-            repo = tmp / f"gpu{gpu.index}"
-            repo.mkdir()
-            planned = _deployed(gpu.points, (profiles or {}).get(gpu.gpu_type), source, notes)
-            for name in dict.fromkeys(m for model in planned for m in source.closure(model)):
-                point, variant = planned.get(name, (None, None))
-                _copy_model(source.models[name], repo, point, variant)
-            http, grpc, metrics = ports(base_port, gpu.index)
-            script = tmp / f"launch-gpu{gpu.index}.sh"
-            models = [p.model for p in gpu.points]
-            script.write_text(
-                launch_script(gpu.index, f"gpu{gpu.index}", http, grpc, metrics, gpupack, models)
-            )
-            script.chmod(0o755)
-        (tmp / "endpoints.csv").write_text(endpoints_csv(rows))
-        data = plan.to_dict() | {"endpoints": [e.to_dict() for e in rows]}
-        (tmp / "plan.json").write_text(json.dumps(data, indent=2) + "\n")
-        if output.exists():
-            output.rmdir()
-        tmp.rename(output)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise cannot_write(output, exc) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    scripts = {}
+    for gpu in plan.gpus:
+        http, grpc, metrics = ports(base_port, gpu.index)
+        models = [p.model for p in gpu.points]
+        scripts[gpu.index] = launch_script(
+            gpu.index, repository_name(gpu.index), http, grpc, metrics, gpupack, models
+        )
+    by_index = {gpu.index: gpu for gpu in plan.gpus}
+
+    def fill(index: int, repo: Path) -> None:
+        gpu = by_index[index]
+        planned = _deployed(gpu.points, (profiles or {}).get(gpu.gpu_type), source, notes)
+        for name in dict.fromkeys(m for model in planned for m in source.closure(model)):
+            point, variant = planned.get(name, (None, None))
+            _copy_model(source.models[name], repo, point, variant)
+
+    written = write_plan_directory(output, plan.to_dict(), rows, scripts, fill)
     return WrittenRepositories(
-        root=output,
-        repositories=tuple(output / f"gpu{g.index}" for g in plan.gpus),
-        launch_scripts=tuple(output / f"launch-gpu{g.index}.sh" for g in plan.gpus),
+        root=written.root,
+        repositories=written.repositories,
+        launch_scripts=written.launch_scripts,
         endpoints=rows,
         notes=tuple(notes),
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from packer.labels import point_label
 from packer.resources import GPU_UTIL, HOST_MEMORY, MEM_UTIL, MEMORY, Resource
-from profiler import InputError, Profile, ProfilePoint
+from profiler import InputError, Profile, ProfilePoint, ValidationFile
 
 RESOURCES = {r.name: r for r in (MEMORY, HOST_MEMORY, GPU_UTIL, MEM_UTIL)}
 
@@ -84,7 +84,7 @@ class Promise:
     gpu: int
     model: str | None
     promised: float
-    measured: float
+    measured: float | None  # None: nothing measured (the model failed)
 
 
 @dataclass(frozen=True)
@@ -178,19 +178,18 @@ def _gpu_figures(plan: Mapping, profiles: Mapping[str, Profile]) -> tuple[GpuFig
     return tuple(figures)
 
 
-def _validation(validation: Mapping | None) -> tuple[Promise, ...]:
+def _validation(validation: ValidationFile | None) -> tuple[Promise, ...]:
     if not validation:
         return ()
     out = []
-    try:
-        for gpu in validation["gpus"]:
-            for m in [gpu, *gpu["models"]]:
-                name = m.get("name") if m is not gpu else None
-                out.append(Promise(gpu["index"], name, m["promised_throughput"], m["measured_throughput"]))
-    except (KeyError, TypeError) as exc:
-        raise InputError(
-            f"validation.json: expected gpus[].models[] with promised and measured throughput (missing {exc})"
-        ) from None
+    for gpu in validation.gpus:
+        if gpu.promised_throughput is None:
+            raise InputError(
+                f"{validation.path}: expected gpus[].models[] with promised and measured throughput "
+                "(missing 'promised_throughput')"
+            )
+        out.append(Promise(gpu.index, None, gpu.promised_throughput, gpu.measured_throughput))
+        out += [Promise(gpu.index, m.name, m.promised_throughput, m.measured_throughput) for m in gpu.models]
     return tuple(out)
 
 
@@ -209,7 +208,7 @@ def summary(plan: Mapping) -> str:
 
 
 def report_data(
-    plan: Mapping, profiles: Mapping[str, Profile], validation: Mapping | None = None
+    plan: Mapping, profiles: Mapping[str, Profile], validation: ValidationFile | None = None
 ) -> ReportData:
     """The data of every figure of ``plan`` (a plan JSON), ``profiles`` by GPU type name."""
     missing = sorted({g["type"] for g in plan["gpus"]} - profiles.keys())

@@ -1,1 +1,1 @@
-"""Shared by every command: the one error type, file writing, option parsing, signals, configuration files."""
+"""Shared by every command: errors, files, options, signals, config files, the written plan directory."""

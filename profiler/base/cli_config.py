@@ -21,14 +21,14 @@ configurable without being listed again:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 import yaml
 
-from profiler.base.errors import InputError
+from profiler.base.errors import InputError, did_you_mean
+from profiler.base.plan_dir import replayed_settings
 
 _SETTINGS = "gpupack.settings"
 CONFIG_PARAM = "config"
@@ -57,9 +57,10 @@ def _read(path: Path, not_replayed: tuple[str, ...]) -> dict:
         return {}
     if not isinstance(data, dict):
         raise InputError(f"--config {path}: expected a mapping of option names to values")
-    if isinstance(data.get("settings"), dict) and "gpus" in data:
+    settings = replayed_settings(path, data)
+    if settings is not None:
         # A plan JSON: replan with the options it records, but write nothing over what it wrote.
-        return {k: v for k, v in data["settings"].items() if k not in not_replayed}
+        return {k: v for k, v in settings.items() if k not in not_replayed}
     return data
 
 
@@ -82,8 +83,7 @@ def _default_map(command: click.Command, path: Path, data: dict) -> dict[str, ob
     for key, value in data.items():
         param = options.get(str(key))
         if param is None:
-            close = difflib.get_close_matches(str(key), preferred, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(preferred)}"
+            hint = did_you_mean(str(key), preferred, f"known keys: {', '.join(preferred)}")
             raise InputError(f"--config {path}: unknown key {key!r} for `{command.name}`", hint)
         if value is not None:
             mapped[param.name] = _value(param, value)

@@ -6,6 +6,9 @@ Both halves of gpupack raise it: the profiler (measuring) and the packer (decidi
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 EXIT_BAD_INPUT = 2
 EXIT_RUNTIME = 1
 
@@ -33,3 +36,17 @@ class OutputError(GpupackError):
     def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message, hint)
         self.exit_code = exit_code
+
+
+def did_you_mean(
+    name: str, known: Sequence[str], otherwise: str | None = None, quote: bool = True
+) -> str | None:
+    """The hint for an unknown ``name``: the closest of ``known`` (difflib), else ``otherwise``.
+
+    ``quote``: name the suggestion as Python's ``repr`` writes it (``'count'``), or as it is (an
+    environment variable). Every "unknown key/column/model" error builds its hint here.
+    """
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if not close:
+        return otherwise
+    return f"did you mean {close[0]!r}?" if quote else f"did you mean {close[0]}?"

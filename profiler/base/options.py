@@ -12,14 +12,15 @@ variable that names no option is refused (``check_environment``), so that a typo
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-from profiler.base.errors import InputError
+from profiler.base.errors import InputError, did_you_mean
 
 # CP-SAT's num_workers and random_seed are int32 fields; no host has more than 1,024 cores to use.
 MAX_WORKERS = 1024
@@ -41,6 +42,12 @@ MAX_GPU_INDEX = 1023
 # A GPU of 10^9 MB (a petabyte) does not exist; a larger --gpu-memory is a typo.
 MAX_MEMORY_MB = 1e9
 ENV_PREFIX = "GPUPACK"
+FC = TypeVar("FC", bound=Callable[..., Any])
+
+# The path types options take: any path, a file (not a folder), a folder (not a file).
+PATH = click.Path(path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
+DIRECTORY = click.Path(file_okay=False, path_type=Path)
 
 
 def _describe(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -167,8 +174,27 @@ def check_environment(command: click.Command) -> None:
     known = [p.envvar for p in command.params if isinstance(p, click.Option) and isinstance(p.envvar, str)]
     for key in sorted(os.environ):
         if key.startswith(prefix) and key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
             raise InputError(
                 f"environment variable {key}: gpupack {command.name} has no such option",
-                f"did you mean {close[0]}?" if close else f"see gpupack {command.name} --help",
+                did_you_mean(key, known, f"see gpupack {command.name} --help", quote=False),
             )
+
+
+def option_group(*options: Callable[[FC], FC]) -> Callable[[FC], FC]:
+    """One decorator applying a group of click options, in the order listed (the order ``--help`` shows).
+
+    An option two commands take is declared once, in a group (or a function making one where only its
+    help differs), and each command applies the group.
+    """
+
+    def apply(command: FC) -> FC:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+def defaulted_option(flag: str, kind: click.ParamType, default: object, help_text: str) -> Callable[[FC], FC]:
+    """``--flag`` of type ``kind`` whose default ``--help`` shows: most numbers an option takes."""
+    return click.option(flag, type=kind, default=default, show_default=True, help=help_text)

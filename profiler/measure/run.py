@@ -13,7 +13,6 @@ inside one, and locked, so that a second run on it is refused instead of overwri
 from __future__ import annotations
 
 import contextlib
-import difflib
 import importlib.util
 import itertools
 import os
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.base import signals
-from profiler.base.errors import GpupackError, InputError
+from profiler.base.errors import GpupackError, InputError, did_you_mean
 from profiler.base.files import ensure_directory, exclusive, refuse_overlap
 from profiler.measure.loadgen import BuiltinLoadGenerator, LoadEngine
 from profiler.measure.metrics import GpuMetrics, MetricsGpuSource, fetch_metrics, parse_gpu_metrics
@@ -69,10 +68,9 @@ def _check_models(request: ProfileRequest, known: list[str]) -> None:
     """Every requested model is among the server's."""
     for model in request.models:
         if model not in known:
-            close = difflib.get_close_matches(model, known, n=1)
             raise InputError(
                 f"--models: no model {model!r} in {request.model_repository or request.triton_url}",
-                f"did you mean {close[0]!r}?" if close else f"it has: {', '.join(known) or 'no models'}",
+                did_you_mean(model, known, f"it has: {', '.join(known) or 'no models'}"),
             )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import difflib
 import io
 import json
 import math
@@ -19,8 +18,10 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from profiler.base.errors import InputError
+from profiler.base.errors import InputError, did_you_mean
 from profiler.base.files import read_text, write_atomic
+from profiler.base.schema_version import KEY as SCHEMA_KEY
+from profiler.base.schema_version import check_schema_version, versioned
 from profiler.profiles import model_analyzer
 from profiler.profiles.schema import (
     LIMITS,
@@ -131,8 +132,7 @@ def _check_header(path: Path, header: list[str], columns: tuple[Column, ...]) ->
     known = [c.name for c in columns]
     for name in header:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(known)}"
+            hint = did_you_mean(name, known, f"known columns: {', '.join(known)}")
             raise InputError(f"{path}: unknown column {name!r}", hint)
     for column in columns:
         if column.required and column.name not in header:
@@ -201,11 +201,12 @@ def read_metadata(path: Path) -> ProfileMetadata:
     data = _load_json(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object")
+    check_schema_version(path, data)
+    data = {k: v for k, v in data.items() if k != SCHEMA_KEY}
     known = [f.name for f in dataclasses.fields(ProfileMetadata)]
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            raise InputError(f"{path}: unknown key {key!r}", f"did you mean {close[0]!r}?" if close else None)
+            raise InputError(f"{path}: unknown key {key!r}", did_you_mean(key, known))
     try:
         return ProfileMetadata(**data)
     except (TypeError, ValueError) as exc:
@@ -325,6 +326,7 @@ def write_profile(profile: Profile, directory: str | os.PathLike[str]) -> Path:
     """Write ``profile`` as gpupack's three files in ``directory``; returns the CSV's path."""
     directory = Path(directory)
     write_atomic(directory / SERVER_CSV, _csv_text(SERVER_COLUMNS, [profile.server]))
-    write_atomic(directory / METADATA_JSON, json.dumps(dataclasses.asdict(profile.metadata), indent=2) + "\n")
+    metadata = versioned(dataclasses.asdict(profile.metadata))
+    write_atomic(directory / METADATA_JSON, json.dumps(metadata, indent=2) + "\n")
     write_atomic(directory / PROFILE_CSV, _csv_text(POINT_COLUMNS, profile.points))
     return directory / PROFILE_CSV

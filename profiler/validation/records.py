@@ -1,12 +1,13 @@
 """What ``gpupack validate`` is asked, and what it found: per model and per GPU, promised against measured.
 
-A model **falls short** when it failed (load, warm-up or requests) or its measured throughput is below
-``min_ratio`` × the throughput the plan promised for it. A GPU falls short when its server did not
-start, when any of its models falls short, or when its total measured throughput is below
-``min_ratio`` × its total promise. A plan **holds** when no GPU falls short. Memory is reported
-against the plan (peak device memory, server included, over the whole run from the models' load on,
-warm-up and first requests included) but does not decide the verdict: the plan's memory comes from a
-profile measured the same way, and a GPU that truly runs out of memory fails its requests (``oom``).
+A model **falls short** (``validation_file.falls_short``) when it failed (load, warm-up or requests)
+or its measured throughput is below ``min_ratio`` × the throughput the plan promised for it. A GPU
+falls short when its server did not start, when any of its models falls short, or when its total
+measured throughput is below ``min_ratio`` × its total promise. A plan **holds** when no GPU falls
+short. Memory is reported against the plan (peak device memory, server included, over the whole run
+from the models' load on, warm-up and first requests included) but does not decide the verdict: the
+plan's memory comes from a profile measured the same way, and a GPU that truly runs out of memory
+fails its requests (``oom``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from pathlib import Path
 from typing import Protocol
 
 from profiler.base.errors import InputError
+from profiler.base.validation_file import DEFAULT_MIN_RATIO, falls_short, throughput_ratio
 from profiler.measure.loadgen import MeasureSettings
 from profiler.measure.request import LoadGenerator
 from profiler.measure.sampler import DEFAULT_INTERVAL_S, ResourceUse
 from profiler.server.serving import SERVE_START_TIMEOUT_S
 
-# The issue's rule: a GPU holds its plan when it delivers at least 90 % of the promised throughput.
-DEFAULT_MIN_RATIO = 0.9
 _OOM_MARKERS = ("out of memory", "outofmemory", "cuda_error_out_of_memory")
 
 
@@ -30,13 +30,6 @@ def is_oom(message: str) -> bool:
     """True when an error message says the GPU ran out of memory (PyTorch, CUDA or Triton wording)."""
     text = message.lower().replace(" ", "")
     return any(marker.replace(" ", "") in text for marker in _OOM_MARKERS)
-
-
-def ratio(measured: float | None, promised: float) -> float | None:
-    """``measured / promised``; 0 when nothing was measured; None when nothing was promised."""
-    if not promised > 0:
-        return None
-    return (measured or 0.0) / promised
 
 
 @dataclass(frozen=True)
@@ -57,12 +50,11 @@ class ModelCheck:
     @property
     def ratio(self) -> float | None:
         """Measured / promised throughput (0 when it failed)."""
-        return ratio(self.measured_throughput, self.promised_throughput)
+        return throughput_ratio(self.measured_throughput, self.promised_throughput)
 
     def short(self, min_ratio: float) -> bool:
-        """True when it failed or delivered less than ``min_ratio`` of its promise."""
-        r = self.ratio
-        return bool(self.error) or (r is not None and r < min_ratio)
+        """True when it failed or delivered less than ``min_ratio`` of its promise (``falls_short``)."""
+        return falls_short(self.measured_throughput, self.promised_throughput, min_ratio, bool(self.error))
 
 
 @dataclass(frozen=True)
@@ -91,7 +83,7 @@ class GpuCheck:
     @property
     def ratio(self) -> float | None:
         """Measured / promised, summed over its models."""
-        return ratio(self.measured_throughput, self.promised_throughput)
+        return throughput_ratio(self.measured_throughput, self.promised_throughput)
 
     @property
     def load_failure(self) -> bool:
@@ -112,9 +104,8 @@ class GpuCheck:
 
     def short(self, min_ratio: float) -> bool:
         """True when the server failed, a model fell short, or the GPU's total did."""
-        r = self.ratio
         failed = bool(self.error) or any(m.short(min_ratio) for m in self.models)
-        return failed or (r is not None and r < min_ratio)
+        return falls_short(self.measured_throughput, self.promised_throughput, min_ratio, failed)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
+# Re-exported: the CLI names the file it wrote (the layout belongs to plan_dir).
+from profiler.base.plan_dir import VALIDATION_CSV, VALIDATION_JSON  # noqa: F401
+from profiler.base.schema_version import versioned
 from profiler.measure.report import clock
 from profiler.validation.records import GpuCheck, ModelCheck, ValidationResult
 
-VALIDATION_JSON = "validation.json"
-VALIDATION_CSV = "validation.csv"
 _ERROR_WIDTH = 60
 
 
@@ -72,7 +73,7 @@ def gpu_record(gpu: GpuCheck, min_ratio: float) -> dict[str, object]:
 
 
 def validation_json(result: ValidationResult) -> str:
-    """The whole result as JSON: how it ran, the verdict, every GPU and model."""
+    """The whole result as JSON (``schema_version`` first): how it ran, the verdict, every GPU and model."""
     document = {
         "directory": result.directory,
         "holds": result.holds,
@@ -87,7 +88,7 @@ def validation_json(result: ValidationResult) -> str:
         "notes": list(result.notes),
         "gpus": [gpu_record(g, result.min_ratio) for g in result.gpus],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(versioned(document), indent=2) + "\n"
 
 
 _GPU_CSV_KEYS = (

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from profiler.base.errors import InputError
 from profiler.base.signals import exit_code, handle_signals
+from profiler.base.validation_file import write_validation
 from profiler.measure.loadgen import BuiltinLoadGenerator
 from profiler.measure.perf_analyzer import PerfAnalyzerEngine, find_perf_analyzer
 from profiler.measure.stats import eta_seconds
-from profiler.profiles.profile_io import write_atomic
 from profiler.server.nvml import gpu_count
 from profiler.validation.gpus import WARMUP_REQUESTS, GroupValidator
 from profiler.validation.plan_file import Deployment, PlannedGpu, read_deployment
@@ -33,7 +33,7 @@ from profiler.validation.records import (
     ValidationReporter,
     ValidationResult,
 )
-from profiler.validation.report import VALIDATION_CSV, VALIDATION_JSON, validation_csv, validation_json
+from profiler.validation.report import validation_csv, validation_json
 
 _Group = list[tuple[PlannedGpu, int]]  # planned GPUs validated together, each with its physical GPU
 
@@ -103,21 +103,24 @@ def run_validation(request: ValidateRequest, reporter: ValidationReporter) -> Va
         )
 
     description = _description(request)
+    # The result returned is the one last written, so what --json prints is validation.json.
+    written: ValidationResult | None = None
     with handle_signals():
         try:
             for done, group in enumerate(groups, start=1):
                 finished = run.run(group)
                 checks += finished
-                _write(result(), request.directory)
+                written = result()
+                _write(written, request.directory)
                 elapsed = time.monotonic() - started
                 eta = eta_seconds(elapsed, done, len(groups))
                 reporter.progress(ValidationProgress(done, len(groups), tuple(finished), elapsed, eta))
         except KeyboardInterrupt as interrupt:
             stopped = exit_code(interrupt)
-            _write(result(), request.directory)
-    return result()
+            written = result()
+            _write(written, request.directory)
+    return written or result()
 
 
 def _write(result: ValidationResult, directory: Path) -> None:
-    write_atomic(directory / VALIDATION_JSON, validation_json(result))
-    write_atomic(directory / VALIDATION_CSV, validation_csv(result))
+    write_validation(directory, validation_json(result), validation_csv(result))

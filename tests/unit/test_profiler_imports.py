@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# Every profiler module the GPU host runs: all but the CLI's option types and configuration files (click).
+# Every profiler module the GPU host runs: all but the CLI's option types, configuration files and
+# commands (click); tests/unit/test_architecture.py checks the CLI imports no OR-Tools.
 CLI_ONLY = {"profiler.base.options", "profiler.base.cli_config"}
 PROFILER_MODULES = sorted(
     ".".join(p.relative_to(REPO).with_suffix("").parts)
     for p in (REPO / "profiler").rglob("*.py")
-    if "examples" not in p.parts and p.name != "__init__.py"
+    if "examples" not in p.parts and "commands" not in p.parts and p.name != "__init__.py"
 )
 
 

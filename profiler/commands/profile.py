@@ -1,0 +1,283 @@
+"""`gpupack profile` and `gpupack profile merge`: options → a ``ProfileRequest`` → the sweep → table or JSON.
+
+``profile`` runs one sweep (``run_profile``, perhaps of one ``--shard`` of the models) or, with
+``--gpus``, shards of it on local GPUs at once (``profile_in_parallel``); ``ProfileJob`` holds which,
+and refuses the combinations that make no sense.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from profiler.base.cli_config import configurable
+from profiler.base.options import (
+    MAX_GPU_INDEX,
+    MAX_SECONDS,
+    PATH,
+    BoundedInt,
+    FiniteFloat,
+    GpupackCommand,
+    defaulted_option,
+)
+from profiler.commands.options import (
+    PERF_ANALYZER,
+    SHAPE,
+    Progress,
+    batches,
+    concurrencies,
+    gpu_list,
+    load_generator,
+    measure_options,
+    measure_settings,
+    sample_interval_s,
+    server_options,
+)
+
+if TYPE_CHECKING:
+    from profiler.measure.request import ProfileRequest, ProfileResult
+    from profiler.measure.shards import Shard
+
+
+@dataclass(frozen=True)
+class ProfileJob:
+    """A profile as asked: one sweep of ``request``, or shards of it on the local ``gpus`` at once."""
+
+    request: ProfileRequest
+    gpus: tuple[int, ...] = ()
+    shard: Shard | None = None
+
+    def conflict(self) -> str | None:
+        """The first combination of options that makes no sense, in one line; ``None`` when they agree."""
+        if self.gpus and (self.request.mode != "local" or self.shard is not None):
+            return "--gpus runs shards of a local profile itself: drop --triton-url/--shard"
+        return None
+
+
+def _model_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    if not names:
+        raise click.BadParameter("give at least one model name, e.g. --models identity,sleepy")
+    return names
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    from profiler.measure.shards import Shard
+
+    return None if value is None else Shard.parse(value)
+
+
+def _models(opts: dict) -> tuple[str, ...]:
+    """--models, else every model of --model-repository; only --shard's part of them."""
+    from profiler.measure.shards import repository_models
+
+    models = opts["models"]
+    if not models and opts["model_repository"]:
+        models = repository_models(opts["model_repository"])
+    if opts["shard"] is not None:
+        models = tuple(opts["shard"].models(models))
+        if not models:
+            click.echo(
+                f"shard {opts['shard']} of {len(opts['models'] or ())} models: nothing to profile", err=True
+            )
+    return models
+
+
+def _job(opts: dict) -> ProfileJob:
+    from profiler.measure.request import ProfileRequest
+
+    settings = measure_settings(opts)  # checked first, before the repository is listed
+    request = ProfileRequest(
+        models=_models(opts),
+        batch_sizes=opts["batch"],
+        concurrencies=opts["concurrency"],
+        output=opts["output"],
+        model_repository=opts["model_repository"],
+        triton_url=opts["triton_url"],
+        metrics_url=opts["metrics_url"],
+        triton_server=opts["triton_server"],
+        backend_python=opts["backend_python"],
+        backend_directory=opts["backend_directory"],
+        gpu=opts["gpu"],
+        shapes=opts["shapes"],
+        load_generator=opts["load_generator"],
+        perf_analyzer=opts["perf_analyzer"],
+        settings=settings,
+        sample_interval_s=sample_interval_s(opts),
+        resume=opts["resume"],
+        reload_per_batch=opts["reload_per_batch"],
+    )
+    return ProfileJob(request, opts["gpus"], opts["shard"])
+
+
+def _exit_code(result: ProfileResult) -> int:
+    """0 when anything was measured (or was already), 1 when every point failed, 128+N on signal N."""
+    outcome = result.outcome
+    if outcome.interrupted:
+        return 128 + (outcome.stop_signal or signal.SIGINT)
+    return 1 if outcome.failed and not outcome.measured and not outcome.skipped else 0
+
+
+def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
+    from profiler.measure.report import profile_report
+    from profiler.measure.shards import profile_in_parallel
+
+    merged, codes = profile_in_parallel(job.request, job.gpus)
+    where = f"profile in {job.request.output}"
+    click.echo(
+        profile_report(merged, f"{len(codes)} shards on GPUs {job.gpus} (exit codes {codes}); {where}")
+    )
+    ctx.exit(max(codes) if all(c == codes[0] for c in codes) else 1)
+
+
+@configurable()
+@click.command(cls=GpupackCommand)
+@click.option(
+    "--models",
+    callback=_model_names,
+    help="Comma-separated model names to profile.  [default, local mode: every model folder of "
+    "--model-repository]",
+)
+@click.option(
+    "--batch",
+    default="1",
+    show_default=True,
+    callback=batches,
+    help="Batch sizes (samples per request), comma-separated.",
+)
+@click.option(
+    "--concurrency",
+    default="1",
+    show_default=True,
+    callback=concurrencies,
+    help="Requests kept in flight, comma-separated.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=PATH,
+    default="profile",
+    show_default=True,
+    help="Directory for profile.csv, server-only.csv and metadata.json (local mode: tritonserver.log too).",
+)
+@click.option(
+    "--resume", is_flag=True, help="Finish the profile in --output: skip points measured without error."
+)
+@click.option(
+    "--reload-per-batch/--no-reload-per-batch",
+    default=True,
+    show_default=True,
+    help="Unload and load each model again before each new batch size, so that the memory a batch size "
+    "takes (its first request, e.g. a CUDA graph capture, and the allocator's caches) is measured from a "
+    "fresh load, as a server serving that batch size sees it. Off: one load per model (faster).",
+)
+@click.option(
+    "--model-repository",
+    type=PATH,
+    help="Local mode: the Triton model repository; gpupack starts its own tritonserver on free ports.",
+)
+@click.option(
+    "--triton-url",
+    help="Remote mode instead: gRPC HOST[:PORT] (default port 8001) of a running server started with "
+    "--model-control-mode=explicit.",
+)
+@click.option(
+    "--metrics-url", help="Remote mode: the server's metrics URL.  [default: http://HOST:8002/metrics]"
+)
+@SHAPE
+@server_options(local_mode=True)
+@defaulted_option(
+    "--gpu",
+    BoundedInt(0, MAX_GPU_INDEX),
+    0,
+    "Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
+)
+@load_generator("builtin: gpupack's asyncio gRPC client; perf_analyzer: Triton's, to compare.")
+@PERF_ANALYZER
+@measure_options("Warm-up before the first window, seconds (built-in generator).")
+@defaulted_option(
+    "--request-timeout",
+    FiniteFloat(0, MAX_SECONDS, low_open=True),
+    120.0,
+    "Seconds a request may take: a model slower than this hangs, and its remaining points are "
+    "recorded as failed (the server is restarted, the sweep goes on).",
+)
+@click.option(
+    "--shard",
+    callback=_shard,
+    metavar="I/N",
+    help="Profile only the I-th of N shards of the model list (0-based; every N-th model of the sorted "
+    "list): N machines, GPUs or pods each take one, and `gpupack profile merge OUT SHARD...` joins them.",
+)
+@click.option(
+    "--gpus",
+    callback=gpu_list,
+    metavar="LIST",
+    help="Local mode: profile in parallel on these GPUs (NVML indices, e.g. 0,1,2,3), one server each, "
+    "shard i on the i-th; the shards go to OUTPUT/shards/ and their merge to OUTPUT.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
+@click.pass_context
+def profile(ctx: click.Context, **opts: object) -> None:
+    """Measure models on a real Triton server, one model loaded at a time.
+
+    For each model and each (batch, concurrency) point: throughput (infer/s), client latency
+    p50/p90/p95/p99 (ms), and the maxima of GPU utilization, memory-controller utilization, SM
+    activity (%), GPU memory (MB = 10^6 bytes, server included), server CPU (% of one core) and host
+    memory (MB); plus the server alone, with no model loaded. The profile is rewritten after every
+    point, so Ctrl-C keeps what finished and --resume goes on from there. A model that fails to
+    load is recorded with its error and the sweep goes on; so does one that hangs or takes the server
+    down (the server is restarted). Exit codes: 0 when anything was measured, 1 when every point
+    failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
+    143 on SIGTERM, 129 on SIGHUP. `gpupack profile merge OUT SHARD...` joins shard profiles.
+    """
+    from profiler.measure.report import profile_json, profile_report, progress_line
+    from profiler.measure.run import run_profile
+
+    job = _job(opts)
+    conflict = job.conflict()
+    if conflict:
+        raise click.UsageError(conflict)
+    if job.gpus:
+        _in_parallel(ctx, job)
+    result = run_profile(job.request, Progress(progress_line))  # type: ignore[arg-type]
+    if result.profile is None:
+        click.echo(result.summary())
+    elif opts["as_json"]:
+        click.echo(
+            profile_json(result.profile, {"summary": result.summary(), "notices": list(result.notices)})
+        )
+    else:
+        click.echo(profile_report(result.profile, result.summary()))
+    if result.outcome.write_error is not None:
+        raise result.outcome.write_error
+    ctx.exit(_exit_code(result))
+
+
+@click.command("merge", cls=GpupackCommand)
+@click.argument("output", type=PATH)
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def profile_merge(output: Path, shards: tuple[Path, ...]) -> None:
+    """Join shard profiles (`gpupack profile --shard I/N`) into OUTPUT: `gpupack profile merge OUT SHARD...`.
+
+    Refused: shards measured on other GPU types, server versions or load generators, or a model in two
+    shards. The server baseline is each resource's largest reading.
+    """
+    from profiler.base.files import exclusive, refuse_overlap
+    from profiler.measure.shards import merge
+    from profiler.profiles.profile_io import read_profile, write_profile
+
+    refuse_overlap(output, {f"SHARD {k + 1}": s for k, s in enumerate(shards)}, "OUTPUT")
+    merged = merge([read_profile(s) for s in shards])
+    with exclusive(output):
+        write_profile(merged, output)
+    click.echo(
+        f"merged {len(shards)} shards ({len(merged.models())} models, {len(merged.points)} points) "
+        f"into {output}"
+    )
