@@ -241,6 +241,8 @@ def _remove_empty(directories: list[Path]) -> None:
     for directory in directories:
         try:
             directory.rmdir()
+        except FileNotFoundError:
+            continue  # never made (the run stopped before it): its parents may still be ours
         except OSError:
             return
 

@@ -15,7 +15,9 @@ an unknown GPU. Units: MB are 10^6 bytes, percentages are 0-100 per GPU, through
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -130,13 +132,17 @@ def _check_measures(obj: object, names: tuple[str, ...]) -> None:
             raise ValueError(f"{name} must be a number within 0-{LIMITS[name]:g}, got {value}")
 
 
+# ASCII control characters (C0 and DEL): never in a model's name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def model_name_problem(name: object) -> str | None:
     """Why ``name`` can't be a model's name (empty, too long, a control character), else None."""
     if not isinstance(name, str) or not name:
         return "model name is empty"
     if len(name.encode("utf-8", "surrogatepass")) > MAX_MODEL_NAME_BYTES:
         return f"model name {name[:40]!r}... is longer than {MAX_MODEL_NAME_BYTES} bytes"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         return f"model name {name!r} contains a control character (a newline, a tab, ...)"
     return None
 
@@ -337,10 +343,18 @@ class Profile:
     variant_configs: Mapping[tuple[str, str], Mapping[str, object]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def _by_model(self) -> dict[str, tuple[ProfilePoint, ...]]:
+        """Model → its points in file order; built once, on first use (a fleet asks per model)."""
+        index: dict[str, list[ProfilePoint]] = {}
+        for p in self.points:
+            index.setdefault(p.model, []).append(p)
+        return {model: tuple(points) for model, points in index.items()}
+
     def models(self) -> tuple[str, ...]:
         """Model names in first-seen order."""
-        return tuple(dict.fromkeys(p.model for p in self.points))
+        return tuple(self._by_model)
 
     def points_for(self, model: str) -> tuple[ProfilePoint, ...]:
         """The points of one model, in file order."""
-        return tuple(p for p in self.points if p.model == model)
+        return self._by_model.get(model, ())
