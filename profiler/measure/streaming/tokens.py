@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from profiler.base.errors import InputError
 from profiler.measure.stats import percentile
 
 # The percentiles of TTFT and ITL a point reports (the profile's ttft_pXX_ms / itl_pXX_ms columns).
@@ -39,26 +40,31 @@ class TokenLength:
     high: int
 
     def __post_init__(self) -> None:
+        for value in (self.low, self.high):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"a token length is a whole number, got {value!r}")
         if not 1 <= self.low <= self.high:
-            raise ValueError(f"a token length is a whole number of at least 1 (or LOW-HIGH), got {self}")
+            raise InputError(
+                f"a token length is at least 1 token (LOW-HIGH: LOW at most HIGH), got {self.low}-{self.high}"
+            )
 
     @classmethod
     def parse(cls, text: str, what: str) -> TokenLength:
         """``"128"`` (fixed) or ``"64-192"`` (uniform); ``what`` names the option in errors.
 
         Raises:
-            ValueError: not that form, 0, or LOW above HIGH (one line, naming ``what``).
+            InputError: not that form, 0, or LOW above HIGH (one line, naming ``what``).
 
         """
         match = _LENGTH.match(str(text))
         if not match:
-            raise ValueError(f"{what}: expected N or LOW-HIGH tokens, got {text!r}")
+            raise InputError(f"{what}: expected N or LOW-HIGH tokens, got {text!r}")
         low = int(match.group(1))
         high = int(match.group(2) or low)
         if low < 1:
-            raise ValueError(f"{what}: a request needs at least 1 token, got {text!r}")
+            raise InputError(f"{what}: a request needs at least 1 token, got {text!r}")
         if high < low:
-            raise ValueError(f"{what}: LOW above HIGH in {text!r}")
+            raise InputError(f"{what}: LOW above HIGH in {text!r}")
         return cls(low, high)
 
     @property
