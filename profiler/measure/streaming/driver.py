@@ -137,6 +137,7 @@ class _Stream:
         self.inputs = [_infer_inputs(r) for r in load.requests]
         self.error = ""
         self.timed_out = False
+        self.stop_at = math.inf  # no request is sent from then on (set once the warm-up is over)
 
     async def _requests(self) -> AsyncIterator[dict]:
         while (item := await self.queue.get()) is not None:
@@ -205,22 +206,22 @@ def _infer_inputs(tensors: Sequence[TensorValue]) -> list[grpcclient.InferInput]
     return inputs
 
 
-async def _closed_loop(stream: _Stream, workers: int, end: list[float]) -> None:
+async def _closed_loop(stream: _Stream, workers: int) -> None:
     async def worker() -> None:
-        while not stream.error and time.monotonic() < end[0]:
+        while not stream.error and time.monotonic() < stream.stop_at:
             await stream.send()
 
     await asyncio.gather(*(worker() for _ in range(workers)))
 
 
-async def _open_loop(stream: _Stream, rate: float, seed: int, end: list[float]) -> None:
+async def _open_loop(stream: _Stream, rate: float, seed: int) -> None:
     rng = random.Random(seed)
     tasks = []
     arrival = time.monotonic()
     while not stream.error:
         arrival += rng.expovariate(rate)
         await asyncio.sleep(max(0.0, arrival - time.monotonic()))
-        if time.monotonic() >= end[0] or stream.error:
+        if time.monotonic() >= stream.stop_at or stream.error:
             break
         tasks.append(asyncio.create_task(stream.send()))
     await asyncio.gather(*tasks)
@@ -249,23 +250,22 @@ async def _warm_up(stream: _Stream, load: StreamLoad, settings: StreamSettings, 
 async def _measure(load: StreamLoad, settings: StreamSettings) -> StreamMeasurement:
     client = aioclient.InferenceServerClient(load.url)
     stream = _Stream(client, load, settings.request_timeout_s)
-    end = [math.inf]  # the traffic's stop time, set once the warm-up is over
     reader = asyncio.create_task(stream.read())
     began = time.monotonic()
     if load.request_rate is None:
-        traffic = asyncio.create_task(_closed_loop(stream, load.concurrency, end))
+        traffic = asyncio.create_task(_closed_loop(stream, load.concurrency))
     else:
-        traffic = asyncio.create_task(_open_loop(stream, load.request_rate, load.seed, end))
+        traffic = asyncio.create_task(_open_loop(stream, load.request_rate, load.seed))
     try:
         await _warm_up(stream, load, settings, began)
         start = time.monotonic()
-        end[0] = start + settings.duration_s
+        stream.stop_at = start + settings.duration_s
         while not traffic.done():  # the window, then the drain
             await _pause(_POLL_S)
         if stream.error:
             return StreamMeasurement(error=stream.error, timed_out=stream.timed_out)
         timings = tuple(live.timing() for live in stream.all)
-        return StreamMeasurement(timings, start, end[0], began)
+        return StreamMeasurement(timings, start, stream.stop_at, began)
     finally:
         for task in (traffic, reader):
             task.cancel()

@@ -34,11 +34,14 @@ from tritonclient.grpc import model_config_pb2
 from profiler.base import signals
 from profiler.base.errors import InputError, did_you_mean
 from profiler.base.files import ensure_directory, exclusive, read_text, refuse_overlap
+from profiler.measure.inputs import instance_count
 from profiler.measure.sampler import DEFAULT_INTERVAL_S, ResourceUse, Sampler
 from profiler.measure.stats import eta_seconds
 from profiler.measure.streaming.driver import StreamLoad, StreamMeasurement, StreamSettings, measure_stream
 from profiler.measure.streaming.formats import (
     FORMAT_CHOICES,
+    RequestFormat,
+    TensorValue,
     detect_format,
     request_tensors,
     synthetic_prompt,
@@ -57,6 +60,8 @@ BASELINE_S = 1.0
 WEIGHTS_S = 1.0
 # Distinct synthetic prompts per model, sent in turn (seeded: a rerun sends the same ones).
 PROMPTS = 32
+# A point's percentiles come from at least this many complete requests, or it is marked unstable.
+MIN_STABLE_REQUESTS = 3
 SERVER_LOG = "tritonserver.log"
 
 
@@ -258,19 +263,22 @@ class _Run:
             return
         try:
             weights = _memory(self._idle(WEIGHTS_S))
-            fmt = detect_format(model, self.control.model_config(model), r.request_format)
-            requests = self._requests(model, fmt)
+            config = self.control.model_config(model)
+            requests = self._requests(config, model, detect_format(model, config, r.request_format))
             first = len(self.points)
             for c, rate in loads:
                 load = StreamLoad(self.server.endpoints.grpc, model, requests, c, rate, r.seed)
-                self.record(self._point(load, measure_stream(load, r.settings)))
+                point = self._point(load, measure_stream(load, r.settings))
+                self.record(dataclasses.replace(point, instance_count=instance_count(config)))
             self._finish(model, first, weights)
         finally:
             self.control.unload(model)
 
-    def _requests(self, model: str, fmt: str) -> tuple:
+    def _requests(
+        self, config: model_config_pb2.ModelConfig, model: str, fmt: RequestFormat
+    ) -> tuple[tuple[TensorValue, ...], ...]:
+        """``PROMPTS`` requests of the asked lengths, seeded by the run's seed and the model's name."""
         rng = random.Random(f"{self.request.seed}:{model}")
-        config = self.control.model_config(model)
         return tuple(
             request_tensors(
                 fmt,
@@ -284,13 +292,12 @@ class _Run:
     def _point(self, load: StreamLoad, m: StreamMeasurement) -> ProfilePoint:
         base = {"model": load.model, "batch_size": 1, "concurrency": load.concurrency}
         base["request_rate"] = load.request_rate
-        if not m.error:
-            try:
-                s = summarize_stream(m.timings, m.start, m.end)
-            except ValueError as exc:
-                m = dataclasses.replace(m, error=f"{exc}: requests take longer than --duration")
         if m.error:
             return ProfilePoint(**base, stable=False, error=m.error)
+        try:
+            s = summarize_stream(m.timings, m.start, m.end)
+        except ValueError as exc:
+            return ProfilePoint(**base, stable=False, error=f"{exc}: requests take longer than --duration")
         use = self.sampler.use(m.start, m.end, memory_start=m.traffic_start)
         return ProfilePoint(
             **base,
@@ -328,10 +335,6 @@ class _Run:
             dataclasses.replace(p, weights_mb=weights_mb, kv_mb_per_sequence=kv) if p.ok else p for p in mine
         ]
         write_profile(self.profile(), self.request.output)
-
-
-# A point's percentiles come from at least this many complete requests, or it is marked unstable.
-MIN_STABLE_REQUESTS = 3
 
 
 def _memory_of(point: ProfilePoint) -> float | None:
