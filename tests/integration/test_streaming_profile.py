@@ -10,7 +10,8 @@ import pytest
 from profiler_support import EXAMPLES
 
 from profiler.measure.streaming.driver import StreamSettings
-from profiler.measure.streaming.run import StreamingProfileRequest, run_streaming_profile
+from profiler.measure.streaming.request import StreamingProfileRequest
+from profiler.measure.streaming.run import run_streaming_profile
 from profiler.measure.streaming.tokens import TokenLength
 from profiler.profiles.profile_io import read_profile
 

@@ -14,11 +14,8 @@ from tritonclient.grpc import model_config_pb2
 
 from profiler.base.errors import InputError
 from profiler.measure.streaming.formats import detect_format, request_tensors, synthetic_prompt
-from profiler.measure.streaming.run import (
-    StreamingProfileRequest,
-    read_repository_config,
-    run_streaming_profile,
-)
+from profiler.measure.streaming.request import StreamingProfileRequest, read_repository_config
+from profiler.measure.streaming.run import run_streaming_profile
 from profiler.measure.streaming.tokens import RequestTiming, TokenLength, fit_memory, summarize_stream
 from profiler.profiles.profile_io import read_profile, write_profile
 from profiler.profiles.schema import PROFILE_CSV, STREAMING_ATTRS, Profile, ProfilePoint
