@@ -31,6 +31,7 @@ from profiler.profiles.schema import (
     PROFILE_CSV,
     SERVER_COLUMNS,
     SERVER_CSV,
+    STREAMING_ATTRS,
     Column,
     Profile,
     ProfileMetadata,
@@ -328,5 +329,11 @@ def write_profile(profile: Profile, directory: str | os.PathLike[str]) -> Path:
     write_atomic(directory / SERVER_CSV, _csv_text(SERVER_COLUMNS, [profile.server]))
     metadata = versioned(dataclasses.asdict(profile.metadata))
     write_atomic(directory / METADATA_JSON, json.dumps(metadata, indent=2) + "\n")
-    write_atomic(directory / PROFILE_CSV, _csv_text(POINT_COLUMNS, profile.points))
+    # The streaming columns only where a point has them: other profiles keep their header.
+    columns = tuple(
+        c
+        for c in POINT_COLUMNS
+        if c.attr not in STREAMING_ATTRS or any(getattr(p, c.attr) is not None for p in profile.points)
+    )
+    write_atomic(directory / PROFILE_CSV, _csv_text(columns, profile.points))
     return directory / PROFILE_CSV

@@ -42,6 +42,26 @@ class Column:
     least: int = 1  # the smallest value of an int column
 
 
+# Streaming (LLM) models only; written only when a point has them, so other profiles keep their header.
+STREAMING_COLUMNS: tuple[Column, ...] = (
+    *(
+        Column(f"{name}_p{q}_ms", f"{name}_p{q}_ms", float, f"{what}, {q}th percentile, ms (streaming)")
+        for name, what in (("ttft", "time to first token"), ("itl", "inter-token latency"))
+        for q in (50, 90, 99)
+    ),
+    Column("tokens_per_s", "tokens_per_s", float, "output tokens per second, all requests (streaming)"),
+    Column("input_tokens", "input_tokens", float, "mean input (prompt) tokens per request (streaming)"),
+    Column("output_tokens", "output_tokens", float, "mean output tokens per request (streaming)"),
+    Column("weights_mb", "weights_mb", float, "model memory after load, before traffic, MB (streaming)"),
+    Column(
+        "kv_mb_per_sequence",
+        "kv_mb_per_sequence",
+        float,
+        "memory per sequence in flight (KV cache), MB, fitted over concurrencies (streaming)",
+    ),
+)
+STREAMING_ATTRS = frozenset(c.attr for c in STREAMING_COLUMNS)
+
 POINT_COLUMNS: tuple[Column, ...] = (
     Column("model", "model", str, "model name, as in the Triton model repository", True),
     Column("batch_size", "batch_size", int, "requests carry this many samples (1 = no batching)", True),
@@ -79,6 +99,7 @@ POINT_COLUMNS: tuple[Column, ...] = (
         least=0,
     ),
     Column("max_batch_size", "max_batch_size", int, "the variant's max_batch_size (samples per call)"),
+    *STREAMING_COLUMNS,
 )
 
 SERVER_COLUMNS: tuple[Column, ...] = tuple(
@@ -118,6 +139,12 @@ LIMITS: dict[str, float] = {
     "host_memory_mb": 1e9,
     "server_cpu_pct": 1e6,
     "request_rate": 1e12,  # requests per second of an open-loop load (Model Analyzer's request rate)
+    **{f"{n}_p{q}_ms": 1e9 for n in ("ttft", "itl") for q in (50, 90, 99)},
+    "tokens_per_s": 1e12,
+    "input_tokens": 1e9,  # tokens per request: a billion is no context window
+    "output_tokens": 1e9,
+    "weights_mb": 1e9,
+    "kv_mb_per_sequence": 1e9,
 }
 
 
@@ -160,6 +187,7 @@ _MEASURES = (
     "server_cpu_pct",
     "process_memory_mb",
     "request_rate",
+    *sorted(STREAMING_ATTRS),
 )
 
 
@@ -175,6 +203,9 @@ class ProfilePoint:
     ``dynamic_batching``, ``max_queue_delay_us`` and ``max_batch_size`` describe a config search's
     variant (with ``instance_count``); None when not recorded (a model that does not batch has no
     ``max_batch_size``), and a queue delay only with the dynamic batcher on.
+    A streaming (decoupled, LLM) model's point also has token timings (``ttft_*``, ``itl_*``),
+    ``tokens_per_s``, and its memory model: ``weights_mb`` and ``kv_mb_per_sequence`` (the same in
+    every point of the model), throughput then counting requests.
     """
 
     model: str
@@ -201,6 +232,18 @@ class ProfilePoint:
     dynamic_batching: bool | None = None
     max_queue_delay_us: int | None = None
     max_batch_size: int | None = None
+    # Streaming (LLM) models only: token timings, token throughput, mean lengths, memory model.
+    ttft_p50_ms: float | None = None
+    ttft_p90_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p90_ms: float | None = None
+    itl_p99_ms: float | None = None
+    tokens_per_s: float | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    weights_mb: float | None = None
+    kv_mb_per_sequence: float | None = None
 
     def __post_init__(self) -> None:
         problem = model_name_problem(self.model)
