@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_lines  # noqa: E402
 
 from packer.binpacking.fit import decreasing, first_fit  # noqa: E402
-from packer.binpacking.patterns import solve_pattern_lp  # noqa: E402
+from packer.binpacking.knapsack_pricing import solve_pattern_lp  # noqa: E402
 from packer.check import check_plan  # noqa: E402
 from packer.planner import plan  # noqa: E402
 from packer.problem import plain_problem  # noqa: E402
