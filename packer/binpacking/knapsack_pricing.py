@@ -69,6 +69,8 @@ def price(
 class KnapsackPricing:
     """The pricing step (``patterns.Pricing``) for one resource: exact, smoothed."""
 
+    uses_basis = False
+
     def __init__(self, sizes: Sequence[int], capacity: int) -> None:
         self.sizes, self.capacity = list(sizes), capacity
 

@@ -67,6 +67,9 @@ LP_SHARE = 0.4
 COARSE_UNITS = 5_000
 COARSE_LP_SHARE = 0.3
 COARSE_PACK_SHARE = 0.8
+# The coarse steps each start with greedy packings of every item (the LP's first columns, the rounded-up
+# engine's steps 1-2): they run only with this many times what those took at the top still left.
+GREEDY_MARGIN = 2.0
 # Below this gap between the bound and the LP's value, step 5 runs first (before 3'), with this
 # share of the time left: non-IRUP instances are proven there within a second or two.
 EARLY_EXACT_GAP = 0.01
@@ -90,6 +93,12 @@ class _Job:
     types: ItemTypes
     settings: SolverSettings
     deadline: float
+    # seconds first fit and best fit took on all the items: what a step that repeats them costs
+    greedy_seconds: float = 0.0
+
+    def affords(self, until: float) -> bool:
+        """True when the time to ``until`` leaves room for ``GREEDY_MARGIN`` × the greedy packings."""
+        return until - time.monotonic() > GREEDY_MARGIN * self.greedy_seconds
 
     def column_generation(self, types: ItemTypes, initial: list) -> ColumnGeneration:
         """The pattern LP of ``types`` (one resource) with its exact knapsack pricing."""
@@ -195,12 +204,12 @@ def _coarse_steps(job: _Job, best: _Best, units: int) -> _Best:
     unit = math.ceil(job.cap / units)
     room = job.cap // unit
     down = [s // unit for s in job.sizes if s >= unit]
-    if down:
+    if down and job.affords(job.until(COARSE_LP_SHARE)):
         types = ItemTypes.of_sizes(down, room)
         initial = types.patterns(first_fit(down, room, decreasing(down)))
         lp = job.column_generation(types, initial).solve(types.counts, best.count, job.until(COARSE_LP_SHARE))
         best = best.offer(None, lp.bound)
-    if best.open and not job.out_of_time:
+    if best.open and job.affords(job.until(COARSE_PACK_SHARE)):
         up = pack_one_dimension(
             [-(-s // unit) for s in job.sizes],
             room,
@@ -245,9 +254,9 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
     divisor = math.gcd(capacity, *demands)
     sizes, cap = [d // divisor for d in demands], capacity // divisor
     types = ItemTypes.of_sizes(sizes, cap)
-    job = _Job(sizes, cap, types, settings, deadline)
     order = decreasing(sizes)
     ffd, bfd = first_fit(sizes, cap, order), best_fit(sizes, cap, order)
+    job = _Job(sizes, cap, types, settings, deadline, time.monotonic() - started)
     # Steps 1 and 2.
     best = _Best(min((ffd, bfd), key=max), "FFD", max(1, l2_bound(sizes, cap)))
     patterns_fit = len(types.sizes) * cap <= DP_CELL_LIMIT

@@ -46,6 +46,8 @@ from packer.binpacking.item_types import ItemTypes, Pattern
 
 # The bound is rounded up after removing this much: GLOP's duals carry ~1e-9 relative error.
 BOUND_TOLERANCE = 1e-6
+# Patterns the LP uses above this much form its basis (``Node.basis``).
+BASIS_USAGE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class FarleyBound:
 class Pricing(Protocol):
     """A pricing step (2): new columns for the LP's duals, and points for the bound (3)."""
 
+    # True when the step reads ``Node.basis`` (computing it costs a pass over the columns)
+    uses_basis: bool
+
     def price(self, node: Node, farley: FarleyBound) -> Round:
         """The columns worth adding at ``node``; proven points go to ``farley.offer``."""
         ...
@@ -157,6 +162,11 @@ class ColumnGeneration:
         self._columns.append(var)
         return True
 
+    def _basis(self) -> tuple[Pattern, ...]:
+        """The patterns the last LP solution uses."""
+        used = (var.solution_value() > BASIS_USAGE for var in self._columns)
+        return tuple(p for p, x in zip(self.patterns, used, strict=True) if x)
+
     def solve(
         self,
         demand: Sequence[int],
@@ -177,16 +187,15 @@ class ColumnGeneration:
         d = np.asarray(demand, dtype=np.int64)
         limits = np.minimum(d, self._limits)
         farley = FarleyBound(d)
-        value, converged, usage = math.inf, False, ()
+        value, converged, solved = math.inf, False, False
         while time.monotonic() < deadline:
             if self._solver.Solve() != pywraplp.Solver.OPTIMAL:
                 break  # (1) always has a solution with the initial patterns: a numerical failure
-            value = self._objective.Value()
-            usage = tuple(var.solution_value() for var in self._columns)
+            value, solved = self._objective.Value(), True
             if stop_at is not None and value < stop_at + BOUND_TOLERANCE:
                 break  # (5)
             duals = np.array([max(0.0, row.dual_value()) for row in self._rows])
-            basis = tuple(p for p, x in zip(self.patterns, usage, strict=True) if x > 1e-6)
+            basis = self._basis() if exact and self.pricing.uses_basis else ()
             answer = self.pricing.price(Node(d, limits, duals, value, basis, exact, known, deadline), farley)
             added = [p for p in answer.columns if self.add(p)]
             if answer.converged:
@@ -194,11 +203,13 @@ class ColumnGeneration:
                 break
             if answer.done or not added or farley.bound >= target:
                 break
+        # columns added after the last solve have the value 0
+        usage = tuple(var.solution_value() if solved else 0.0 for var in self._columns)
         return PatternLp(
             bound=farley.bound,
             value=value,
             patterns=tuple(self.patterns),
-            usage=usage + (0.0,) * (len(self.patterns) - len(usage)),
+            usage=usage,
             duals=tuple(float(pi) for pi in farley.duals),
             dual_value=farley.value,
             converged=converged,

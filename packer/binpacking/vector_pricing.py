@@ -219,6 +219,8 @@ def run_small(
 class VectorPricing:
     """The pricing step (``patterns.Pricing``) for several resources: heuristic, then CP-SAT (steps 1–3)."""
 
+    uses_basis = True
+
     def __init__(self, types: ItemTypes, settings: SolverSettings) -> None:
         self.settings = settings
         self._sizes = types.array()
@@ -227,8 +229,7 @@ class VectorPricing:
     def price(self, node: Node, farley: FarleyBound) -> Round:
         """Steps 1–3 of the module docstring at ``node``."""
         settled = node.exact and math.ceil(node.value - BOUND_TOLERANCE) <= node.known
-        basis = node.basis if node.exact else ()
-        heuristic = greedy_price(self._sizes, node.limits, node.duals, self._capacity, basis=basis)
+        heuristic = greedy_price(self._sizes, node.limits, node.duals, self._capacity, basis=node.basis)
         # 1. the heuristic's columns
         improving = _improving(heuristic)
         if not settled and improving:
