@@ -38,11 +38,11 @@ def pack(
     vector packing of up to ``HEADROOM_LIMIT`` items. Every step ends by one deadline:
     ``settings.deadline`` (a ``time.monotonic()`` timestamp) when set, else the time limit from now.
     """
-    settings = replace(settings, deadline=settings.deadline_from(time.monotonic()))
+    deadline = settings.deadline_from(time.monotonic())
+    settings = replace(settings, deadline=deadline)
     if engine_for(demands, capacity) == "one_dimension":
         return pack_one_dimension([d[0] for d in demands], capacity[0], settings)
     packing = pack_vector_exact(demands, capacity, settings)
-    deadline = settings.deadline
     if headroom and packing.proven and packing.count > 1 and len(demands) <= HEADROOM_LIMIT:
         if time.monotonic() < deadline:
             return level(demands, capacity, packing, settings, headroom, deadline)

@@ -196,6 +196,7 @@ class ColumnGeneration:
                 break  # (5)
             duals = np.array([max(0.0, row.dual_value()) for row in self._rows])
             basis = self._basis() if exact and self.pricing.uses_basis else ()
+            # (2) pricing, which offers its proven points to (3)
             answer = self.pricing.price(Node(d, limits, duals, value, basis, exact, known, deadline), farley)
             added = [p for p in answer.columns if self.add(p)]
             if answer.converged:
