@@ -115,7 +115,7 @@ class FarleyBound:
 class Pricing(Protocol):
     """A pricing step (2): new columns for the LP's duals, and points for the bound (3)."""
 
-    # True when the step reads ``Node.basis`` (computing it costs a pass over the columns)
+    # True when the step reads ``Node.basis``
     uses_basis: bool
 
     def price(self, node: Node, farley: FarleyBound) -> Round:
@@ -162,10 +162,9 @@ class ColumnGeneration:
         self._columns.append(var)
         return True
 
-    def _basis(self) -> tuple[Pattern, ...]:
-        """The patterns the last LP solution uses."""
-        used = (var.solution_value() > BASIS_USAGE for var in self._columns)
-        return tuple(p for p, x in zip(self.patterns, used, strict=True) if x)
+    def _basis(self, usage: tuple[float, ...]) -> tuple[Pattern, ...]:
+        """The patterns an LP solution (``usage``: each column's value) uses."""
+        return tuple(p for p, x in zip(self.patterns, usage, strict=True) if x > BASIS_USAGE)
 
     def solve(
         self,
@@ -187,15 +186,17 @@ class ColumnGeneration:
         d = np.asarray(demand, dtype=np.int64)
         limits = np.minimum(d, self._limits)
         farley = FarleyBound(d)
-        value, converged, solved = math.inf, False, False
+        value, converged, usage = math.inf, False, ()
         while time.monotonic() < deadline:
             if self._solver.Solve() != pywraplp.Solver.OPTIMAL:
                 break  # (1) always has a solution with the initial patterns: a numerical failure
-            value, solved = self._objective.Value(), True
+            value = self._objective.Value()
+            # read now: once a column is added, GLOP's values of this solution are gone
+            usage = tuple(var.solution_value() for var in self._columns)
             if stop_at is not None and value < stop_at + BOUND_TOLERANCE:
                 break  # (5)
             duals = np.array([max(0.0, row.dual_value()) for row in self._rows])
-            basis = self._basis() if exact and self.pricing.uses_basis else ()
+            basis = self._basis(usage) if exact and self.pricing.uses_basis else ()
             # (2) pricing, which offers its proven points to (3)
             answer = self.pricing.price(Node(d, limits, duals, value, basis, exact, known, deadline), farley)
             added = [p for p in answer.columns if self.add(p)]
@@ -204,13 +205,12 @@ class ColumnGeneration:
                 break
             if answer.done or not added or farley.bound >= target:
                 break
-        # columns added after the last solve have the value 0
-        usage = tuple(var.solution_value() if solved else 0.0 for var in self._columns)
         return PatternLp(
             bound=farley.bound,
             value=value,
             patterns=tuple(self.patterns),
-            usage=usage,
+            # columns added after the last solve have the value 0
+            usage=usage + (0.0,) * (len(self.patterns) - len(usage)),
             duals=tuple(float(pi) for pi in farley.duals),
             dual_value=farley.value,
             converged=converged,
