@@ -17,8 +17,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from packer.reports.draw import bound_png, gpu_png, model_png, validation_png
+from packer.reports.draw import bound_png, gpu_png, model_png
+from packer.reports.draw_fleet import fleet_png
+from packer.reports.draw_validation import memory_png, throughput_png
 from packer.reports.figures import ModelFigure, ReportData
+from packer.reports.validation import ValidationData
 from profiler import write_atomic
 
 _STYLE = """
@@ -28,6 +31,10 @@ figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 img { max-width: 100%; } figcaption { font-size: 0.85em; color: #555; }
 li { margin: 0.2em 0; }
 """
+
+
+# A note naming models names at most this many (a fleet of thousands would make it a page long).
+NAMED_MAX = 12
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,34 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def _validation_figures(data: ValidationData) -> list[tuple[str, str, str, bytes]]:
+    ratio = data.min_ratio
+    where = f"measured by gpupack validate ({data.source})"
+    out = [
+        (
+            "Validation",
+            "validation-models.png",
+            f"each model on its GPU: measured against promised throughput, {where}",
+            throughput_png(data.models, ratio, "models on their GPUs"),
+        ),
+        (
+            "Validation",
+            "validation-gpus.png",
+            "each GPU: its models' measured throughput against their promise, summed",
+            throughput_png(data.gpus, ratio, "GPUs"),
+        ),
+    ]
+    if any(m.peak_mb is not None and m.planned_mb is not None for m in data.memory):
+        caption = "each GPU: peak memory measured against the memory the plan said it holds"
+        out.append(("Validation", "validation-memory.png", caption, memory_png(data.memory)))
+    return out
+
+
 def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
     """(section, file name, caption, PNG) for every figure, in report order."""
     out = [("Plan and bound", "bound.png", data.summary, bound_png(data.bound))]
+    caption = "every GPU's fill of each resource, the GPUs sorted by memory fill; how many GPUs are how full"
+    out.append(("Fleet", "fleet.png", caption, fleet_png(data.fleet)))
     for gpu in data.gpus:
         caption = f"GPU {gpu.index} ({gpu.gpu_type}): server and each model's own share"
         out.append(("GPUs", f"gpu-{gpu.index}.png", caption, gpu_png(gpu)))
@@ -59,8 +91,7 @@ def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
         caption = f"{model.model}: every profiled point; the chosen one(s) starred"
         out.append(("Models", f"model-{_slug(model.model)}.png", caption, model_png(model)))
     if data.validation:
-        caption = "promised (profiled) and measured throughput, per model and GPU"
-        out.append(("Validation", "validation.png", caption, validation_png(data.validation)))
+        out += _validation_figures(data.validation)
     return out
 
 
@@ -72,10 +103,13 @@ def _html(title: str, data: ReportData, figures: list[tuple[str, str, str, bytes
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(data.summary)}</p>",
     ]
-    notes = list(data.notes)
+    notes = [*data.notes, *data.left_out]
     blank = [m.model for m in data.models if not drawable(m)]
     if blank:
-        notes.append(f"no p99 latency in the profile, so no throughput–latency figure: {', '.join(blank)}")
+        named = ", ".join(blank[:NAMED_MAX]) + (
+            f" and {len(blank) - NAMED_MAX:,} more" if len(blank) > NAMED_MAX else ""
+        )
+        notes.append(f"no p99 latency in the profile, so no throughput–latency figure: {named}")
     if notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
     section = None

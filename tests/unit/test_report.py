@@ -95,13 +95,17 @@ def test_plan_report_of_the_seed_example_draws_every_gpu_against_its_limits(tmp_
         "ffd_gpu_count": 6,
     }
     # The seed has no latencies: no throughput-latency figures, and the report says why.
-    assert len(page.images) == 1 + 6
+    assert [i["data-file"].split("/")[1] for i in page.images] == [
+        "bound.png",
+        "fleet.png",
+        *(f"gpu-{k}.png" for k in range(6)),
+    ]
     assert "no p99 latency in the profile" in (tmp_path / "report.html").read_text()
 
 
 def test_model_figures_mark_exactly_the_chosen_points_among_all_profiled_ones(tmp_path: Path):
     plan, data, page = _plan(tmp_path, "--profiles", str(SMALL), "--choose-points", "--time-limit", "5")
-    assert len(page.images) == 1 + plan["gpu_count"] + 9
+    assert len(page.images) == 2 + plan["gpu_count"] + 9
     for model, figure in zip(plan["models"], data["models"], strict=True):
         assert figure["model"] == model["name"]
         chosen = sorted((p["throughput"], p["latency_p99_ms"]) for p in model["points"])
@@ -144,13 +148,23 @@ def test_report_command_adds_promised_against_measured_from_validation_json(tmp_
     result = CliRunner().invoke(cli, ["report", str(folder), "--output", str(out)])
     assert result.exit_code == 0, result.output
     page, data = _read_report(out)
-    assert any(i["data-file"].endswith("validation.png") for i in page.images)
-    expected = [
-        [g["index"], m.get("name"), m["promised_throughput"], m["measured_throughput"]]
-        for g in validation["gpus"]
-        for m in [g, *g["models"]]
+    files = [i["data-file"].split("/")[1] for i in page.images]
+    # No memory in this validation.json: no memory figure.
+    assert files[-2:] == ["validation-models.png", "validation-gpus.png"]
+    gpus = [
+        [g["index"], None, g["promised_throughput"], g["measured_throughput"]] for g in validation["gpus"]
     ]
-    assert [[p["gpu"], p["model"], p["promised"], p["measured"]] for p in data["validation"]] == expected
+    models = [
+        [g["index"], m["name"], m["promised_throughput"], m["measured_throughput"]]
+        for g in validation["gpus"]
+        for m in g["models"]
+    ]
+    promises = data["validation"]
+    assert [[p["gpu"], p["model"], p["promised"], p["measured"]] for p in promises["gpus"]] == gpus
+    assert [[p["gpu"], p["model"], p["promised"], p["measured"]] for p in promises["models"]] == models
+    assert [p["ratio"] for p in promises["gpus"] + promises["models"]] == [pytest.approx(0.9)] * len(
+        gpus + models
+    )
 
 
 def test_report_of_a_model_analyzer_plan_shows_memory_controller_utilization_as_not_measured(tmp_path: Path):
