@@ -20,7 +20,7 @@ from packer.reports.validation import MemoryUse, Promise
 
 # Up to this many bars each is named, in plan order; more are sorted by value and left unnamed.
 LABELLED_MAX = 40
-# Names written beside the points that fell short, at most this many (the worst first).
+# The points that fell short are named beside them when there are at most this many.
 ANNOTATED_MAX = 8
 OK_COLOR = "#1f77b4"
 SHORT_COLOR = CHOSEN_COLOR
@@ -53,15 +53,11 @@ def _versus(ax: Axes, promises: Sequence[Promise], min_ratio: float) -> None:
         linewidth=1,
         label=f"{min_ratio:g} × promised",
     )
-    worst = sorted((p for p in promises if p.short), key=lambda p: p.ratio if p.ratio is not None else 0.0)
-    for p in worst[:ANNOTATED_MAX]:
-        ax.annotate(
-            _label(p),
-            (p.promised, p.measured or 0.0),
-            xytext=(4, -10),
-            textcoords="offset points",
-            fontsize=7,
-        )
+    short = [p for p in promises if p.short]
+    if len(short) <= ANNOTATED_MAX:  # more would cover each other: the page lists the worst instead
+        for p in short:
+            where = (p.promised, p.measured or 0.0)
+            ax.annotate(_label(p), where, xytext=(4, -10), textcoords="offset points", fontsize=7)
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -108,13 +104,17 @@ def throughput_png(promises: Sequence[Promise], min_ratio: float, what: str) -> 
     return png(figure)
 
 
+def _over(m: MemoryUse) -> str:
+    return SHORT_COLOR if m.ratio is not None and m.ratio > 1 else OK_COLOR
+
+
 def memory_png(memory: Sequence[MemoryUse]) -> bytes:
     """Each GPU's peak memory against what the plan said it holds; above plan in red."""
     figure = Figure(figsize=(max(6.4, min(12.0, 0.5 * len(memory))), 4.0))
     ax = figure.add_subplot()
     known = [m for m in memory if m.planned_mb is not None and m.peak_mb is not None]
     over = [m for m in known if m.ratio is not None and m.ratio > 1]
-    colors = [SHORT_COLOR if m in over else OK_COLOR for m in known]
+    colors = [_over(m) for m in known]
     if len(known) <= LABELLED_MAX:
         xs = range(len(known))
         ax.bar(
@@ -126,12 +126,12 @@ def memory_png(memory: Sequence[MemoryUse]) -> bytes:
         ax.set_xticks(list(xs))
         ax.set_xticklabels([f"GPU {m.gpu}" for m in known], fontsize=7, rotation=45, ha="right")
         ax.set_ylabel("memory (MB)")
-    else:
-        ax.scatter([m.planned_mb for m in known], [m.peak_mb for m in known], s=10, color=colors)
-        high = max(max(m.planned_mb, m.peak_mb) for m in known)  # type: ignore[type-var]
-        ax.plot([0, high], [0, high], color="gray", linewidth=1, label="as planned")
-        ax.set_xlabel("planned memory (MB)")
-        ax.set_ylabel("peak memory measured (MB)")
+    else:  # one dot per GPU: its peak / planned, sorted; the plan is the line at 1
+        ranked = sorted(known, key=lambda m: m.ratio)  # type: ignore[arg-type, return-value]
+        ax.scatter(range(len(ranked)), [m.ratio for m in ranked], s=6, color=[_over(m) for m in ranked])
+        ax.axhline(1.0, color="gray", linewidth=1, label="as planned")
+        ax.set_xlabel(f"{len(known):,} GPUs, sorted by peak / planned")
+        ax.set_ylabel("peak / planned memory")
     left_out = len(memory) - len(known)
     title = f"memory: {len(over):,} of {len(known):,} GPUs above plan (red)"
     ax.set_title(title + (f"; {left_out:,} not measured" if left_out else ""), fontsize=10)

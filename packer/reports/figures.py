@@ -3,8 +3,11 @@
 Every figure is drawn from one of these records and nothing else, so a test compares numbers, not
 pixels (``ReportData.to_dict`` is also embedded in the HTML). Inputs are the plan JSON (a plan
 just made, or one read back: one path for both), each GPU type's profile and, where it exists,
-``validation.json`` written by ``gpupack validate``. Units: throughput infer/s, latency ms, bars
-in % of one GPU (memory as % of the GPU's memory).
+``validation.json`` written by ``gpupack validate`` (its figures' numbers: ``validation``). The fleet
+overview (``fleet``) covers every GPU; figures per GPU and per model only up to
+``PER_GPU_FIGURES_MAX`` GPUs and ``PER_MODEL_FIGURES_MAX`` models, and ``left_out`` says when not.
+Work is linear in the fleet: each profile is indexed by model once. Units: throughput infer/s,
+latency ms, bars in % of one GPU (memory as % of the GPU's memory).
 """
 
 from __future__ import annotations

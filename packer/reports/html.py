@@ -21,7 +21,7 @@ from packer.reports.draw import bound_png, gpu_png, model_png
 from packer.reports.draw_fleet import fleet_png
 from packer.reports.draw_validation import memory_png, throughput_png
 from packer.reports.figures import ModelFigure, ReportData
-from packer.reports.validation import ValidationData
+from packer.reports.validation import Promise, ValidationData
 from profiler import write_atomic
 
 _STYLE = """
@@ -95,6 +95,24 @@ def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
     return out
 
 
+def _ratio(p: Promise) -> str:
+    return "failed" if p.measured is None else f"{p.ratio:.3f}"
+
+
+def validation_line(data: ValidationData) -> str:
+    """How many models and GPUs fell short, and the worst of them by name (at most ``NAMED_MAX``)."""
+    line = (
+        f"{data.short_models:,} of {len(data.models):,} models (each on its GPU) and {data.short_gpus:,} of "
+        f"{len(data.gpus):,} GPUs fell short (failed, or measured below {data.min_ratio:g} × promised)"
+    )
+    short = sorted((p for p in data.models if p.short), key=lambda p: p.ratio or 0.0)
+    if not short:
+        return line + "."
+    named = ", ".join(f"GPU {p.gpu} {p.model} ({_ratio(p)})" for p in short[:NAMED_MAX])
+    more = f" and {len(short) - NAMED_MAX:,} more" if len(short) > NAMED_MAX else ""
+    return f"{line}; the worst, measured / promised: {named}{more}."
+
+
 def _html(title: str, data: ReportData, figures: list[tuple[str, str, str, bytes]], folder: str) -> str:
     parts = [
         "<!DOCTYPE html>",
@@ -116,6 +134,8 @@ def _html(title: str, data: ReportData, figures: list[tuple[str, str, str, bytes
     for name, file, caption, png in figures:
         if name != section:
             parts.append(f"<h2>{html.escape(name)}</h2>")
+            if name == "Validation" and data.validation:
+                parts.append(f"<p>{html.escape(validation_line(data.validation))}</p>")
             section = name
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         parts.append(

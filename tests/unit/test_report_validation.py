@@ -85,7 +85,7 @@ def test_models_that_failed_or_fell_below_the_min_ratio_are_marked_short(tmp_pat
     second["error"] = "the server did not start"
     validation = tmp_path / "validation.json"
     validation.write_text(json.dumps(document))
-    _, data, _ = _report(tmp_path, PLAN_DIR, "--validation", str(validation))
+    _, data, html = _report(tmp_path, PLAN_DIR, "--validation", str(validation))
     ratios = {(p["gpu"], p["model"]): (p["ratio"], p["short"]) for p in data["validation"]["models"]}
     by_gpu = {p["gpu"]: p["short"] for p in data["validation"]["gpus"]}
     assert ratios[(0, "classification_resnet50_a")] == (0.0, True)  # failed: nothing measured
@@ -94,6 +94,9 @@ def test_models_that_failed_or_fell_below_the_min_ratio_are_marked_short(tmp_pat
     assert below and all(ratios[k][1] for k in below)  # 0.96…: short at 0.97, though not at 0.9
     assert {k for k, (_, short) in ratios.items() if short} == below | {(0, "classification_resnet50_a")}
     assert data["validation"]["min_ratio"] == 0.97
+    shorts = len(below) + 1
+    assert f"{shorts} of 9 models (each on its GPU) and {sum(by_gpu.values())} of 9 GPUs fell short" in html
+    assert "the worst, measured / promised: GPU 0 classification_resnet50_a (failed), GPU " in html
 
 
 def test_report_refuses_a_validation_of_another_plan(tmp_path: Path):
