@@ -66,7 +66,7 @@ class ValidatedGpu:
     promised_throughput: float | None = None
     measured_throughput: float | None = None
     planned_gpu_util_pct: float | None = None
-    peak_memory_mb: float | None = None  # the GPU's peak device memory (host memory on a CPU host), MB
+    peak_memory_mb: float | None = None  # the GPU's peak device memory, MB (None on a CPU host)
     planned_memory_mb: float | None = None  # what the plan says it holds, server included, MB
     error: str = ""  # its server did not start
 
