@@ -55,6 +55,8 @@ def _slug(name: str) -> str:
 
 
 def _validation_figures(data: ValidationData) -> list[tuple[str, str, str, bytes]]:
+    if not data.models:  # interrupted before its first GPU: nothing to draw
+        return []
     ratio = data.min_ratio
     where = f"measured by gpupack validate ({data.source})"
     out = [
@@ -96,7 +98,9 @@ def _figures(data: ReportData) -> list[tuple[str, str, str, bytes]]:
 
 
 def _ratio(p: Promise) -> str:
-    return "failed" if p.measured is None else f"{p.ratio:.3f}"
+    if p.measured is None:
+        return "failed"
+    return "nothing promised" if p.ratio is None else f"{p.ratio:.3f}"
 
 
 def validation_line(data: ValidationData) -> str:

@@ -117,3 +117,12 @@ def test_report_refuses_a_validation_file_that_is_not_there(tmp_path: Path):
     result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 2 and "nowhere.json" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_validation_interrupted_before_its_first_gpu_adds_no_figure(tmp_path: Path):
+    document = {**_committed(), "gpus": [], "interrupted": True}
+    validation = tmp_path / "validation.json"
+    validation.write_text(json.dumps(document))
+    page, data, _ = _report(tmp_path, PLAN_DIR, "--validation", str(validation))
+    assert data["validation"]["models"] == [] and data["validation"]["gpus"] == []
+    assert not [i for i in page.images if "validation" in i["data-file"]]
