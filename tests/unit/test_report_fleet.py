@@ -11,6 +11,8 @@ from report_support import read_report
 from synthetic import seed_like_fleet
 
 from cli import cli
+from packer.commands.report import report
+from packer.reports.figures import PER_MODEL_FIGURES_MAX
 from packer.reports.fleet import PER_GPU_FIGURES_MAX
 from profiler.profiles.profile_io import write_profile
 
@@ -60,3 +62,8 @@ def test_a_small_fleet_gets_the_overview_and_a_figure_per_gpu(tmp_path: Path):
     _check_fills(plan, data["fleet"])
     assert data["fleet"]["fills"][1]["limit_pct"] == 90
     assert "left out" not in html
+
+
+def test_report_help_states_the_thresholds_the_report_uses():
+    help_text = " ".join(report.help.split())
+    assert f"(up to {PER_GPU_FIGURES_MAX} GPUs, {PER_MODEL_FIGURES_MAX} models:" in help_text
