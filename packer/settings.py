@@ -6,7 +6,9 @@ the CLI; they import nothing of the packer themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,3 +87,17 @@ class Selection:
 
 
 ANY_POINT = Selection()
+
+
+# The least time a solver call is given, even past the deadline: enough for first-fit decreasing and
+# its bound on any fleet (the engines return their best so far when their time runs out).
+MIN_SOLVE_S = 0.05
+
+
+def remaining(settings: SolverSettings, deadline: float) -> SolverSettings:
+    """``settings`` whose time limit is what is left until ``deadline`` (``time.monotonic()``).
+
+    The planner and the choice search call it right before each engine or CP-SAT call, so that the
+    command's ``--time-limit`` bounds the whole solve; at least ``MIN_SOLVE_S``.
+    """
+    return dataclasses.replace(settings, max_time_in_seconds=max(MIN_SOLVE_S, deadline - time.monotonic()))

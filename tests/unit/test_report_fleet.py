@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from report_support import read_report
-from synthetic import seed_like_fleet
 
 from cli import cli
 from packer.commands.report import report
 from packer.reports.figures import PER_MODEL_FIGURES_MAX
 from packer.reports.fleet import PER_GPU_FIGURES_MAX
+from packer.testing.synthetic import seed_like_fleet
 from profiler.profiles.profile_io import write_profile
 
 # Seed-like models on 16 GB GPUs: about 2.6 models a GPU, so this many make a fleet above the threshold.

@@ -5,9 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +19,7 @@ from packer.binpacking.vector_pricing import exact_price, greedy_price
 from packer.binpacking.vector_search import improve
 from packer.binpacking.vector_types import VectorTypes, greedy_packings
 from packer.settings import SolverSettings
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from vector_instances import FAMILIES, exact_fill, instance  # noqa: E402
+from packer.testing.vector_instances import FAMILIES, exact_fill, instance
 
 
 def assert_feasible(demands: list[list[int]], capacity: list[int], assignment) -> None:
