@@ -205,13 +205,14 @@ class ReportRequest:
     """`gpupack report`: a plan (JSON file or repositories directory) and the profiles behind it.
 
     Without ``profiles`` or ``fleet``, those the plan's recorded settings name are used, else the
-    built-in example.
+    built-in example. Without ``validation``, the validation.json beside the plan is drawn, if any.
     """
 
     plan: Path
     output: Path
     profiles: Path | None = None
     fleet: Path | None = None
+    validation: Path | None = None
 
 
 def _report_types(request: ReportRequest, settings: Mapping[str, object]) -> dict[str, Profile]:
@@ -223,9 +224,9 @@ def _report_types(request: ReportRequest, settings: Mapping[str, object]) -> dic
 
 
 def run_report(request: ReportRequest) -> WrittenReport:
-    """Draw the report of a plan written before; validation.json beside it adds its figure."""
+    """Draw the report of a plan written before; its validation (beside it, or named) adds figures."""
     from packer.reports import load_plan, report_data, write_report
 
-    plan, validation = load_plan(request.plan)
+    plan, validation = load_plan(request.plan, request.validation)
     profiles = _report_types(request, plan.document.get("settings") or {})
     return write_report(report_data(plan.document, profiles, validation), request.output)
