@@ -13,6 +13,8 @@ from packer.binpacking.engines import pack
 from packer.binpacking.packing import numbered_by_first_use
 from packer.candidates import Option
 from packer.choice.search import search
+from packer.mig.plan import sliced_gpus
+from packer.mig.search import search_sliced
 from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Problem
 from packer.progress import heartbeat
@@ -26,7 +28,10 @@ def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
     settings = settings or SolverSettings()
     started = time.perf_counter()
     with heartbeat(settings) as beating:
-        solution = _pack_plain(problem, beating) if problem.plain else search(problem, beating, started)
+        if problem.sliced:
+            solution = search_sliced(problem, beating, started)
+        else:
+            solution = _pack_plain(problem, beating) if problem.plain else search(problem, beating, started)
     return to_plan(problem, solution, time.perf_counter() - started)
 
 
@@ -100,6 +105,7 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
         on_gpu[n].append(option)
         replicas[p.item].append((n, option.point))
     gpus = tuple(_gpu(problem, n, keys[n][0], on_gpu[n]) for n in range(len(keys)))
+    gpus = sliced_gpus(problem, solution, keys, gpus)
     models = tuple(
         ModelPlan(
             item.model,

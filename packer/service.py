@@ -55,6 +55,8 @@ class PlanRequest:
     targets: Path | None = None
     gpu_budget: int | None = None
     fleet: Path | None = None
+    # Without a fleet: the MIG product the GPUs may be sliced as (``packer.mig.products``).
+    mig: str | None = None
     minimize: str = "cost"
     rules: Rules = NO_RULES
     interference: tuple[Path, ...] = ()
@@ -81,7 +83,7 @@ def _default_type(request: PlanRequest) -> GpuType:
         raise InputError(
             f"{profile.source}: the profile does not say how much memory the GPU has", "pass --gpu-memory"
         )
-    return GpuType(DEFAULT_TYPE, memory, profile)
+    return GpuType(DEFAULT_TYPE, memory, profile, mig=request.mig)
 
 
 def _goal(request: PlanRequest, has_targets: bool) -> Goal:
