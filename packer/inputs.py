@@ -112,7 +112,13 @@ class GpuType:
         if self.mig is not None:
             from packer.mig.products import mig_product
 
-            mig_product(self.mig)
+            product = mig_product(self.mig)
+            if self.memory_mb < product.profiles[-1].memory_mb:
+                raise InputError(
+                    f"GPU type {self.name!r}: memory {self.memory_mb:g} MB is less than its MIG product "
+                    f"{product.name}'s {product.profiles[-1].memory_mb:g} MB",
+                    f"give the type memory: {product.memory_gb}GB",
+                )
 
 
 @dataclass(frozen=True)
