@@ -172,3 +172,25 @@ def test_plan_mig_option_slices_the_single_type_and_writes_the_layout(tmp_path):
     assert len(gpus) == 1 and [s["profile"] for s in gpus[0]["mig"]] == ["1g.18gb"] * 3
     assert "1g.18gb@0" in result.output
     assert SETTINGS.max_time_in_seconds > 0
+
+
+def test_mig_parted_config_lists_each_gpu_and_each_layout(tmp_path):
+    import yaml
+
+    from packer.mig.parted import mig_parted_yaml
+
+    sizes = [15_000] * 7 + [100_000]
+    sliced = _h200(tmp_path, sizes, count=1, cost_per_hour=3.0)
+    big = GpuType("big", 200_000, sliced.profile, count=2, cost_per_hour=5.0)
+    _, plan = solve((sliced, big), goal=Goal.MIN_COST, rules=Rules(max_models_per_gpu=1))
+    config = yaml.safe_load(mig_parted_yaml(plan))
+    counts: dict[str, int] = {}
+    for part in plan.gpus[0].mig:
+        counts[part.profile] = counts.get(part.profile, 0) + 1
+    assert config["version"] == "v1" and sum(counts.values()) == 7
+    assert config["mig-configs"]["gpupack"] == [
+        {"devices": [0], "mig-enabled": True, "mig-devices": counts},
+        {"devices": [1], "mig-enabled": False},
+    ]
+    name = "gpupack-" + "-".join(f"{p}-{n}" for p, n in sorted(counts.items()))
+    assert config["mig-configs"][name] == [{"devices": "all", "mig-enabled": True, "mig-devices": counts}]
