@@ -10,7 +10,9 @@ Memory is not scaled. Integers as ``choice.params``: demands up, rooms down.
 The lower bound (``slice_bound``) counts memory slices (8 per GPU, the whole GPU takes 8) and compute
 slices (7): a model on a slice of span s takes at least ``s × f(demand / room)`` of them for any
 dual-feasible function f (Fekete and Schepers' ``u_k``: items sharing a slice have Σ f ≤ 1), so
-Σ over replicas of the cheapest such share, cost-weighted, bounds the plan's cost.
+Σ over replicas of the cheapest such share, cost-weighted, bounds the plan's cost. With at most K
+models per server, a replica also takes at least ``s / K`` (and ``g / K`` compute slices) of the
+smallest server it fits.
 """
 
 from __future__ import annotations
@@ -123,6 +125,15 @@ def slice_bound(
     """A lower bound on Σ weight[type] over the GPUs of any plan meeting the targets (see the docstring)."""
     reps = [min_replicas(params, i, True) for i in range(len(found))]
     best = float(min(weights))
+    most = problem.rules.max_models_per_gpu
+    if most is not None:
+        # At most K models per server: each replica takes at least 1/K of the smallest server it fits.
+        for per_gpu, size in ((MEMORY_SLICES, lambda b: b.span), (COMPUTE_SLICES, lambda b: b.compute)):
+            total = sum(
+                reps[i] * min(weights[f.type] * size(bins[f.type][f.bin]) / (most * per_gpu) for f in fs)
+                for i, fs in enumerate(found)
+            )
+            best = max(best, total)
     for order in DFF_ORDERS:
         for r in range(len(problem.resources)):
             for per_gpu, size in ((MEMORY_SLICES, lambda b: b.span), (COMPUTE_SLICES, lambda b: b.compute)):

@@ -9,7 +9,8 @@ gives the proof. Only the min goals (fewest GPUs, lowest cost) are planned with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
 from packer import cpsat
 from packer.choice.params import COST_UNITS, Params, bundle_bound, to_integers
@@ -179,9 +180,10 @@ def search_sliced(problem: Problem, settings: SolverSettings, started: float) ->
             add_hint(built, best)
         unit = "GPUs" if problem.goal is Goal.MIN_GPUS else "/h"
         scale = 1 if problem.goal is Goal.MIN_GPUS else COST_UNITS
-        solver = cpsat.run(
-            built.model, settings, stage=cpsat.Stage(f"{problem.goal.value}, MIG", unit, scale)
-        )
+        # The time limit is the whole command's: building the model took some of it.
+        left = max(cpsat.MIN_SECONDS, settings.max_time_in_seconds - (time.perf_counter() - started))
+        stage = cpsat.Stage(f"{problem.goal.value}, MIG", unit, scale)
+        solver = cpsat.run(built.model, replace(settings, max_time_in_seconds=left), stage=stage)
         status, placements, solver_bound = extract(solver, built)
         if placements is not None:
             new = _cost(params, problem, placements)
