@@ -78,7 +78,7 @@ def run(models: int, scenario: tuple, seconds: float, workers: int) -> dict:
 
 def report(rows: list[dict], seconds: float) -> str:
     lines = ["# MIG slices as bins: GPUs with and without slicing (H200-141GB)", ""]
-    lines += [f"- {line}" for line in machine_lines()]
+    lines += machine_lines()
     lines += [
         "- Fleets: the seed fleet (9 models, packer/data/seed) and seed-like fleets of 30 and 100 models "
         f"(benchmarks/synthetic.py, RNG seed {SEED}); GPUs of 141,000 MB, as many as needed.",
