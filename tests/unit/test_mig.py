@@ -194,3 +194,76 @@ def test_mig_parted_config_lists_each_gpu_and_each_layout(tmp_path):
     ]
     name = "gpupack-" + "-".join(f"{p}-{n}" for p, n in sorted(counts.items()))
     assert config["mig-configs"][name] == [{"devices": "all", "mig-enabled": True, "mig-devices": counts}]
+
+
+_NVIDIA_SMI_L = """GPU 0: NVIDIA H200 (UUID: GPU-11111111-2222-3333-4444-555555555555)
+  MIG 1g.18gb     Device  0: (UUID: MIG-aaaaaaaa-0000-0000-0000-000000000000)
+  MIG 1g.18gb     Device  1: (UUID: MIG-bbbbbbbb-0000-0000-0000-000000000000)
+  MIG 1g.18gb     Device  2: (UUID: MIG-cccccccc-0000-0000-0000-000000000000)
+GPU 1: NVIDIA H200 (UUID: GPU-66666666-2222-3333-4444-555555555555)
+  MIG 1g.18gb     Device  0: (UUID: MIG-dddddddd-0000-0000-0000-000000000000)
+"""
+
+
+def _executable(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_sliced_plan_writes_a_repository_and_a_pinned_server_per_slice_and_a_mig_parted_config(tmp_path):
+    import os
+    import subprocess
+
+    import yaml
+
+    names = ["a", "b", "c"]
+    write(tmp_path / "p", [point(m, 1, 15_000, 10) for m in names], H200)
+    source = tmp_path / "models"
+    for m in names:
+        (source / m / "1").mkdir(parents=True)
+        (source / m / "config.pbtxt").write_text(f'name: "{m}"\nbackend: "python"\n')
+    out = tmp_path / "out"
+    args = ["plan", "--profiles", str(tmp_path / "p"), "--mig", "H200-141GB", "--max-models-per-gpu", "1"]
+    args += ["--model-repository", str(source), "--write-repositories", str(out), "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    plan = json.loads((out / "plan.json").read_text())
+    slices = plan["gpus"][0]["mig"]
+    assert sorted(m for s in slices for m in s["models"]) == names
+    for s in slices:
+        assert (out / "gpu0" / f"mig{s['start']}" / s["models"][0] / "config.pbtxt").is_file()
+    assert len({e["http_url"] for e in plan["endpoints"]}) == 3
+    parted = yaml.safe_load((out / "mig-parted.yaml").read_text())
+    assert parted["mig-configs"]["gpupack"][0]["mig-devices"] == {"1g.18gb": 3}
+    # The launch script starts one server per slice, each pinned by its MIG device's UUID.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _executable(bin_dir / "nvidia-smi", f"#!/usr/bin/env bash\ncat <<'END'\n{_NVIDIA_SMI_L}END\n")
+    log = tmp_path / "served.log"
+    # Each stand-in server logs its arguments, then runs a moment (the first to stop stops the others).
+    _executable(bin_dir / "gpupack", f'#!/usr/bin/env bash\necho "$@" >> {log}\nsleep 1\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUPACK")}
+    env |= {"PATH": f"{bin_dir}:{env['PATH']}", "GPUPACK": str(bin_dir / "gpupack")}
+    done = subprocess.run(["bash", str(out / "launch-gpu0.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    served = sorted(log.read_text().splitlines())
+    assert len(served) == 3
+    assert {line.split("--gpu ")[1] for line in served} == {
+        "MIG-aaaaaaaa-0000-0000-0000-000000000000",
+        "MIG-bbbbbbbb-0000-0000-0000-000000000000",
+        "MIG-cccccccc-0000-0000-0000-000000000000",
+    }
+    env["GPUPACK_GPU"] = "1"
+    done = subprocess.run(["bash", str(out / "launch-gpu0.sh")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "no MIG device 1g.18gb #1 on GPU 1" in done.stderr
+
+
+def test_serve_accepts_a_mig_uuid_and_refuses_anything_else_in_one_line():
+    from profiler.server.serving import parse_gpu, visible_device
+
+    uuid = "MIG-aaaaaaaa-0000-0000-0000-000000000000"
+    assert parse_gpu(uuid) == uuid and visible_device(uuid) == uuid
+    assert parse_gpu("3") == 3
+    with pytest.raises(InputError, match="a MIG device UUID"):
+        parse_gpu("MIG-1g.18gb")
