@@ -11,6 +11,7 @@ uniform.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 import yaml
 
@@ -21,11 +22,15 @@ def _counts(gpu: Gpu) -> dict[str, int]:
     return dict(sorted(Counter(s.profile for s in gpu.mig or ()).items()))
 
 
+def layout_label(profiles: Iterable[str]) -> str:
+    """The mig-parted config (and node label value) of a layout of these profiles: ``gpupack-1g.18gb-7``."""
+    counts = sorted(Counter(profiles).items())
+    return "gpupack-" + "-".join(f"{p}-{n}" for p, n in counts) if counts else "all-disabled"
+
+
 def layout_name(gpu: Gpu) -> str:
-    """The mig-parted config (and node label value) for ``gpu``'s layout: ``gpupack-1g.18gb-7``."""
-    if gpu.mig is None:
-        return "all-disabled"
-    return "gpupack-" + "-".join(f"{p}-{n}" for p, n in _counts(gpu).items())
+    """``layout_label`` of ``gpu``'s layout (``all-disabled`` for a GPU that runs whole)."""
+    return layout_label(s.profile for s in gpu.mig or ())
 
 
 def _device(indices: list[int] | str, gpu: Gpu) -> dict:

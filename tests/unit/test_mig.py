@@ -211,13 +211,7 @@ def _executable(path: Path, text: str) -> Path:
     return path
 
 
-def test_sliced_plan_writes_a_repository_and_a_pinned_server_per_slice_and_a_mig_parted_config(tmp_path):
-    import os
-    import subprocess
-
-    import yaml
-
-    names = ["a", "b", "c"]
+def _written_sliced_plan(tmp_path: Path, names: list[str], *extra: str) -> Path:
     write(tmp_path / "p", [point(m, 1, 15_000, 10) for m in names], H200)
     source = tmp_path / "models"
     for m in names:
@@ -225,9 +219,20 @@ def test_sliced_plan_writes_a_repository_and_a_pinned_server_per_slice_and_a_mig
         (source / m / "config.pbtxt").write_text(f'name: "{m}"\nbackend: "python"\n')
     out = tmp_path / "out"
     args = ["plan", "--profiles", str(tmp_path / "p"), "--mig", "H200-141GB", "--max-models-per-gpu", "1"]
-    args += ["--model-repository", str(source), "--write-repositories", str(out), "--quiet"]
+    args += ["--model-repository", str(source), "--write-repositories", str(out), "--quiet", *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+    return out
+
+
+def test_sliced_plan_writes_a_repository_and_a_pinned_server_per_slice_and_a_mig_parted_config(tmp_path):
+    import os
+    import subprocess
+
+    import yaml
+
+    names = ["a", "b", "c"]
+    out = _written_sliced_plan(tmp_path, names)
     plan = json.loads((out / "plan.json").read_text())
     slices = plan["gpus"][0]["mig"]
     assert sorted(m for s in slices for m in s["models"]) == names
@@ -267,3 +272,44 @@ def test_serve_accepts_a_mig_uuid_and_refuses_anything_else_in_one_line():
     assert parse_gpu("3") == 3
     with pytest.raises(InputError, match="a MIG device UUID"):
         parse_gpu("MIG-1g.18gb")
+
+
+def test_kubernetes_export_asks_for_each_slice_by_mig_profile_on_nodes_of_its_layout(tmp_path):
+    import kubernetes_validate
+    import yaml
+    from kubernetes_validate.utils import latest_version
+
+    out = _written_sliced_plan(tmp_path, [f"m{i}" for i in range(9)])
+    plan = json.loads((out / "plan.json").read_text())
+    manifest = tmp_path / "k8s.yaml"
+    args = ["export", str(out), "--kubernetes", str(manifest), "--volume", "pvc:models"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    objects = list(yaml.safe_load_all(manifest.read_text()))
+    for obj in objects:
+        kubernetes_validate.validate(obj, latest_version(), strict=True)
+    deployments = [o for o in objects if o["kind"] == "Deployment"]
+    slices = [(g, s) for g in plan["gpus"] for s in g["mig"]]
+    assert len(deployments) == len(slices) == 9
+    for deployment, (gpu, part) in zip(deployments, slices, strict=True):
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["resources"]["limits"] == {f"nvidia.com/mig-{part['profile']}": 1}
+        assert container["args"][1] == f"--model-repository=/models/gpu{gpu['index']}/mig{part['start']}"
+        counts = {}
+        for other in gpu["mig"]:
+            counts[other["profile"]] = counts.get(other["profile"], 0) + 1
+        label = "gpupack-" + "-".join(f"{p}-{n}" for p, n in sorted(counts.items()))
+        assert pod["nodeSelector"] == {"nvidia.com/mig.config": label}
+        assert label in yaml.safe_load((out / "mig-parted.yaml").read_text())["mig-configs"]
+        assert deployment["metadata"]["annotations"]["gpupack.io/models"] == ",".join(part["models"])
+    assert len({d["metadata"]["name"] for d in deployments}) == 9
+    compose = CliRunner().invoke(main, ["export", str(out), "--compose", str(tmp_path / "c.yaml")])
+    assert compose.exit_code == 2 and "cannot reserve a slice by profile" in compose.output
+
+
+def test_validate_refuses_a_sliced_plan_in_one_line(tmp_path):
+    out = _written_sliced_plan(tmp_path, ["a", "b"])
+    result = CliRunner().invoke(main, ["validate", str(out)])
+    assert result.exit_code == 2
+    assert "GPU 0 runs in MIG slices" in result.output
