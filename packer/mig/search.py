@@ -4,22 +4,27 @@ The greedy places replicas largest first on the first server (the whole GPU, or 
 else on a new slice of an open GPU (the smallest that fits and keeps the layout valid), else on a
 new GPU of the cheapest type; it runs once preferring slices and once preferring whole GPUs and keeps
 the cheaper plan. It caps the GPUs per type and warm-starts CP-SAT (``mig.model``); ``bins.slice_bound``
-gives the proof. Only the min goals (fewest GPUs, lowest cost) are planned with slices.
+gives the proof. Only the min goals (fewest GPUs, lowest cost) are planned with slices. A second CP-SAT
+stage keeps the cost and breaks ties as the multiple-choice planner does (``_tie_break``).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
 from packer import cpsat
-from packer.choice.params import COST_UNITS, Params, bundle_bound, to_integers
+from packer.choice.params import COST_UNITS, FRACTION_UNITS, Params, bundle_bound, to_integers
 from packer.mig.bins import Bin, Fit, fits, slice_bound, type_bins
-from packer.mig.model import add_hint, build_model, extract
+from packer.mig.model import Built, add_hint, build_model, extract
 from packer.problem import Problem
 from packer.settings import Goal, SolverSettings
 from packer.solution import Placement, Solution
 from profiler import GpupackError, InputError
+
+# The tie-break refines a plan already as good for the goal: it gets at most this share of the limit.
+TIE_BREAK_SHARE = 0.25
 
 
 @dataclass
@@ -135,8 +140,7 @@ def _greedy(
 
 
 def _cost(params: Params, problem: Problem, placements: tuple[Placement, ...]) -> int:
-    opened = {(problem.items[p.item].options[p.option].type_index, p.slot) for p in placements}
-    return sum(params.cost[t] for t, _ in opened)
+    return sum(params.cost[t] for t, _ in _gpus(problem, placements))
 
 
 def _slots(problem: Problem, params: Params, value: int | None) -> list[int]:
@@ -151,6 +155,98 @@ def _slots(problem: Problem, params: Params, value: int | None) -> list[int]:
     return slots
 
 
+@dataclass
+class _Found:
+    """The search so far: the best replicas, their cost, the proven bound, the status and notes."""
+
+    best: tuple[Placement, ...] | None
+    value: int | None
+    bound: int
+    status: str = "FFD"
+    notes: list[str] = field(default_factory=list)
+
+
+def _time_left(settings: SolverSettings, started: float, share: float = 1.0) -> SolverSettings:
+    """``settings`` with what is left of the command's time limit (at most ``share`` of it)."""
+    limit = settings.max_time_in_seconds
+    left = min(limit - (time.perf_counter() - started), share * limit)
+    return replace(settings, max_time_in_seconds=max(cpsat.MIN_SECONDS, left))
+
+
+def _stage1(problem: Problem, params: Params, job: tuple, found: _Found, settings: SolverSettings) -> None:
+    """CP-SAT on the cost, from the greedy's hint, unless the greedy already meets the bound."""
+    bins, fitting, started = job
+    if found.value is not None and found.value <= found.bound:
+        return
+    slots = _slots(problem, params, found.value)
+    built = build_model(problem, params, bins, fitting, slots, (found.bound, found.value))
+    if found.best is not None:
+        add_hint(built, found.best)
+    unit = "GPUs" if problem.goal is Goal.MIN_GPUS else "/h"
+    scale = 1 if problem.goal is Goal.MIN_GPUS else COST_UNITS
+    stage = cpsat.Stage(f"{problem.goal.value}, MIG", unit, scale)
+    status, placements, solver_bound = extract(
+        cpsat.run(built.model, _time_left(settings, started), stage=stage), built
+    )
+    if placements is not None:
+        new = _cost(params, problem, placements)
+        if found.value is None or new <= found.value:
+            found.best, found.value = placements, new
+        found.status = status
+        if solver_bound is not None:
+            found.bound = max(found.bound, math.ceil(solver_bound - 1e-6))
+        if status == "OPTIMAL":
+            found.bound = found.value
+    elif found.best is None:
+        raise _no_plan(status, settings)
+    else:
+        found.notes.append(
+            f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using the greedy plan"
+        )
+
+
+def _tie_break(built: Built, params: Params) -> None:
+    """The multiple-choice planner's tie-break: the worst target's margin z, then fewest replicas.
+
+    Without targets: the most total throughput (the points chosen).
+    """
+    model, x = built.model, built.variables.x
+    served: list[list] = [[] for _ in params.target]
+    for (i, o, _, _), v in x.items():
+        served[i].append(params.throughput[i][o] * v)
+    targeted = [i for i, tau in enumerate(params.target) if tau is not None]
+    if not targeted:
+        model.maximize(sum(w for terms in served for w in terms))
+        return
+    most = max(
+        FRACTION_UNITS * sum(params.throughput[i][o] for (i, o, _, _) in x if i == j) for j in targeted
+    )
+    # z = min over targeted models of served / target, in 1/FRACTION_UNITS
+    z = model.new_int_var(0, max(most, FRACTION_UNITS), "z")
+    for i in targeted:
+        model.add(FRACTION_UNITS * sum(served[i]) >= z * params.target[i])
+    model.maximize((len(x) + 1) * z - sum(x.values()))
+
+
+def _stage2(problem: Problem, params: Params, job: tuple, found: _Found, settings: SolverSettings) -> None:
+    """The tie-break (``_tie_break``) with the cost kept at most the goal's value, in a share of the time."""
+    bins, fitting, started = job
+    choices = problem.has_targets or any(len(item.options) > 1 for item in problem.items)
+    if not choices or found.best is None:
+        return
+    slots = _slots(problem, params, found.value)
+    built = build_model(problem, params, bins, fitting, slots, (0, found.value))
+    _tie_break(built, params)
+    add_hint(built, found.best)
+    stage = cpsat.Stage(f"{problem.goal.value}, MIG tie-break", values=False)
+    solver = cpsat.run(built.model, _time_left(settings, started, TIE_BREAK_SHARE), stage=stage)
+    status, placements, _ = extract(solver, built)
+    if placements is not None:
+        found.best, found.value = placements, _cost(params, problem, placements)
+        if status != "OPTIMAL":
+            found.notes.append("the tie-break was not proven within the time limit")
+
+
 def search_sliced(problem: Problem, settings: SolverSettings, started: float) -> Solution:
     """Plan ``problem`` with its MIG types sliced or whole (``InputError`` if no plan exists)."""
     if not problem.goal.minimizes:
@@ -160,53 +256,36 @@ def search_sliced(problem: Problem, settings: SolverSettings, started: float) ->
         )
     params = to_integers(problem)
     bins = [type_bins(problem, t) for t in range(len(problem.types))]
-    found = fits(problem, bins)
-    for i, item_fits in enumerate(found):
+    fitting = fits(problem, bins)
+    for i, item_fits in enumerate(fitting):
         if not item_fits:
             raise InputError(f"model {problem.items[i].model!r} fits no GPU and no MIG slice")
-    plans = [p for first in (True, False) if (p := _greedy(problem, params, bins, found, first)) is not None]
+    plans = [
+        p for first in (True, False) if (p := _greedy(problem, params, bins, fitting, first)) is not None
+    ]
     best = min(plans, key=lambda p: _cost(params, problem, p), default=None)
-    value = None if best is None else _cost(params, problem, best)
-    greedy_gpus = (
-        0
-        if best is None
-        else len({(problem.items[p.item].options[p.option].type_index, p.slot) for p in best})
+    found = _Found(
+        best,
+        None if best is None else _cost(params, problem, best),
+        slice_bound(problem, params, bins, fitting, params.cost),
     )
-    lower = slice_bound(problem, params, bins, found, params.cost)
-    status, notes, bound = "FFD", [], lower
-    if value is None or value > lower:
-        built = build_model(problem, params, bins, found, _slots(problem, params, value), (lower, value))
-        if best is not None:
-            add_hint(built, best)
-        unit = "GPUs" if problem.goal is Goal.MIN_GPUS else "/h"
-        scale = 1 if problem.goal is Goal.MIN_GPUS else COST_UNITS
-        # The time limit is the whole command's: building the model took some of it.
-        left = max(cpsat.MIN_SECONDS, settings.max_time_in_seconds - (time.perf_counter() - started))
-        stage = cpsat.Stage(f"{problem.goal.value}, MIG", unit, scale)
-        solver = cpsat.run(built.model, replace(settings, max_time_in_seconds=left), stage=stage)
-        status, placements, solver_bound = extract(solver, built)
-        if placements is not None:
-            new = _cost(params, problem, placements)
-            if value is None or new <= value:
-                best, value = placements, new
-            if solver_bound is not None:
-                bound = max(bound, int(-(-solver_bound // 1)))
-        elif best is None:
-            raise _no_plan(status, settings)
-        else:
-            notes.append(f"CP-SAT found no plan in {settings.max_time_in_seconds:g} s; using the greedy plan")
-    if status == "OPTIMAL":
-        bound = value
-    gpu_bound = slice_bound(problem, params, bins, found, (1,) * len(problem.types))
+    greedy_gpus = 0 if best is None else len(_gpus(problem, best))
+    job = (bins, fitting, started)
+    _stage1(problem, params, job, found, settings)
+    _stage2(problem, params, job, found, settings)
     return Solution(
-        placements=best,
-        proven=value == bound,
-        bound=value_real(problem, bound),
-        gpu_bound=gpu_bound,
-        status=status,
+        placements=found.best,
+        proven=found.value <= found.bound,
+        bound=value_real(problem, min(found.bound, found.value)),
+        gpu_bound=slice_bound(problem, params, bins, fitting, (1,) * len(problem.types)),
+        status=found.status,
         first_fit_gpus=greedy_gpus,
-        notes=tuple(notes),
+        notes=tuple(found.notes),
     )
+
+
+def _gpus(problem: Problem, placements: tuple[Placement, ...]) -> set[tuple[int, int]]:
+    return {(problem.items[p.item].options[p.option].type_index, p.slot) for p in placements}
 
 
 def value_real(problem: Problem, value: int) -> float:

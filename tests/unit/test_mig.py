@@ -313,3 +313,27 @@ def test_validate_refuses_a_sliced_plan_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(out)])
     assert result.exit_code == 2
     assert "GPU 0 runs in MIG slices" in result.output
+
+
+def test_a_target_places_replicas_on_several_slices_of_one_gpu(tmp_path):
+    from packer.inputs import Target
+
+    gpu = _h200(tmp_path, [15_000, 15_000], util=10.0)
+    # m00 needs 3 replicas of 10 infer/s: one per slice, all on one GPU (10 % × 7 = 70 % of a 1g slice);
+    # the tie-break then raises its margin with the slices left on that GPU, as on whole GPUs.
+    problem, plan = solve(gpu, targets=(Target("m00", 30.0),), rules=Rules(max_models_per_gpu=1))
+    assert (plan.gpu_count, plan.optimal) == (1, True)
+    replicas = [p.model for s in plan.gpus[0].mig for p in s.points]
+    assert replicas.count("m00") >= 3 and replicas.count("m01") == 1
+    assert plan.min_target_fraction >= 1.0
+    assert all(s.gpu_util_pct <= 100 for s in plan.gpus[0].mig)
+
+
+def test_a_model_too_busy_for_any_slice_runs_on_a_whole_gpu(tmp_path):
+    from packer.inputs import Target
+
+    gpu = _h200(tmp_path, [15_000, 15_000], util=90.0)
+    problem, plan = solve(gpu, targets=(Target("m00", 10.0), Target("m01", 10.0)))
+    # 90 % of the GPU needs all 7 compute slices: each model runs whole or on 7g.141gb, alone.
+    assert plan.gpu_count == 2 and plan.optimal
+    assert all(g.mig is None or [s.profile for s in g.mig] == ["7g.141gb"] for g in plan.gpus)
