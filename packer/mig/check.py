@@ -42,9 +42,11 @@ def _capacity(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, c
         server = (getattr(gpu_type.profile.server, r.attr) or 0.0) * scale
         memory = mig_product(gpu_type.mig).profile(part.profile).memory_mb
         allowed = limit(r, memory, problem.thresholds, problem.rules.headroom_pct)
+        raw = server / scale
+        # A slowdown inflates a utilization at most to a whole GPU's room, as the problem counts it.
+        whole = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct) - raw
         total = server + sum(
-            scale
-            * own_demand(r, getattr(p, r.attr) or 0.0, server / scale, problem.slowdown.get(p.model, 1.0))
+            scale * own_demand(r, getattr(p, r.attr) or 0.0, raw, problem.slowdown.get(p.model, 1.0), whole)
             for p in part.points
         )
         if total > allowed + _TOLERANCE:

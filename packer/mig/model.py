@@ -78,9 +78,16 @@ def _replicas(model: cp_model.CpModel, problem: Problem, params: Params, x: dict
 
 
 def _server(
-    model: cp_model.CpModel, problem: Problem, found, x: dict, on, t: int, k: int, b: int, where: Bin
-):
-    """(1), (4), (6), (8), (9), (10) for bin b of slot (t, k)."""
+    model: cp_model.CpModel,
+    problem: Problem,
+    found: list[list[Fit]],
+    x: dict,
+    on: dict,
+    slot: tuple[int, int, int],
+    where: Bin,
+) -> None:
+    """(1), (4), (6), (8), (9), (10) for bin b of slot (t, k) (``slot`` = (t, k, b))."""
+    t, k, b = slot
     here = {
         i: [(f, x[i, f.option, k, b]) for f in fs if f.type == t and f.bin == b] for i, fs in enumerate(found)
     }
@@ -136,7 +143,7 @@ def build_model(
     _replicas(model, problem, params, x)
     for (t, k), gpu in used.items():
         for b, where in enumerate(bins[t]):
-            _server(model, problem, found, x, on, t, k, b, where)
+            _server(model, problem, found, x, on, (t, k, b), where)
         # (5) a valid layout: each memory slice at most once, only on a used GPU
         for j in range(MEMORY_SLICES):
             model.add(sum(on[t, k, b] for b, where in enumerate(bins[t]) if j in where.positions) <= gpu)

@@ -10,16 +10,6 @@ from profiler.base.options import DIRECTORY, PATH, GpupackCommand
 from profiler.commands.options import server_options, start_timeout
 
 
-def _gpu(value: str) -> int | str:
-    from profiler.base.errors import InputError
-    from profiler.server.serving import parse_gpu
-
-    try:
-        return parse_gpu(value)
-    except InputError as exc:
-        raise click.BadParameter(exc.message.removeprefix("--gpu ")) from None
-
-
 @click.command(cls=GpupackCommand)
 @click.argument("repository", type=DIRECTORY)
 @click.argument("server_args", nargs=-1, metavar="[-- TRITONSERVER_ARGS]...")
@@ -28,7 +18,6 @@ def _gpu(value: str) -> int | str:
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
 @click.option(
     "--gpu",
-    callback=lambda ctx, param, value: None if value is None else _gpu(value),
     metavar="INDEX|MIG-UUID",
     help="NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES is set to its UUID), or a MIG "
     "device's UUID (MIG-..., as nvidia-smi -L lists it): the server then sees only that slice.  "

@@ -98,6 +98,8 @@ class ServeRequest:
     start_timeout_s: float = SERVE_START_TIMEOUT_S
 
     def __post_init__(self) -> None:
+        if isinstance(self.gpu, str):
+            object.__setattr__(self, "gpu", parse_gpu(self.gpu))  # "3" or "MIG-..." as typed
         if not self.repository.is_dir():
             raise InputError(f"{self.repository}: not a directory (expected a Triton model repository)")
         if self.model_control_mode not in ("none", "poll"):

@@ -337,3 +337,11 @@ def test_a_model_too_busy_for_any_slice_runs_on_a_whole_gpu(tmp_path):
     # 90 % of the GPU needs all 7 compute slices: each model runs whole or on 7g.141gb, alone.
     assert plan.gpu_count == 2 and plan.optimal
     assert all(g.mig is None or [s.profile for s in g.mig] == ["7g.141gb"] for g in plan.gpus)
+
+
+def test_gpupack_serve_refuses_a_gpu_that_is_neither_an_index_nor_a_mig_uuid(tmp_path):
+    result = CliRunner().invoke(main, ["serve", str(tmp_path), "--gpu", "MIG-1g.18gb"])
+    assert result.exit_code == 2
+    assert (
+        "--gpu 'MIG-1g.18gb': expected a GPU's NVML index (0, 1, ...) or a MIG device UUID" in result.output
+    )
