@@ -11,7 +11,6 @@ which ``exec``s ``gpupack serve`` on its repository with that GPU's ports.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -23,39 +22,13 @@ from typing import IO, Literal
 from profiler.base.errors import InputError
 from profiler.base.signals import Interrupted, handle_signals
 from profiler.server.launcher import LocalServer, LocalServerSettings, ServerPorts
-from profiler.server.nvml import NoSuchGpu, NvmlUnavailable, close_nvml, open_gpu
+from profiler.server.nvml import NoSuchGpu, NvmlUnavailable, close_nvml, open_gpu, parse_gpu
 from profiler.server.triton import Endpoints, TritonControl
 
 # Every model of the repository is loaded before the server says it is ready; PyTorch models on a
 # GPU import torch and build their networks in their own processes: allow as long as a model load.
 SERVE_START_TIMEOUT_S = 600.0
 ServeMode = Literal["none", "poll"]
-
-
-# A MIG device's UUID as nvidia-smi -L prints it: ``MIG-<uuid>`` (R470 and later drivers) or the
-# older ``MIG-GPU-<gpu uuid>/<gpu instance>/<compute instance>``. CUDA_VISIBLE_DEVICES accepts both.
-MIG_UUID = re.compile(
-    r"MIG-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"|MIG-GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/\d+/\d+"
-)
-
-
-def parse_gpu(text: str) -> int | str:
-    """A ``--gpu`` value: an NVML index (``0``) or a MIG device UUID (``MIG-…``, kept as given).
-
-    Raises:
-        InputError: neither.
-
-    """
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
-    if MIG_UUID.fullmatch(text):
-        return text
-    raise InputError(
-        f"--gpu {text!r}: expected a GPU's NVML index (0, 1, ...) or a MIG device UUID",
-        "nvidia-smi -L lists both (a MIG device as 'MIG 1g.18gb Device 0: (UUID: MIG-...)')",
-    )
 
 
 def visible_device(index: int | str) -> str:

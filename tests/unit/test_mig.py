@@ -345,3 +345,16 @@ def test_gpupack_serve_refuses_a_gpu_that_is_neither_an_index_nor_a_mig_uuid(tmp
     assert (
         "--gpu 'MIG-1g.18gb': expected a GPU's NVML index (0, 1, ...) or a MIG device UUID" in result.output
     )
+
+
+def test_a_profile_request_on_a_mig_device_says_what_nvml_cannot_measure_there():
+    from profiler.measure.request import ProfileRequest, _notes
+    from profiler.server.nvml import GpuInfo
+
+    uuid = "MIG-aaaaaaaa-0000-0000-0000-000000000000"
+    request = ProfileRequest(models=("a",), model_repository=Path("."), gpu=uuid)
+    assert request.gpu == uuid
+    gpu = GpuInfo(uuid, "NVIDIA H200 MIG 1g.18gb", uuid, 18_000.0, "580", False, mig=True)
+    assert "NVML reports no GPU or memory-controller utilization per MIG instance" in _notes(request, gpu)
+    with pytest.raises(InputError, match="--gpu 'MIG-x'"):
+        ProfileRequest(models=("a",), model_repository=Path("."), gpu="MIG-x")
