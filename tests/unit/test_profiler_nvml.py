@@ -159,9 +159,13 @@ def test_a_mig_device_is_opened_by_uuid_and_reads_memory_but_no_utilization(monk
     uuid = "MIG-aaaaaaaa-0000-0000-0000-000000000000"
     # As NVML answers on a MIG device: the UUID's handle, memory, utilization NOT_SUPPORTED.
     nvml = _stand_in(failing=("nvmlDeviceGetUtilizationRates",))
-    nvml.nvmlDeviceGetHandleByUUID = lambda u: (
-        f"handle-{u}" if u == uuid else (_ for _ in ()).throw(_Error(u))
-    )
+
+    def by_uuid(asked: str) -> str:
+        if asked != uuid:
+            raise _Error(f"not found: {asked}")
+        return f"handle-{asked}"
+
+    nvml.nvmlDeviceGetHandleByUUID = by_uuid
     nvml.nvmlDeviceGetUUID = lambda handle: uuid
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
     gpu = open_gpu(uuid)
