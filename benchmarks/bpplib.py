@@ -15,22 +15,17 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from machine import machine_lines  # noqa: E402
-
-from packer.binpacking.fit import decreasing, first_fit  # noqa: E402
-from packer.binpacking.patterns import solve_pattern_lp  # noqa: E402
-from packer.check import check_plan  # noqa: E402
-from packer.planner import plan  # noqa: E402
-from packer.problem import plain_problem  # noqa: E402
-from packer.settings import Objective, SolverSettings, Thresholds  # noqa: E402
-from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline  # noqa: E402
+from packer.binpacking.fit import decreasing, first_fit
+from packer.binpacking.knapsack_pricing import solve_pattern_lp
+from packer.check import check_plan
+from packer.planner import plan
+from packer.problem import plain_problem
+from packer.settings import Objective, SolverSettings, Thresholds
+from packer.testing.machine import machine_lines
+from profiler.profiles.schema import Profile, ProfileMetadata, ProfilePoint, ServerBaseline
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "bpplib"
 RESULTS = Path(__file__).resolve().parent / "results"

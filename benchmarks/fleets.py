@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from machine import machine_lines  # noqa: E402
-from synthetic import seed_like_fleet  # noqa: E402
-
-from packer.check import check_plan  # noqa: E402
-from packer.planner import plan  # noqa: E402
-from packer.problem import plain_problem  # noqa: E402
-from packer.service import BUILTIN_PROFILE  # noqa: E402
-from packer.settings import Objective, SolverSettings, Thresholds  # noqa: E402
-from profiler.profiles.profile_io import read_profile  # noqa: E402
-from profiler.profiles.schema import Profile  # noqa: E402
+from packer.check import check_plan
+from packer.planner import plan
+from packer.problem import plain_problem
+from packer.service import BUILTIN_PROFILE
+from packer.settings import Objective, SolverSettings, Thresholds
+from packer.testing.machine import machine_lines
+from packer.testing.synthetic import seed_like_fleet
+from profiler.profiles.profile_io import read_profile
+from profiler.profiles.schema import Profile
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CSV_PATH = RESULTS / "fleets.csv"

@@ -17,17 +17,15 @@ import csv
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tabulate import tabulate
 
-from tabulate import tabulate  # noqa: E402
-
-from profiler.base.errors import GpupackError  # noqa: E402
-from profiler.measure.loadgen import MeasureSettings  # noqa: E402
-from profiler.measure.report import profile_report, progress_line  # noqa: E402
-from profiler.measure.request import ProfileRequest  # noqa: E402
-from profiler.measure.run import run_profile  # noqa: E402
-from profiler.measure.sweep import Progress  # noqa: E402
-from profiler.profiles.profile_io import read_profile  # noqa: E402
+from profiler.base.errors import GpupackError
+from profiler.measure.loadgen import MeasureSettings
+from profiler.measure.report import profile_report, progress_line
+from profiler.measure.request import ProfileRequest
+from profiler.measure.run import run_profile
+from profiler.measure.sweep import Progress
+from profiler.profiles.profile_io import read_profile
 
 GENERATORS = ("builtin", "perf_analyzer")
 COMPARISON_CSV = "comparison.csv"

@@ -25,11 +25,9 @@ import string
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tabulate import tabulate
 
-from tabulate import tabulate  # noqa: E402
-
-from profiler.profiles.profile_io import read_profile, write_profile  # noqa: E402
+from profiler.profiles.profile_io import read_profile, write_profile
 
 CONFIG = "config.pbtxt"
 MEASURED_SUFFIX = "_a"

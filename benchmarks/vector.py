@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from machine import machine_lines  # noqa: E402
-from vector_instances import FAMILIES, instance  # noqa: E402
-
-from packer.binpacking.vector_engine import pack_vector_exact  # noqa: E402
-from packer.settings import SolverSettings  # noqa: E402
+from packer.binpacking.vector_engine import pack_vector_exact
+from packer.settings import SolverSettings
+from packer.testing.machine import machine_lines
+from packer.testing.vector_instances import FAMILIES, instance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (1, 2, 3)
@@ -92,7 +88,7 @@ def report(rows: list[dict]) -> str:
         "# Three-resource packing (throughput objective) on seeded families",
         "",
         *machine_lines(),
-        "- Default solver settings (all cores, seed 0); instances from `benchmarks/vector_instances.py`,",
+        "- Default solver settings (all cores, seed 0); instances from `packer/testing/vector_instances.py`,",
         f"  seeds {', '.join(map(str, SEEDS))} per family and size; every packing re-checked against the",
         "  capacities.",
         "- AT BOUND: GPUs equal the engine's lower bound (optimal); for exact fills the optimum is known",

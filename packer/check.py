@@ -10,14 +10,16 @@ model limit per GPU; apart and together; and the reported totals, cost, goal val
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from itertools import pairwise
 
-from packer.inputs import GpuType
+from packer.inputs import GpuType, Target
 from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import limit, measured, own_demand
+from packer.resources import Resource, limit, measured, own_demand
 from packer.settings import Goal
+from profiler import ProfilePoint
 
 # Totals are summed in another order than the planner's: allow float noise only.
 _TOLERANCE = 1e-6
@@ -27,21 +29,41 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
 
 
-def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
-    """Capacity, reported totals, points, pins, p99 bounds, replicas per GPU, model limit."""
+@dataclass(frozen=True)
+class _Index:
+    """What every GPU's check looks up, built once per plan: O(models + points) in all."""
+
+    targets: dict[str, Target | None]
+    # (model, type index) → the point the problem fixed for it (without --choose-points).
+    fixed: dict[tuple[str, int], ProfilePoint]
+    # Per GPU type: the index of the type and the measured points of its profile.
+    type_index: dict[str, int]
+    measured: dict[str, frozenset[ProfilePoint]]
+    # Per GPU type: the packed resources its profile measures (memory always).
+    packed: dict[str, frozenset[Resource]]
+
+    @classmethod
+    def of(cls, problem: Problem) -> _Index:
+        """The index of ``problem``."""
+        return cls(
+            targets={item.model: item.target for item in problem.items},
+            fixed={(item.model, o.type_index): o.point for item in problem.items for o in item.options},
+            type_index={t.name: k for k, t in enumerate(problem.types)},
+            measured={t.name: frozenset(p for p in t.profile.points if p.ok) for t in problem.types},
+            packed={
+                t.name: frozenset(r for r in problem.resources if r.is_memory or measured(r, t.profile))
+                for t in problem.types
+            },
+        )
+
+
+def _check_capacity(
+    problem: Problem, gpu: Gpu, gpu_type: GpuType, packed: frozenset[Resource], where: str
+) -> list[str]:
+    """Every packed resource within its limit, and the reported totals right; O(models on the GPU)."""
     out = []
-    where = f"GPU {gpu.index} ({gpu.gpu_type})"
-    names = [p.model for p in gpu.points]
-    if not names:
-        out.append(f"{where} is empty")
-    out += [f"{where} runs {n} twice" for n, c in Counter(names).items() if c > 1]
-    most = problem.rules.max_models_per_gpu
-    if most is not None and len(names) > most:
-        out.append(f"{where} runs {len(names)} models, more than {most}")
-    if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
-        out.append(f"{where}: memory or cost differs from its type's")
     for r in problem.resources:
-        if not r.is_memory and not measured(r, gpu_type.profile):
+        if r not in packed:
             # Not measured on this type: not packed there, and reported as unknown.
             if getattr(gpu, r.attr) is not None:
                 out.append(f"{where}: reports {r.name} that its type's profile does not measure")
@@ -59,19 +81,38 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
         reported = gpu.memory_mb if r.is_memory else getattr(gpu, r.attr)
         if not _close(reported, total):
             out.append(f"{where}: reported {r.name} {reported:g}, actual {total:g}")
+    return out
+
+
+def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> list[str]:
+    """Capacity, reported totals, points, pins, p99 bounds, replicas per GPU, model limit.
+
+    Work is proportional to the GPU's own models: everything about the rest comes from ``index``.
+    """
+    out = []
+    where = f"GPU {gpu.index} ({gpu.gpu_type})"
+    names = [p.model for p in gpu.points]
+    if not names:
+        out.append(f"{where} is empty")
+    out += [f"{where} runs {n} twice" for n, c in Counter(names).items() if c > 1]
+    most = problem.rules.max_models_per_gpu
+    if most is not None and len(names) > most:
+        out.append(f"{where} runs {len(names)} models, more than {most}")
+    if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
+        out.append(f"{where}: memory or cost differs from its type's")
+    out += _check_capacity(problem, gpu, gpu_type, index.packed[gpu_type.name], where)
     pins = problem.rules.pin_of
-    targets = {item.model: item.target for item in problem.items}
-    fixed = {(item.model, o.type_index): o.point for item in problem.items for o in item.options}
-    t = next(k for k, candidate in enumerate(problem.types) if candidate is gpu_type)
+    t = index.type_index[gpu_type.name]
     for p in gpu.points:
-        if p.model not in targets:
+        if p.model not in index.targets:
             out.append(f"{where}: model {p.model} is not in the problem")
             continue
-        if p not in gpu_type.profile.points or not p.ok:
+        if p not in index.measured[gpu_type.name]:
             out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
-        elif not problem.choose_points and fixed.get((p.model, t)) != p:
+        elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
             out.append(f"{where}: {p.model} runs at a point the problem did not choose")
-        bound = targets[p.model].max_latency_p99_ms if targets[p.model] else None
+        target = index.targets[p.model]
+        bound = target.max_latency_p99_ms if target else None
         if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
             out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
         if pins.get(p.model, gpu_type.name) != gpu_type.name:
@@ -140,12 +181,11 @@ def _check_goal(problem: Problem, plan: Plan) -> list[str]:
     cost = sum(g.cost_per_hour or 0.0 for g in plan.gpus)
     if plan.total_cost_per_hour is not None and not _close(plan.total_cost_per_hour, cost):
         out.append(f"reported cost {plan.total_cost_per_hour:g}/h, actual {cost:g}/h")
-    fractions = [
-        sum(p.throughput or 0.0 for g in plan.gpus for p in g.points if p.model == i.model)
-        / i.target.throughput
-        for i in problem.items
-        if i.target is not None
-    ]
+    served: Counter = Counter()
+    for g in plan.gpus:
+        for p in g.points:
+            served[p.model] += p.throughput or 0.0
+    fractions = [served[i.model] / i.target.throughput for i in problem.items if i.target is not None]
     actual = {
         Goal.MIN_GPUS: float(plan.gpu_count),
         Goal.MIN_COST: cost,
@@ -177,12 +217,15 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
     """Every violation of ``plan`` against ``problem``, as sentences; empty when the plan is valid."""
     problems: list[str] = []
     types = {t.name: t for t in problem.types}
+    index = _Index.of(problem)
     for k, gpu in enumerate(plan.gpus):
         if gpu.index != k:
             problems.append(f"GPU {gpu.index} is numbered out of order (expected {k})")
         if gpu.gpu_type not in types:
             problems.append(f"GPU {gpu.index} has unknown type {gpu.gpu_type!r}")
             continue
-        check = _check_gpu if gpu.mig is None else check_sliced_gpu
-        problems += check(problem, gpu, types[gpu.gpu_type])
+        if gpu.mig is None:
+            problems += _check_gpu(problem, gpu, types[gpu.gpu_type], index)
+        else:
+            problems += check_sliced_gpu(problem, gpu, types[gpu.gpu_type])
     return problems + _check_models(problem, plan) + _check_goal(problem, plan)

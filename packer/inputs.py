@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packer.rules import NO_RULES, Rules
-from profiler import InputError, Profile, read_profile
+from profiler import InputError, Profile, ProfilePoint, read_profile
 
 DEFAULT_TYPE = "default"
 # The memory measures a point's first request at its batch size can raise (allocator growth, CUDA
@@ -43,9 +43,14 @@ def with_first_use_memory(profile: Profile) -> Profile:
             if value is not None:
                 most.setdefault(key, {})[attr] = max(value, most.get(key, {}).get(attr, value))
     points = tuple(
-        replace(p, **most.get((p.model, p.batch_size, p.instance_count), {})) for p in profile.points
+        _raised(p, most.get((p.model, p.batch_size, p.instance_count), {})) for p in profile.points
     )
     return replace(profile, points=points)
+
+
+def _raised(point: ProfilePoint, values: dict[str, float]) -> ProfilePoint:
+    """``point`` with ``values``; the same point when it has them already (most do: no copy to make)."""
+    return point if all(getattr(point, k) == v for k, v in values.items()) else replace(point, **values)
 
 
 def with_memory_margin(profile: Profile) -> Profile:

@@ -19,30 +19,40 @@ from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Problem
 from packer.progress import heartbeat
 from packer.resources import GPU_UTIL, MEM_UTIL, Resource, limit_pct, units_down, units_up
-from packer.settings import Goal, Objective, SolverSettings
+from packer.settings import Goal, Objective, SolverSettings, remaining
 from packer.solution import Placement, Solution
 
 
-def plan(problem: Problem, settings: SolverSettings | None = None) -> Plan:
-    """Solve ``problem``; always a feasible plan, or ``InputError`` when none exists."""
+def plan(problem: Problem, settings: SolverSettings | None = None, deadline: float | None = None) -> Plan:
+    """Solve ``problem`` by ``deadline``; always a feasible plan, or ``InputError`` when none exists.
+
+    ``deadline`` is a ``time.monotonic()`` instant (default: ``settings.max_time_in_seconds`` from
+    now). Each engine or CP-SAT call gets the time left at the moment it starts as its
+    ``max_time_in_seconds`` (``remaining``), so the time limit bounds the whole solve.
+    """
     settings = settings or SolverSettings()
     started = time.perf_counter()
+    if deadline is None:
+        deadline = time.monotonic() + settings.max_time_in_seconds
     with heartbeat(settings) as beating:
         if problem.sliced:
-            solution = search_sliced(problem, beating, started)
+            solution = search_sliced(problem, beating, deadline)
+        elif problem.plain:
+            solution = _pack_plain(problem, beating, deadline)
         else:
-            solution = _pack_plain(problem, beating) if problem.plain else search(problem, beating, started)
+            solution = search(problem, beating, deadline)
     return to_plan(problem, solution, time.perf_counter() - started)
 
 
-def _pack_plain(problem: Problem, settings: SolverSettings) -> Solution:
+def _pack_plain(problem: Problem, settings: SolverSettings, deadline: float) -> Solution:
     """The one-type, one-option problem as integer bin packing; ``throughput`` also levels utilization."""
     demands = [[units_up(d) for d in item.options[0].demand] for item in problem.items]
     capacity = [units_down(c) for c in problem.room[0]]
     headroom = ()
     if problem.objective is Objective.THROUGHPUT:
         headroom = tuple(r for r, res in enumerate(problem.resources) if res in (GPU_UTIL, MEM_UTIL))
-    packing = pack(demands, capacity, settings, headroom)
+    # The time left is measured after the demands are built, right before the engine starts.
+    packing = pack(demands, capacity, remaining(settings, deadline), headroom)
     # GPUs numbered in order of first use by the models, in profile order.
     slots = numbered_by_first_use(packing.assignment)
     return Solution(

@@ -6,7 +6,9 @@ the CLI; they import nothing of the packer themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,6 +69,8 @@ class SolverSettings:
     """Passed through to CP-SAT. ``num_workers`` 0 means all cores; ``debug`` prints the search log.
 
     ``progress``, when set, receives the search's progress (``packer.progress``: every few seconds).
+    ``deadline``, when set, is the moment (a ``time.monotonic()`` timestamp) every engine step must
+    be done by; it overrides ``max_time_in_seconds``, which otherwise counts from the engine's call.
     """
 
     max_time_in_seconds: float = 10.0
@@ -74,6 +78,11 @@ class SolverSettings:
     random_seed: int = 0
     debug: bool = False
     progress: Callable[[SearchProgress], None] | None = None
+    deadline: float | None = None
+
+    def deadline_from(self, now: float) -> float:
+        """The moment to be done by (monotonic): ``deadline``, else ``now`` + the time limit."""
+        return self.deadline if self.deadline is not None else now + self.max_time_in_seconds
 
 
 @dataclass(frozen=True)
@@ -85,3 +94,17 @@ class Selection:
 
 
 ANY_POINT = Selection()
+
+
+# The least time a solver call is given, even past the deadline: enough for first-fit decreasing and
+# its bound on any fleet (the engines return their best so far when their time runs out).
+MIN_SOLVE_S = 0.05
+
+
+def remaining(settings: SolverSettings, deadline: float) -> SolverSettings:
+    """``settings`` whose time limit is what is left until ``deadline`` (``time.monotonic()``).
+
+    The planner and the choice search call it right before each engine or CP-SAT call, so that the
+    command's ``--time-limit`` bounds the whole solve; at least ``MIN_SOLVE_S``.
+    """
+    return dataclasses.replace(settings, max_time_in_seconds=max(MIN_SOLVE_S, deadline - time.monotonic()))

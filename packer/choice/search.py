@@ -2,7 +2,9 @@
 
 The greedy (``choice.greedy``) gives the upper bound on GPUs per type and the warm start; the simple
 bounds (``choice.params``) and CP-SAT's give the proof. When the time limit stops the search, the best
-plan found is returned with its bound and gap; when CP-SAT finds none, the greedy's plan is.
+plan found is returned with its bound and gap; when CP-SAT finds none, the greedy's plan is. Each
+CP-SAT stage gets the time left until the deadline when it starts; a model too large to build in
+that time (``BUILD_S_PER_VARIABLE``) is not built, and the greedy's plan stands with its bound.
 """
 
 from __future__ import annotations
@@ -26,11 +28,17 @@ from packer.choice.params import (
 from packer.problem import Problem
 from packer.progress import report
 from packer.resources import UNITS
-from packer.settings import Goal, SearchProgress, SolverSettings
+from packer.settings import Goal, SearchProgress, SolverSettings, remaining
 from packer.solution import Placement, Solution
 from profiler import GpupackError, InputError
 
 TIE_BREAK_SHARE = 0.25
+# Building the CP-SAT model costs about this much per x[i, o, k] variable, its constraints included
+# (measured: 37–52 µs on the loaded 2-core development host, OR-Tools 9.12; 2.6 KB of memory each).
+# A stage is skipped, the plan found so far standing with its bound, when its build would take more
+# than half the time left or its variables would pass ``MAX_VARIABLES`` (~5 GB).
+BUILD_S_PER_VARIABLE = 40e-6
+MAX_VARIABLES = 2_000_000
 # Each goal's value as progress reports it: (unit, factor on ``_real``'s value).
 _SHOWN = {
     Goal.MIN_GPUS: ("GPUs", 1.0),
@@ -131,7 +139,24 @@ class _Job:
     slots: list[int]
     lower: int
     settings: SolverSettings
-    started: float
+    deadline: float
+
+
+def _variables(params: Params, slots: list[int]) -> int:
+    """How many x[i, o, k] variables the model on ``slots`` has: every option on every slot of its type."""
+    return sum(slots[t] for types in params.option_type for t in types)
+
+
+def _too_large(job: _Job) -> str | None:
+    """Why CP-SAT can't be run by the deadline (the model too large to build in time), else None."""
+    count = _variables(job.params, job.slots)
+    left = job.deadline - time.monotonic()
+    if count <= MAX_VARIABLES and count * BUILD_S_PER_VARIABLE <= left / 2:
+        return None
+    return (
+        f"the CP-SAT model ({count:,} placement variables) is too large to build and search in the "
+        f"{job.settings.max_time_in_seconds:g} s time limit: the greedy plan stands, with its bound"
+    )
 
 
 def _stage1(job: _Job, search: _Search) -> None:
@@ -139,13 +164,17 @@ def _stage1(job: _Job, search: _Search) -> None:
     problem, params, slots, lower, settings = job.problem, job.params, job.slots, job.lower, job.settings
     if search.value is not None and search.value == search.bound:
         return
+    too_large = _too_large(job)
+    if too_large and search.best is not None:
+        search.notes.append(too_large)
+        return
     upper = search.value if problem.goal.minimizes else None
     model, variables = build_model(problem, params, slots, lower, upper)
     if search.best is not None:
         add_hint(model, params, variables, search.best)
     best, bound = _shown(problem, search.value), _shown(problem, search.bound)
     report(settings, SearchProgress(f"{problem.goal.value}, greedy", best, bound, _SHOWN[problem.goal][0]))
-    outcome = extract(solve(model, settings, _stage(problem, "CP-SAT")), variables)
+    outcome = extract(solve(model, remaining(settings, job.deadline), _stage(problem, "CP-SAT")), variables)
     if outcome.placements is not None:
         new = _value(problem, params, outcome.placements)
         if _better(problem, new, search.value) or outcome.status == "OPTIMAL":
@@ -162,10 +191,10 @@ def _stage1(job: _Job, search: _Search) -> None:
 def _stage2(job: _Job, search: _Search) -> None:
     """CP-SAT on the tie-break, the goal kept at its value, within its share of the time limit."""
     problem, params, slots, lower, settings = job.problem, job.params, job.slots, job.lower, job.settings
-    time_left = settings.max_time_in_seconds - (time.perf_counter() - job.started)
+    time_left = job.deadline - time.monotonic()
     # The tie-break refines a plan already as good for the goal: it gets at most a share of the limit.
     time_left = min(time_left, TIE_BREAK_SHARE * settings.max_time_in_seconds)
-    if not _has_tie_break(problem) or time_left <= 0:
+    if not _has_tie_break(problem) or time_left <= 0 or _too_large(job):
         return
     model, variables = build_model(problem, params, slots, lower, None)
     add_tie_break(model, problem, variables, search.value)
@@ -180,8 +209,11 @@ def _stage2(job: _Job, search: _Search) -> None:
             search.notes.append("the tie-break was not proven within the time limit")
 
 
-def search(problem: Problem, settings: SolverSettings, started: float) -> Solution:
-    """Solve ``problem`` (``InputError`` if no plan exists); see the module docstring."""
+def search(problem: Problem, settings: SolverSettings, deadline: float) -> Solution:
+    """Solve ``problem`` by ``deadline`` (``time.monotonic()``; ``InputError`` if no plan exists).
+
+    See the module docstring; each CP-SAT stage gets the time left when it starts.
+    """
     params = to_integers(problem)
     found = greedy(problem, params)
     slots = _slots(problem, params, found)
@@ -191,7 +223,7 @@ def search(problem: Problem, settings: SolverSettings, started: float) -> Soluti
         value=None if found is None else _value(problem, params, found),
         bound=lower if problem.goal.minimizes else upper_bound(problem, params, slots),
     )
-    job = _Job(problem, params, slots, lower, settings, started)
+    job = _Job(problem, params, slots, lower, settings, deadline)
     _stage1(job, state)
     _stage2(job, state)
     greedy_gpus = 0 if found is None else len({(params.option_type[p.item][p.option], p.slot) for p in found})

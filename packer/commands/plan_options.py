@@ -240,7 +240,8 @@ PLAN_OPTIONS = option_group(
         "--time-limit",
         FiniteFloat(0, MAX_TIME_LIMIT_S, low_open=True),
         10.0,
-        "Solver time limit, seconds; on expiry the best plan found is returned with its gap.",
+        "Time limit of the whole command, seconds: reading, solving, checking and writing the plan; "
+        "on expiry the best plan found is returned with its gap.",
     ),
     defaulted_option("--workers", BoundedInt(0, MAX_WORKERS), 0, "Solver threads (0 = all cores)."),
     defaulted_option("--seed", BoundedInt(-MAX_SEED - 1, MAX_SEED), 0, "Solver random seed."),

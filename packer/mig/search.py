@@ -11,7 +11,6 @@ stage keeps the cost and breaks ties as the multiple-choice planner does (``_tie
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 
 from packer import cpsat
@@ -19,7 +18,7 @@ from packer.choice.params import COST_UNITS, FRACTION_UNITS, Params, bundle_boun
 from packer.mig.bins import Bin, Fit, fits, slice_bound, type_bins
 from packer.mig.model import Built, add_hint, build_model, extract
 from packer.problem import Problem
-from packer.settings import Goal, SolverSettings
+from packer.settings import Goal, SolverSettings, remaining
 from packer.solution import Placement, Solution
 from profiler import GpupackError, InputError
 
@@ -166,16 +165,17 @@ class _Found:
     notes: list[str] = field(default_factory=list)
 
 
-def _time_left(settings: SolverSettings, started: float, share: float = 1.0) -> SolverSettings:
-    """``settings`` with what is left of the command's time limit (at most ``share`` of it)."""
-    limit = settings.max_time_in_seconds
-    left = min(limit - (time.perf_counter() - started), share * limit)
-    return replace(settings, max_time_in_seconds=max(cpsat.MIN_SECONDS, left))
+def _time_left(settings: SolverSettings, deadline: float, share: float = 1.0) -> SolverSettings:
+    """``settings`` with the time left until ``deadline``, at most ``share`` of the whole limit."""
+    left = remaining(settings, deadline)
+    return replace(
+        left, max_time_in_seconds=min(left.max_time_in_seconds, share * settings.max_time_in_seconds)
+    )
 
 
 def _stage1(problem: Problem, params: Params, job: tuple, found: _Found, settings: SolverSettings) -> None:
     """CP-SAT on the cost, from the greedy's hint, unless the greedy already meets the bound."""
-    bins, fitting, started = job
+    bins, fitting, deadline = job
     if found.value is not None and found.value <= found.bound:
         return
     slots = _slots(problem, params, found.value)
@@ -186,7 +186,7 @@ def _stage1(problem: Problem, params: Params, job: tuple, found: _Found, setting
     scale = 1 if problem.goal is Goal.MIN_GPUS else COST_UNITS
     stage = cpsat.Stage(f"{problem.goal.value}, MIG", unit, scale)
     status, placements, solver_bound = extract(
-        cpsat.run(built.model, _time_left(settings, started), stage=stage), built
+        cpsat.run(built.model, _time_left(settings, deadline), stage=stage), built
     )
     if placements is not None:
         new = _cost(params, problem, placements)
@@ -230,7 +230,7 @@ def _tie_break(built: Built, params: Params) -> None:
 
 def _stage2(problem: Problem, params: Params, job: tuple, found: _Found, settings: SolverSettings) -> None:
     """The tie-break (``_tie_break``) with the cost kept at most the goal's value, in a share of the time."""
-    bins, fitting, started = job
+    bins, fitting, deadline = job
     choices = problem.has_targets or any(len(item.options) > 1 for item in problem.items)
     if not choices or found.best is None:
         return
@@ -239,7 +239,7 @@ def _stage2(problem: Problem, params: Params, job: tuple, found: _Found, setting
     _tie_break(built, params)
     add_hint(built, found.best)
     stage = cpsat.Stage(f"{problem.goal.value}, MIG tie-break", values=False)
-    solver = cpsat.run(built.model, _time_left(settings, started, TIE_BREAK_SHARE), stage=stage)
+    solver = cpsat.run(built.model, _time_left(settings, deadline, TIE_BREAK_SHARE), stage=stage)
     status, placements, _ = extract(solver, built)
     if placements is not None:
         found.best, found.value = placements, _cost(params, problem, placements)
@@ -247,8 +247,11 @@ def _stage2(problem: Problem, params: Params, job: tuple, found: _Found, setting
             found.notes.append("the tie-break was not proven within the time limit")
 
 
-def search_sliced(problem: Problem, settings: SolverSettings, started: float) -> Solution:
-    """Plan ``problem`` with its MIG types sliced or whole (``InputError`` if no plan exists)."""
+def search_sliced(problem: Problem, settings: SolverSettings, deadline: float) -> Solution:
+    """Plan ``problem`` with its MIG types sliced or whole by ``deadline`` (``time.monotonic()``).
+
+    Raises ``InputError`` if no plan exists.
+    """
     if not problem.goal.minimizes:
         raise InputError(
             "MIG slicing plans the fewest GPUs or the lowest cost only, not a --gpus budget",
@@ -270,7 +273,7 @@ def search_sliced(problem: Problem, settings: SolverSettings, started: float) ->
         slice_bound(problem, params, bins, fitting, params.cost),
     )
     greedy_gpus = 0 if best is None else len(_gpus(problem, best))
-    job = (bins, fitting, started)
+    job = (bins, fitting, deadline)
     _stage1(problem, params, job, found, settings)
     _stage2(problem, params, job, found, settings)
     return Solution(

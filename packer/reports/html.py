@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packer.reports.draw import bound_png, gpu_png, model_png, validation_png
 from packer.reports.figures import ModelFigure, ReportData
-from profiler import write_atomic
+from profiler import cannot_write, ensure_directory, write_atomic
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -98,8 +98,11 @@ def write_report(data: ReportData, output: Path, title: str = "gpupack plan repo
     """Write ``output`` (HTML) and ``<stem>_files/`` beside it (module docstring)."""
     figures = _figures(data)
     folder = output.with_name(f"{output.stem}_files")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=output.parent))
+    ensure_directory(output.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=output.parent))
+    except OSError as exc:
+        raise cannot_write(folder, exc) from None
     try:
         tmp.chmod(0o755)
         for _, file, _, png in figures:
@@ -108,6 +111,9 @@ def write_report(data: ReportData, output: Path, title: str = "gpupack plan repo
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
+    except OSError as exc:  # a full or read-only disk: one line, nothing left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_write(folder, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

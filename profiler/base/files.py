@@ -232,8 +232,11 @@ def exclusive(path: Path) -> Iterator[None]:
     lock = lock_path(path)
     fd = _acquire(path, lock)
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full or read-only disk: the lock is ours, but says nothing
+            raise cannot_write(path, exc) from None
         yield
     finally:
         with contextlib.suppress(OSError):
@@ -324,6 +327,9 @@ def copy_tree(source: Path, target: Path) -> None:
     except shutil.Error as exc:
         failures = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
         reason = failures[0][2] if failures else str(exc)
+        disk = next((e for e in _DISK_ERRORS | {errno.EROFS} if os.strerror(e) in reason), None)
+        if disk is not None:  # copytree keeps only the message: the disk, not the source, failed
+            raise cannot_write(target, OSError(disk, os.strerror(disk))) from None
         raise InputError(f"cannot copy {source} to {target} ({reason})") from None
     except OSError as exc:
         raise cannot_write(target, exc) from None

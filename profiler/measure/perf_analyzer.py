@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from profiler.base.errors import InputError
-from profiler.base.files import temp_dir
+from profiler.base.files import cannot_write, ensure_directory, temp_dir
 from profiler.measure.inputs import InputSpec
 from profiler.measure.loadgen import Measurement, MeasureSettings
 from profiler.measure.stats import STABLE_WINDOWS
@@ -72,11 +72,13 @@ def library_folder(workdir: Path, library_dirs: Sequence[Path]) -> Path | None:
                 break
     if not links:
         return None
-    folder = workdir / "lib"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, target in links.items():
-        (folder / name).unlink(missing_ok=True)
-        (folder / name).symlink_to(target)
+    folder = ensure_directory(workdir / "lib")
+    try:
+        for name, target in links.items():
+            (folder / name).unlink(missing_ok=True)
+            (folder / name).symlink_to(target)
+    except OSError as exc:
+        raise cannot_write(folder, exc) from None
     return folder
 
 

@@ -17,6 +17,7 @@ from profiler.profiles.schema import POINT_COLUMNS, Profile, ProfilePoint, Serve
 # (header, ProfilePoint attribute, decimals); measure columns empty for every row are left out.
 TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("MODEL", "model", 0),
+    ("VARIANT", "variant", 0),
     ("BATCH", "batch_size", 0),
     ("CONCURRENCY", "concurrency", 0),
     ("THROUGHPUT (INFER/S)", "throughput", 1),
@@ -29,6 +30,9 @@ TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("PROCESS GPU MEMORY (MB)", "process_memory_mb", 0),
     ("SERVER CPU (%)", "server_cpu_pct", 0),
     ("HOST MEMORY (MB)", "host_memory_mb", 0),
+    ("DYNAMIC BATCHING", "dynamic_batching", 0),
+    ("QUEUE DELAY (US)", "max_queue_delay_us", 0),
+    ("MAX BATCH", "max_batch_size", 0),
     ("STABLE", "stable", 0),
     ("ERROR", "error", 0),
 )
@@ -125,7 +129,8 @@ def progress_line(event: Progress) -> str:
         )
     else:
         what = "failed: " + _cell(p.error, 0)
+    model = f"{p.model} ({p.variant})" if p.variant else p.model
     return (
-        f"[{event.done}/{event.total}] {p.model} batch {p.batch_size} concurrency {p.concurrency}: {what}"
+        f"[{event.done}/{event.total}] {model} batch {p.batch_size} concurrency {p.concurrency}: {what}"
         f" | elapsed {clock(event.elapsed_s)}, ETA {clock(event.eta_s)}"
     )

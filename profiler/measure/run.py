@@ -133,8 +133,11 @@ class _RemoteHandle:
         self.control.close()
 
 
-class _Session:
-    """One run's resources, opened in order and closed in reverse by ``stack``; its notices."""
+class ProfileSession:
+    """One run's resources, opened in order and closed in reverse by ``stack``; its notices.
+
+    Also the config search's (``search_run``), on its scratch repository of variants.
+    """
 
     def __init__(self, request: ProfileRequest, reporter: Reporter) -> None:
         self.request = request
@@ -143,6 +146,7 @@ class _Session:
         self.stack = contextlib.ExitStack()
 
     def notice(self, message: str) -> None:
+        """Tell the user now, and keep it for the result."""
         self.notices.append(message)
         self.reporter.notice(message)
 
@@ -210,7 +214,7 @@ class _Session:
         return engine
 
 
-def _hold_output(request: ProfileRequest, stack: contextlib.ExitStack) -> None:
+def hold_output(request: ProfileRequest, stack: contextlib.ExitStack) -> None:
     """``--output``: not an input, a directory (created), and ours alone until the run ends."""
     refuse_overlap(
         request.output,
@@ -237,6 +241,8 @@ def _remove_empty(directories: list[Path]) -> None:
     for directory in directories:
         try:
             directory.rmdir()
+        except FileNotFoundError:
+            continue  # never made (the run stopped before it): its parents may still be ours
         except OSError:
             return
 
@@ -249,9 +255,9 @@ def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
         GpupackError: the server could not start or answer.
 
     """
-    session = _Session(request, reporter)
+    session = ProfileSession(request, reporter)
     with signals.handle_signals(), session.stack:
-        _hold_output(request, session.stack)
+        hold_output(request, session.stack)
         existing = existing_profile(request)
         target = session.local() if request.mode == "local" else session.remote()
         engine = session.engine(target)

@@ -31,6 +31,7 @@ from profiler.profiles.schema import (
     PROFILE_CSV,
     SERVER_COLUMNS,
     SERVER_CSV,
+    STREAMING_ATTRS,
     Column,
     Profile,
     ProfileMetadata,
@@ -69,7 +70,7 @@ def _parse_number(column: Column, text: str) -> float | int:
         raise ValueError(f"expected a finite number, got {text[:40]!r}")
     if column.kind is int:
         # Concurrency 0 is an open-loop load (with a request rate); the point itself checks that.
-        low = 0 if column.attr == "concurrency" else 1
+        low = column.least
         if not (number.is_integer() and low <= number <= MAX_COUNT):
             raise ValueError(f"expected a whole number within {low}-{MAX_COUNT}, got {text[:40]!r}")
         return int(number)
@@ -118,7 +119,8 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
             raise InputError(
                 f"{path} row {index}: {len(record)} cells, but the header has {len(header)} columns"
             )
-        long = next((cell for cell in record if len(cell) > MAX_CELL_CHARS), None)
+        # One pass in C for the common case; the long cell is looked for only when there is one.
+        long = max(record, key=len) if max(map(len, record)) > MAX_CELL_CHARS else None
         if long is not None:
             raise InputError(
                 f"{path} row {index}: a cell of {len(long)} characters, more than {MAX_CELL_CHARS}"
@@ -138,16 +140,23 @@ def _check_header(path: Path, header: list[str], columns: tuple[Column, ...]) ->
             raise InputError(f"{path}: missing column {column.name!r} ({column.doc})")
 
 
+def _where(path: Path, index: int, row: dict[str, str]) -> str:
+    """``PATH row N (model 'name')``: where a bad cell is (made only for an error: rows are many)."""
+    return f"{path} row {index}" + (f" (model {row['model'][:60]!r})" if row.get("model") else "")
+
+
 def _row_values(path: Path, index: int, row: dict[str, str], columns: tuple[Column, ...]) -> dict:
     values = {}
-    where = f"{path} row {index}" + (f" (model {row['model'][:60]!r})" if row.get("model") else "")
     for column in columns:
-        if column.name not in row:
+        text = row.get(column.name)
+        # An absent or empty optional cell is the record's default: nothing to parse (most cells of a
+        # large profile are such, and they dominate its reading time).
+        if text is None or (not text and not column.required):
             continue
         try:
-            values[column.attr] = _parse_cell(column, row[column.name])
+            values[column.attr] = _parse_cell(column, text)
         except ValueError as exc:
-            raise InputError(f"{where}: column {column.name!r}: {exc}") from None
+            raise InputError(f"{_where(path, index, row)}: column {column.name!r}: {exc}") from None
         if column.attr == "model" and values["model"]:
             problem = model_name_problem(values["model"])
             if problem:
@@ -155,7 +164,7 @@ def _row_values(path: Path, index: int, row: dict[str, str], columns: tuple[Colu
         if column.required and values[column.attr] in (None, ""):
             if column.attr == "throughput" and row.get("error", "").strip():
                 continue
-            raise InputError(f"{where}: column {column.name!r} is empty")
+            raise InputError(f"{_where(path, index, row)}: column {column.name!r} is empty")
     return values
 
 
@@ -163,8 +172,7 @@ def _build(path: Path, index: int, row: dict[str, str], cls: type, values: dict)
     try:
         return cls(**{k: v for k, v in values.items() if v is not None})
     except ValueError as exc:
-        where = f"{path} row {index}" + (f" (model {row['model'][:60]!r})" if row.get("model") else "")
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{_where(path, index, row)}: {exc}") from None
 
 
 def read_points(path: Path) -> tuple[ProfilePoint, ...]:
@@ -324,5 +332,11 @@ def write_profile(profile: Profile, directory: str | os.PathLike[str]) -> Path:
     write_atomic(directory / SERVER_CSV, _csv_text(SERVER_COLUMNS, [profile.server]))
     metadata = versioned(dataclasses.asdict(profile.metadata))
     write_atomic(directory / METADATA_JSON, json.dumps(metadata, indent=2) + "\n")
-    write_atomic(directory / PROFILE_CSV, _csv_text(POINT_COLUMNS, profile.points))
+    # The streaming columns only where a point has them: other profiles keep their header.
+    columns = tuple(
+        c
+        for c in POINT_COLUMNS
+        if c.attr not in STREAMING_ATTRS or any(getattr(p, c.attr) is not None for p in profile.points)
+    )
+    write_atomic(directory / PROFILE_CSV, _csv_text(columns, profile.points))
     return directory / PROFILE_CSV

@@ -15,7 +15,9 @@ an unknown GPU. Units: MB are 10^6 bytes, percentages are 0-100 per GPU, through
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -37,12 +39,33 @@ class Column:
     kind: type
     doc: str
     required: bool = False
+    least: int = 1  # the smallest value of an int column
 
+
+# Streaming (LLM) models only; written only when a point has them, so other profiles keep their header.
+STREAMING_COLUMNS: tuple[Column, ...] = (
+    *(
+        Column(f"{name}_p{q}_ms", f"{name}_p{q}_ms", float, f"{what}, {q}th percentile, ms (streaming)")
+        for name, what in (("ttft", "time to first token"), ("itl", "inter-token latency"))
+        for q in (50, 90, 99)
+    ),
+    Column("tokens_per_s", "tokens_per_s", float, "output tokens per second, all requests (streaming)"),
+    Column("input_tokens", "input_tokens", float, "mean input (prompt) tokens per request (streaming)"),
+    Column("output_tokens", "output_tokens", float, "mean output tokens per request (streaming)"),
+    Column("weights_mb", "weights_mb", float, "model memory after load, before traffic, MB (streaming)"),
+    Column(
+        "kv_mb_per_sequence",
+        "kv_mb_per_sequence",
+        float,
+        "memory per sequence in flight (KV cache), MB, fitted over concurrencies (streaming)",
+    ),
+)
+STREAMING_ATTRS = frozenset(c.attr for c in STREAMING_COLUMNS)
 
 POINT_COLUMNS: tuple[Column, ...] = (
     Column("model", "model", str, "model name, as in the Triton model repository", True),
     Column("batch_size", "batch_size", int, "requests carry this many samples (1 = no batching)", True),
-    Column("concurrency", "concurrency", int, "requests kept in flight by the load generator", True),
+    Column("concurrency", "concurrency", int, "requests kept in flight by the load generator", True, 0),
     Column("instance_count", "instance_count", int, "model instances on the GPU (default 1)"),
     Column("throughput_infer_per_sec", "throughput", float, "inferences (samples) per second", True),
     Column("latency_p50_ms", "latency_p50_ms", float, "client latency, 50th percentile, ms"),
@@ -66,6 +89,17 @@ POINT_COLUMNS: tuple[Column, ...] = (
     Column("error", "error", str, "why the point has no measurement (load failure, OOM, ...)"),
     Column("variant", "variant", str, "model config variant measured (Model Analyzer's config name)"),
     Column("request_rate", "request_rate", float, "open-loop load, requests/s (concurrency then 0)"),
+    # A config search's variant (profiler/measure/variants.py); empty for the repository's own config.
+    Column("dynamic_batching", "dynamic_batching", bool, "the variant's dynamic batcher is on"),
+    Column(
+        "max_queue_delay_us",
+        "max_queue_delay_us",
+        int,
+        "the variant's dynamic batcher waits this long for a fuller call, microseconds",
+        least=0,
+    ),
+    Column("max_batch_size", "max_batch_size", int, "the variant's max_batch_size (samples per call)"),
+    *STREAMING_COLUMNS,
 )
 
 SERVER_COLUMNS: tuple[Column, ...] = tuple(
@@ -105,6 +139,12 @@ LIMITS: dict[str, float] = {
     "host_memory_mb": 1e9,
     "server_cpu_pct": 1e6,
     "request_rate": 1e12,  # requests per second of an open-loop load (Model Analyzer's request rate)
+    **{f"{n}_p{q}_ms": 1e9 for n in ("ttft", "itl") for q in (50, 90, 99)},
+    "tokens_per_s": 1e12,
+    "input_tokens": 1e9,  # tokens per request: a billion is no context window
+    "output_tokens": 1e9,
+    "weights_mb": 1e9,
+    "kv_mb_per_sequence": 1e9,
 }
 
 
@@ -119,13 +159,17 @@ def _check_measures(obj: object, names: tuple[str, ...]) -> None:
             raise ValueError(f"{name} must be a number within 0-{LIMITS[name]:g}, got {value}")
 
 
+# ASCII control characters (C0 and DEL): never in a model's name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def model_name_problem(name: object) -> str | None:
     """Why ``name`` can't be a model's name (empty, too long, a control character), else None."""
     if not isinstance(name, str) or not name:
         return "model name is empty"
     if len(name.encode("utf-8", "surrogatepass")) > MAX_MODEL_NAME_BYTES:
         return f"model name {name[:40]!r}... is longer than {MAX_MODEL_NAME_BYTES} bytes"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         return f"model name {name!r} contains a control character (a newline, a tab, ...)"
     return None
 
@@ -143,6 +187,7 @@ _MEASURES = (
     "server_cpu_pct",
     "process_memory_mb",
     "request_rate",
+    *sorted(STREAMING_ATTRS),
 )
 
 
@@ -155,6 +200,12 @@ class ProfilePoint:
     configuration measured (instance group, max batch size, dynamic batching), when a model was
     measured in several (Model Analyzer's config variants); ``""`` for the repository's own.
     ``request_rate`` is set for open-loop load (requests/s), and ``concurrency`` is then 0.
+    ``dynamic_batching``, ``max_queue_delay_us`` and ``max_batch_size`` describe a config search's
+    variant (with ``instance_count``); None when not recorded (a model that does not batch has no
+    ``max_batch_size``), and a queue delay only with the dynamic batcher on.
+    A streaming (decoupled, LLM) model's point also has token timings (``ttft_*``, ``itl_*``),
+    ``tokens_per_s``, and its memory model: ``weights_mb`` and ``kv_mb_per_sequence`` (the same in
+    every point of the model), throughput then counting requests.
     """
 
     model: str
@@ -178,6 +229,21 @@ class ProfilePoint:
     process_memory_mb: float | None = None
     variant: str = ""
     request_rate: float | None = None
+    dynamic_batching: bool | None = None
+    max_queue_delay_us: int | None = None
+    max_batch_size: int | None = None
+    # Streaming (LLM) models only: token timings, token throughput, mean lengths, memory model.
+    ttft_p50_ms: float | None = None
+    ttft_p90_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p90_ms: float | None = None
+    itl_p99_ms: float | None = None
+    tokens_per_s: float | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    weights_mb: float | None = None
+    kv_mb_per_sequence: float | None = None
 
     def __post_init__(self) -> None:
         problem = model_name_problem(self.model)
@@ -190,8 +256,21 @@ class ProfilePoint:
             if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT:
                 raise ValueError(f"{name!r} must be a whole number within {least}-{MAX_COUNT}, got {value}")
         _check_measures(self, ("throughput", *_MEASURES))
+        self._check_variant()
         if not self.error and self.throughput is None:
             raise ValueError("throughput_infer_per_sec is empty and no error is given")
+
+    def _check_variant(self) -> None:
+        if self.dynamic_batching is not None and not isinstance(self.dynamic_batching, bool):
+            raise ValueError(f"dynamic_batching must be true or false, got {self.dynamic_batching!r}")
+        for name, least in (("max_queue_delay_us", 0), ("max_batch_size", 1)):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not least <= value <= MAX_COUNT
+            ):
+                raise ValueError(f"{name!r} must be a whole number within {least}-{MAX_COUNT}, got {value}")
+        if self.max_queue_delay_us is not None and self.dynamic_batching is not True:
+            raise ValueError("'max_queue_delay_us' is set but 'dynamic_batching' is not true")
 
     @property
     def key(self) -> tuple[str, int, int, int, str, float | None]:
@@ -307,10 +386,18 @@ class Profile:
     variant_configs: Mapping[tuple[str, str], Mapping[str, object]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def _by_model(self) -> dict[str, tuple[ProfilePoint, ...]]:
+        """Model → its points in file order; built once, on first use (a fleet asks per model)."""
+        index: dict[str, list[ProfilePoint]] = {}
+        for p in self.points:
+            index.setdefault(p.model, []).append(p)
+        return {model: tuple(points) for model, points in index.items()}
+
     def models(self) -> tuple[str, ...]:
         """Model names in first-seen order."""
-        return tuple(dict.fromkeys(p.model for p in self.points))
+        return tuple(self._by_model)
 
     def points_for(self, model: str) -> tuple[ProfilePoint, ...]:
         """The points of one model, in file order."""
-        return tuple(p for p in self.points if p.model == model)
+        return self._by_model.get(model, ())

@@ -30,7 +30,7 @@ from typing import IO, Literal
 
 from profiler.base import signals
 from profiler.base.errors import GpupackError, InputError
-from profiler.base.files import temp_dir
+from profiler.base.files import cannot_write, ensure_directory, temp_dir
 from profiler.server.install import (
     BackendPython,
     ServerInstall,
@@ -248,7 +248,7 @@ class LocalServer:
         """Start once on ``ports``: True when ready, False if a port was taken meanwhile (try again)."""
         assert self.log_path is not None
         self._started_at = self._started_at or time.time()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_directory(self.log_path.parent)
         self.process = subprocess.Popen(
             self.command(binary, backends, ports),
             env=env,
@@ -290,7 +290,10 @@ class LocalServer:
 
     def _temporary_log_path(self) -> Path:
         """A log file of our own, outside the work folder: it stays when the server fails, to be read."""
-        fd, name = tempfile.mkstemp(prefix="gpupack-tritonserver-", suffix=".log")
+        try:
+            fd, name = tempfile.mkstemp(prefix="gpupack-tritonserver-", suffix=".log")
+        except OSError as exc:
+            raise cannot_write(Path(tempfile.gettempdir()), exc) from None
         os.close(fd)
         self._temporary_log = True
         return Path(name)

@@ -8,6 +8,7 @@ lines in memory, so that a failed start can quote the server's own reason withou
 from __future__ import annotations
 
 import collections
+import contextlib
 import re
 import threading
 from pathlib import Path
@@ -52,16 +53,38 @@ class LogPump:
         self._thread.start()
 
     def _run(self) -> None:
-        with open(self._log_path, "ab") as log:
-            for raw in iter(self._pipe.readline, b""):
-                raw = raw if raw.endswith(b"\n") else raw + b"\n"  # our own lines start on a new line
-                log.write(raw)
-                log.flush()
-                line = raw.decode("utf-8", "replace")
-                with self._lock:
-                    self._lines.append(line)
-                self._write_echo(line)
+        log = self._open_log()
+        for raw in iter(self._pipe.readline, b""):
+            raw = raw if raw.endswith(b"\n") else raw + b"\n"  # our own lines start on a new line
+            log = self._write_log(log, raw)
+            line = raw.decode("utf-8", "replace")
+            with self._lock:
+                self._lines.append(line)
+            self._write_echo(line)
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
         self._pipe.close()
+
+    def _open_log(self) -> BinaryIO | None:
+        try:
+            return open(self._log_path, "ab")  # held open by the thread until EOF
+        except OSError:
+            return None  # a full or read-only disk: the lines are still kept, echoed and pumped
+
+    @staticmethod
+    def _write_log(log: BinaryIO | None, raw: bytes) -> BinaryIO | None:
+        """Append ``raw``; on a full disk stop writing (the server must never block on its pipe)."""
+        if log is None:
+            return None
+        try:
+            log.write(raw)
+            log.flush()
+        except OSError:
+            with contextlib.suppress(OSError):
+                log.close()
+            return None
+        return log
 
     def _write_echo(self, line: str) -> None:
         if self._echo is None:

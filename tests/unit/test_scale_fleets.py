@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from synthetic import seed_like_fleet
-
 from packer.binpacking.engines import HEADROOM_LIMIT, engine_for
 from packer.check import check_plan
 from packer.planner import plan
 from packer.problem import plain_problem
 from packer.settings import Objective, SolverSettings, Thresholds
+from packer.testing.synthetic import seed_like_fleet
 
 
 def test_one_resource_and_large_fleets_go_to_their_own_engines():

@@ -1,0 +1,1 @@
+"""Seeded fleets and packing instances shared by tests and benchmarks/; the planner never imports them."""

@@ -1,0 +1,233 @@
+"""The config search's ``measure`` on a real server: load a variant, measure a point, record it.
+
+``VariantMeasurer`` is the callable ``config_search`` drives. It keeps one variant loaded at a time
+(switching unloads the last one and waits until the server let it go, so that each variant's memory
+is its own; with ``reload_per_batch`` a new batch size gets a fresh load too), measures with the
+sweep's load engine and sampler, and records every point at once: the profile is rewritten
+atomically after each, with the progress reported, so Ctrl-C or a crash keeps what is done.
+
+A point already measured (a resumed search) is returned from the profile without measuring: the
+search then takes the same decisions again and measures only what is missing.
+
+Failures follow the sweep's rules: a variant that fails to load gets an error point, and so does a
+point whose requests fail; a variant that hangs, whose stub dies or that takes the server down gets
+its point recorded with the reason, the server restarted, and its later points recorded as not
+measured, with that reason, without loading it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from profiler.base.errors import GpupackError
+from profiler.measure.inputs import InputSpec, input_specs
+from profiler.measure.loadgen import LoadEngine, Measurement, MeasureSettings
+from profiler.measure.sampler import ResourceUse, Sampler
+from profiler.measure.stats import eta_seconds
+from profiler.measure.sweep import BASELINE_S, STUB_DIED, Progress, Reporter, ServerHandle
+from profiler.measure.variants import Variant
+from profiler.profiles.profile_io import write_profile
+from profiler.profiles.schema import Profile, ProfilePoint
+from profiler.server.triton import ModelLoadError
+
+PointKey = tuple[str, tuple[int, bool, int | None, int | None], int, int]
+
+
+def point_key(model: str, variant: Variant, batch_size: int, concurrency: int) -> PointKey:
+    """A point's identity in a search: the model, what its variant changes, the load."""
+    return (model, variant.settings, batch_size, concurrency)
+
+
+def recorded_key(point: ProfilePoint) -> PointKey:
+    """The same for a point read back from a profile."""
+    settings = (
+        point.instance_count,
+        bool(point.dynamic_batching),
+        point.max_queue_delay_us,
+        point.max_batch_size,
+    )
+    return (point.model, settings, point.batch_size, point.concurrency)
+
+
+class Recorder:
+    """The profile being written: each point added, the whole file rewritten, the progress told."""
+
+    def __init__(
+        self, profile: Profile, output: Path, reporter: Reporter, total: int, estimate: bool
+    ) -> None:
+        self.profile = profile
+        self.output = output
+        self.reporter = reporter
+        self.total = total
+        self.estimate = estimate  # False when ``total`` is an upper bound only (quick): no ETA
+        self.started = time.monotonic()
+        self.done = 0
+        self.failed = 0
+        self.unsaved = 0
+
+    def record(self, point: ProfilePoint) -> None:
+        """Add ``point`` (replacing the failed row it retries) and rewrite the profile."""
+        key = (point.model, point.variant, point.batch_size, point.concurrency)
+        kept = [p for p in self.profile.points if (p.model, p.variant, p.batch_size, p.concurrency) != key]
+        self.profile = dataclasses.replace(self.profile, points=(*kept, point))
+        self.done += 1
+        self.failed += 0 if point.ok else 1
+        self.unsaved += 1
+        write_profile(self.profile, self.output)
+        self.unsaved = 0
+        elapsed = time.monotonic() - self.started
+        total = max(self.total, self.done)
+        eta = eta_seconds(elapsed, self.done, total) if self.estimate else None
+        self.reporter.progress(Progress(self.done, total, point, elapsed, eta))
+
+
+class VariantMeasurer:
+    """``measure(model, variant, batch, concurrency)`` against a server of ours (see the module docstring)."""
+
+    def __init__(
+        self,
+        server: ServerHandle,
+        engine: LoadEngine,
+        sampler: Sampler,
+        recorder: Recorder,
+        settings: MeasureSettings,
+        shapes: dict[str, tuple[int, ...]],
+        reload_per_batch: bool,
+        done: dict[PointKey, ProfilePoint],
+    ) -> None:
+        self.server = server
+        self.engine = engine
+        self.sampler = sampler
+        self.recorder = recorder
+        self.settings = settings
+        self.shapes = shapes
+        self.reload_per_batch = reload_per_batch
+        self.done = done
+        self.reused = 0
+        self._loaded: tuple[str, int] | None = None  # (variant name, batch size) loaded now
+        self._specs: dict[tuple[str, int], tuple[InputSpec, ...]] = {}
+        self._broken: dict[str, str] = {}  # variant name -> why it is not measured any more
+
+    def measure(self, model: str, variant: Variant, batch_size: int, concurrency: int) -> ProfilePoint:
+        """The point, from the resumed profile or measured and recorded now."""
+        cached = self.done.get(point_key(model, variant, batch_size, concurrency))
+        if cached is not None:
+            self.reused += 1
+            return cached
+        columns = variant.columns()
+        if variant.name in self._broken:
+            return self._record_error(model, variant, batch_size, concurrency, self._broken[variant.name])
+        trouble = self._ensure_loaded(variant, batch_size)
+        if trouble:
+            self._broken[variant.name] = f"not measured: {trouble}"
+            return self._record_error(model, variant, batch_size, concurrency, trouble)
+        first_request = self.sampler.now()  # memory from here: first-request allocations count
+        m = self.engine.measure(
+            variant.name, self._specs[(variant.name, batch_size)], concurrency, self.settings
+        )
+        lost = self.server.failure(after_error=True) if m.error else None
+        if lost:
+            m = Measurement(error=lost)
+        if m.error:
+            point = ProfilePoint(model, batch_size, concurrency, stable=False, error=m.error, **columns)
+        else:
+            use = self.sampler.use(m.start, m.end, memory_start=first_request)
+            point = ProfilePoint(
+                model,
+                batch_size,
+                concurrency,
+                throughput=m.throughput,
+                latency_p50_ms=m.latency_p50_ms,
+                latency_p90_ms=m.latency_p90_ms,
+                latency_p95_ms=m.latency_p95_ms,
+                latency_p99_ms=m.latency_p99_ms,
+                stable=m.stable,
+                **columns,
+                **dataclasses.asdict(use),
+            )
+        self.recorder.record(point)
+        trouble = lost or self._trouble(variant, batch_size, concurrency, m)
+        if trouble:
+            self._broken[variant.name] = f"not measured: {trouble}"
+            self._recover(trouble)
+        return point
+
+    def _trouble(self, variant: Variant, batch_size: int, concurrency: int, m: Measurement) -> str | None:
+        where = f"{variant.name} at batch {batch_size}, concurrency {concurrency}"
+        if m.timed_out:
+            return f"{where} hung ({m.error})"
+        if STUB_DIED in m.error:
+            return f"{where}: its stub process died ({m.error})"
+        return None
+
+    def _record_error(
+        self, model: str, variant: Variant, batch_size: int, concurrency: int, reason: str
+    ) -> ProfilePoint:
+        point = ProfilePoint(model, batch_size, concurrency, stable=False, error=reason, **variant.columns())
+        self.recorder.record(point)
+        return point
+
+    def _ensure_loaded(self, variant: Variant, batch_size: int) -> str | None:
+        """Load ``variant`` (unloading the last one) unless loaded for this batch; the trouble if any."""
+        loaded = self._loaded
+        if (
+            loaded is not None
+            and loaded[0] == variant.name
+            and (loaded[1] == batch_size or not self.reload_per_batch)
+        ):
+            self._loaded = (variant.name, batch_size)
+            return self._specs_for(variant, batch_size)
+        if loaded is not None:
+            self._loaded = None
+            try:
+                self.server.control.unload(loaded[0])
+            except GpupackError as exc:
+                self._recover(self.server.failure(after_error=True) or exc.message)
+        lost = self.server.failure()
+        if lost:  # it died after the last variant was done with it: not this one's fault
+            self._recover(lost)
+        try:
+            self.server.control.load(variant.name)
+        except ModelLoadError as exc:
+            lost = self.server.failure(after_error=True)
+            if lost:
+                self._recover(lost)
+            return lost or exc.message
+        self._loaded = (variant.name, batch_size)
+        return self._specs_for(variant, batch_size)
+
+    def _specs_for(self, variant: Variant, batch_size: int) -> str | None:
+        if (variant.name, batch_size) in self._specs:
+            return None
+        try:
+            config = self.server.control.model_config(variant.name)
+        except GpupackError:
+            lost = self.server.failure(after_error=True)
+            if lost is None:
+                raise
+            self._recover(lost)
+            return lost
+        self._specs[(variant.name, batch_size)] = input_specs(variant.name, config, batch_size, self.shapes)
+        return None
+
+    def finish(self) -> None:
+        """Unload the last variant: the server then stops at once (with a model loaded it waits)."""
+        if self._loaded is not None:
+            try:
+                self.server.control.unload(self._loaded[0])
+            except GpupackError:
+                pass  # the server is stopped next either way
+            self._loaded = None
+
+    def _recover(self, reason: str) -> None:
+        self._loaded = None
+        self.recorder.reporter.notice(f"{reason}; restarting tritonserver")
+        self.server.recover(reason)
+
+    def resources_now(self) -> ResourceUse:
+        """The server alone for ``BASELINE_S`` (before any variant is loaded)."""
+        start = self.sampler.now()
+        time.sleep(BASELINE_S)
+        return self.sampler.use(start, self.sampler.now())
