@@ -227,5 +227,5 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
         if gpu.mig is None:
             problems += _check_gpu(problem, gpu, types[gpu.gpu_type], index)
         else:
-            problems += check_sliced_gpu(problem, gpu, types[gpu.gpu_type])
+            problems += check_sliced_gpu(problem, gpu, types[gpu.gpu_type], index)
     return problems + _check_models(problem, plan) + _check_goal(problem, plan)

@@ -10,13 +10,17 @@ utilization scaled by 7/g against 100 %); the reported totals match.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from packer.inputs import GpuType
 from packer.mig.layouts import Slice, layout_problems
 from packer.mig.products import COMPUTE_SLICES, mig_product
 from packer.plan import Gpu, MigSlice
 from packer.problem import Problem
-from packer.resources import limit, measured, own_demand
+from packer.resources import limit, own_demand
+
+if TYPE_CHECKING:
+    from packer.check import _Index
 
 _TOLERANCE = 1e-6
 
@@ -32,11 +36,13 @@ def servers(gpu: Gpu) -> list[tuple[tuple[int, int], list[str]]]:
     return [((gpu.index, s.start), [p.model for p in s.points]) for s in gpu.mig]
 
 
-def _capacity(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, compute: int) -> list[str]:
+def _capacity(
+    problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, compute: int, index: _Index
+) -> list[str]:
     out = []
     factor = COMPUTE_SLICES / compute
     for r in problem.resources:
-        if not r.is_memory and not measured(r, gpu_type.profile):
+        if r not in index.packed[gpu_type.name]:
             continue
         scale = 1.0 if r.is_memory else factor
         server = (getattr(gpu_type.profile.server, r.attr) or 0.0) * scale
@@ -56,21 +62,20 @@ def _capacity(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, c
     return out
 
 
-def _points(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType) -> list[str]:
+def _points(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, index: _Index) -> list[str]:
     out = []
     pins = problem.rules.pin_of
-    targets = {item.model: item.target for item in problem.items}
-    t = next(k for k, candidate in enumerate(problem.types) if candidate is gpu_type)
-    fixed = {(item.model, o.type_index): o.point for item in problem.items for o in item.options}
+    t = index.type_index[gpu_type.name]
     for p in part.points:
-        if p.model not in targets:
+        if p.model not in index.targets:
             out.append(f"{where}: model {p.model} is not in the problem")
             continue
-        if p not in gpu_type.profile.points or not p.ok:
+        if p not in index.measured[gpu_type.name]:
             out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
-        elif not problem.choose_points and fixed.get((p.model, t)) != p:
+        elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
             out.append(f"{where}: {p.model} runs at a point the problem did not choose")
-        bound = targets[p.model].max_latency_p99_ms if targets[p.model] else None
+        target = index.targets[p.model]
+        bound = target.max_latency_p99_ms if target else None
         if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
             out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
         if pins.get(p.model, gpu_type.name) != gpu_type.name:
@@ -78,8 +83,11 @@ def _points(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType) -> 
     return out
 
 
-def check_sliced_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]:
-    """Every violation on a sliced GPU (``gpu.mig`` set), as sentences."""
+def check_sliced_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> list[str]:
+    """Every violation on a sliced GPU (``gpu.mig`` set), as sentences; O(models on the GPU).
+
+    ``index`` is ``check_plan``'s per-plan index (targets, fixed points, measured points per type).
+    """
     where = f"GPU {gpu.index} ({gpu.gpu_type})"
     if gpu_type.mig is None:
         return [f"{where} is cut into MIG slices but its type has no mig product"]
@@ -100,8 +108,8 @@ def check_sliced_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType) -> list[str]
         out += [f"{at} runs {n} twice" for n, c in Counter(names).items() if c > 1]
         if most is not None and len(names) > most:
             out.append(f"{at} runs {len(names)} models, more than {most}")
-        out += _capacity(problem, at, part, gpu_type, product.profile(part.profile).compute)
-        out += _points(problem, at, part, gpu_type)
+        out += _capacity(problem, at, part, gpu_type, product.profile(part.profile).compute, index)
+        out += _points(problem, at, part, gpu_type, index)
     if not _close(gpu.memory_mb, sum(s.memory_mb for s in gpu.mig)):
         out.append(f"{where}: reported memory {gpu.memory_mb:g} is not the sum of its slices'")
     return out
