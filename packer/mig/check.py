@@ -10,7 +10,7 @@ utilization scaled by 7/g against 100 %); the reported totals match.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from packer.inputs import GpuType
 from packer.mig.layouts import Slice, layout_problems
@@ -20,7 +20,22 @@ from packer.problem import Problem
 from packer.resources import limit, own_demand
 
 if TYPE_CHECKING:
-    from packer.check import _Index
+    from collections.abc import Mapping
+
+    from packer.inputs import Target
+    from packer.resources import Resource
+    from profiler import ProfilePoint
+
+
+class _Index(Protocol):
+    """What the check reads of ``check_plan``'s per-plan index (``packer.check._Index``)."""
+
+    targets: Mapping[str, Target | None]
+    fixed: Mapping[tuple[str, int], ProfilePoint]
+    type_index: Mapping[str, int]
+    measured: Mapping[str, frozenset[ProfilePoint]]
+    packed: Mapping[str, frozenset[Resource]]
+
 
 _TOLERANCE = 1e-6
 
