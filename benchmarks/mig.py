@@ -1,7 +1,8 @@
 """GPUs needed with and without MIG slicing for fleets of small models on H200s, and the solve times.
 
-Fleets: the seed fleet (9 models) and seed-like fleets of 30 and 100 models (``synthetic``, RNG seed
-20240601), on H200-141GB GPUs, as many as needed. Per fleet, four plans through the planner's code:
+Fleets: the seed fleet (9 models) and seed-like fleets of 30 and 100 models
+(``packer.testing.synthetic``, RNG seed 20240601), on H200-141GB GPUs, as many as needed. Per fleet,
+five plans through the planner's code:
 
 - ``whole, shared``: whole GPUs, models share a server (no isolation), memory packed;
 - ``whole, isolated``: whole GPUs, one model per GPU (``max_models_per_gpu: 1``), memory packed;
@@ -21,24 +22,19 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from machine import machine_lines  # noqa: E402
-from synthetic import seed_like_fleet  # noqa: E402
-
-from packer.check import check_plan  # noqa: E402
-from packer.inputs import GpuType  # noqa: E402
-from packer.planner import plan  # noqa: E402
-from packer.problem import build_problem  # noqa: E402
-from packer.rules import NO_RULES, Rules  # noqa: E402
-from packer.service import BUILTIN_PROFILE  # noqa: E402
-from packer.settings import Goal, Objective, SolverSettings, Thresholds  # noqa: E402
-from profiler.profiles.profile_io import read_profile  # noqa: E402
+from packer.check import check_plan
+from packer.inputs import GpuType
+from packer.planner import plan
+from packer.problem import build_problem
+from packer.rules import NO_RULES, Rules
+from packer.service import BUILTIN_PROFILE
+from packer.settings import Goal, Objective, SolverSettings, Thresholds
+from packer.testing.machine import machine_lines
+from packer.testing.synthetic import seed_like_fleet
+from profiler.profiles.profile_io import read_profile
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 20240601
@@ -81,7 +77,7 @@ def report(rows: list[dict], seconds: float) -> str:
     lines += machine_lines()
     lines += [
         "- Fleets: the seed fleet (9 models, packer/data/seed) and seed-like fleets of 30 and 100 models "
-        f"(benchmarks/synthetic.py, RNG seed {SEED}); GPUs of 141,000 MB, as many as needed.",
+        f"(packer/testing/synthetic.py, RNG seed {SEED}); GPUs of 141,000 MB, as many as needed.",
         f"- Time limit {seconds:g} s per plan; every plan passes check_plan (layouts checked against the "
         "product table).",
         "- Planned on this CPU host: no MIG hardware was used (a lent GPU's MIG mode must not be changed).",
