@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from packer.inputs import GpuType, Target
+from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
 from packer.resources import Resource, limit, measured, own_demand
@@ -119,15 +120,23 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> 
     return out
 
 
+def _shown(keys: list[tuple[int, int]]) -> list:
+    """Servers as GPU indices, ``GPU@start`` for a MIG slice."""
+    return [g if start < 0 else f"{g}@{start}" for g, start in keys]
+
+
 def _check_models(problem: Problem, plan: Plan) -> list[str]:
     """Replicas and targets per model, and the plan's per-model summary."""
     out = []
-    hosts: dict[str, list[int]] = {item.model: [] for item in problem.items}
+    # A model's servers: (GPU, MIG slice start or -1 for the whole GPU); the rules hold per server.
+    hosts: dict[str, list[tuple[int, int]]] = {item.model: [] for item in problem.items}
     served: Counter = Counter()
     for gpu in plan.gpus:
         for p in gpu.points:
-            hosts.setdefault(p.model, []).append(gpu.index)
             served[p.model] += p.throughput or 0.0
+        for key, names in servers(gpu):
+            for name in names:
+                hosts.setdefault(name, []).append(key)
     for item in problem.items:
         count = len(hosts[item.model])
         if count == 0:
@@ -151,9 +160,11 @@ def _check_models(problem: Problem, plan: Plan) -> list[str]:
     for group in problem.rules.together:
         for a, b in pairwise(group):
             if sorted(hosts[a]) != sorted(hosts[b]):
-                out.append(f"models {a} and {b} must share GPUs but run on {hosts[a]} and {hosts[b]}")
+                out.append(
+                    f"models {a} and {b} must share GPUs but run on {_shown(hosts[a])} and {_shown(hosts[b])}"
+                )
     summary = {m.model: sorted(g for g, _ in m.replicas) for m in plan.models}
-    if summary != {m: sorted(g) for m, g in hosts.items()}:
+    if summary != {m: sorted(g for g, _ in keys) for m, keys in hosts.items()}:
         out.append("the per-model replica summary does not match the GPUs")
     return out
 
@@ -213,5 +224,8 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
         if gpu.gpu_type not in types:
             problems.append(f"GPU {gpu.index} has unknown type {gpu.gpu_type!r}")
             continue
-        problems += _check_gpu(problem, gpu, types[gpu.gpu_type], index)
+        if gpu.mig is None:
+            problems += _check_gpu(problem, gpu, types[gpu.gpu_type], index)
+        else:
+            problems += check_sliced_gpu(problem, gpu, types[gpu.gpu_type], index)
     return problems + _check_models(problem, plan) + _check_goal(problem, plan)

@@ -28,6 +28,31 @@ def _point_dict(p: ProfilePoint) -> dict:
 
 
 @dataclass(frozen=True)
+class MigSlice:
+    """One MIG instance of a sliced GPU: its profile, first memory slice, and the models it runs.
+
+    ``memory_mb`` counts its own server once; ``gpu_util_pct`` is of the slice (the models' whole-GPU
+    utilization × 7/g), ``None`` when no placed point measured it.
+    """
+
+    profile: str
+    start: int
+    points: tuple[ProfilePoint, ...]
+    memory_mb: float
+    gpu_util_pct: float | None
+
+    def to_dict(self) -> dict:
+        """The slice as in the plan JSON's ``gpus[].mig``."""
+        return {
+            "profile": self.profile,
+            "start": self.start,
+            "models": [p.model for p in self.points],
+            "memory_mb": round(self.memory_mb, 3),
+            "gpu_util_pct": _rounded(self.gpu_util_pct),
+        }
+
+
+@dataclass(frozen=True)
 class Gpu:
     """One GPU of the plan and the profiled points of the models placed on it.
 
@@ -44,6 +69,8 @@ class Gpu:
     cost_per_hour: float | None
     gpu_memory_mb: float
     product_label: str | None
+    # The MIG layout of a sliced GPU, by start; ``None``: the GPU runs whole (one server).
+    mig: tuple[MigSlice, ...] | None = None
 
     @property
     def throughput(self) -> float:
@@ -67,7 +94,7 @@ class Gpu:
                 | {"memory_mb": p.memory_mb, "gpu_util_pct": p.gpu_util_pct, "mem_util_pct": p.mem_util_pct}
                 for p in self.points
             ],
-        }
+        } | ({} if self.mig is None else {"mig": [s.to_dict() for s in self.mig]})
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class PlanRequest:
     targets: Path | None = None
     gpu_budget: int | None = None
     fleet: Path | None = None
+    # Without a fleet: the MIG product the GPUs may be sliced as (``packer.mig.products``).
+    mig: str | None = None
     minimize: str = "cost"
     rules: Rules = NO_RULES
     interference: tuple[Path, ...] = ()
@@ -88,11 +90,16 @@ def _default_type(request: PlanRequest) -> GpuType:
     """Without a fleet file: one type, the profile's GPU (or --gpu-memory), as many as needed."""
     profile = read_plan_profile(request.profiles or BUILTIN_PROFILE)
     memory = request.gpu_memory_mb or profile.metadata.gpu_memory_mb
+    if request.mig and not request.gpu_memory_mb:
+        from packer.mig.products import mig_product
+
+        # Sliced, the GPU is the MIG product, whatever GPU the profile was measured on.
+        memory = mig_product(request.mig).memory_gb * 1000.0
     if memory is None:
         raise InputError(
             f"{profile.source}: the profile does not say how much memory the GPU has", "pass --gpu-memory"
         )
-    return GpuType(DEFAULT_TYPE, memory, profile)
+    return GpuType(DEFAULT_TYPE, memory, profile, mig=request.mig)
 
 
 def _goal(request: PlanRequest, has_targets: bool) -> Goal:

@@ -22,11 +22,13 @@ from profiler.base.plan_dir import (
     Endpoint,
     PlanFile,
     PlannedGpu,
+    PlannedSlice,
     WrittenPlanDirectory,
     launch_script_name,
     plan_json_path,
     read_plan,
     repository_name,
+    slice_repository_name,
     validation_json_path,
     write_plan_directory,
 )
@@ -46,7 +48,7 @@ from profiler.profiles.schema import Colocation, Profile, ProfilePoint
 # rarely needs, and the command-line option machinery (for the packer's commands) pulls in click,
 # which the profiler proper never loads.
 _LAZY = {
-    "profiler.server.serving": ("installed_gpupack", "launch_script"),
+    "profiler.server.serving": ("SliceServer", "installed_gpupack", "launch_script", "mig_launch_script"),
     "profiler.base.cli_config": ("configurable", "effective_settings"),
     "profiler.base.options": (
         "DIRECTORY",
@@ -79,6 +81,7 @@ __all__ = [  # the names of _LAZY are served by __getattr__
     "InputError",
     "PlanFile",
     "PlannedGpu",
+    "PlannedSlice",
     "Profile",
     "ProfilePoint",
     "ValidatedGpu",
@@ -98,6 +101,7 @@ __all__ = [  # the names of _LAZY are served by __getattr__
     "read_validation",
     "refuse_overlap",
     "repository_name",
+    "slice_repository_name",
     "temp_dir",
     "validation_json_path",
     "versioned",

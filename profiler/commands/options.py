@@ -29,6 +29,27 @@ if TYPE_CHECKING:
     from profiler.measure.loadgen import MeasureSettings
 
 
+class GpuDevice(click.ParamType):
+    """A GPU: its NVML index (0 up to ``MAX_GPU_INDEX``), or a MIG device UUID (``MIG-...``).
+
+    The UUID's form is checked by the request it goes into (``parse_gpu``), in one line.
+    """
+
+    name = "INDEX|MIG-UUID"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        """An index as an int, a MIG UUID as given; anything else fails."""
+        text = str(value).strip()
+        if text.startswith("MIG-"):
+            return text
+        if text.isdigit() and int(text) <= MAX_GPU_INDEX:
+            return int(text)
+        self.fail(
+            f"{value!r} is not a GPU index (0-{MAX_GPU_INDEX}) or a MIG device UUID (MIG-...)", param, ctx
+        )
+        return 0  # not reached: fail raises
+
+
 def batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
     """``1,2,4`` -> (1, 2, 4): batch sizes, repeats dropped, order kept."""
     return int_list(value, 1, MAX_BATCH)

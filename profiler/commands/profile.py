@@ -16,10 +16,8 @@ import click
 
 from profiler.base.cli_config import configurable
 from profiler.base.options import (
-    MAX_GPU_INDEX,
     MAX_SECONDS,
     PATH,
-    BoundedInt,
     FiniteFloat,
     GpupackCommand,
     defaulted_option,
@@ -27,6 +25,7 @@ from profiler.base.options import (
 from profiler.commands.options import (
     PERF_ANALYZER,
     SHAPE,
+    GpuDevice,
     Progress,
     batches,
     concurrencies,
@@ -194,9 +193,11 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
 @server_options(local_mode=True)
 @defaulted_option(
     "--gpu",
-    BoundedInt(0, MAX_GPU_INDEX),
+    GpuDevice(),
     0,
-    "Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
+    "Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled, "
+    "or a MIG device's UUID (MIG-..., nvidia-smi -L): NVML reports no utilization per MIG instance, so "
+    "the utilization columns stay empty and the notes say so; memory is the instance's.",
 )
 @load_generator("builtin: gpupack's asyncio gRPC client; perf_analyzer: Triton's, to compare.")
 @PERF_ANALYZER
