@@ -277,3 +277,9 @@ def test_importing_the_cli_loads_neither_ortools_nor_tritonclient():
     )
     done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_test_files_have_unique_names_across_folders():
+    """The test folders are not packages: two test files of one name stop the whole run at collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
