@@ -36,11 +36,12 @@ from profiler.measure.variants import (
     read_config,
     write_variants,
 )
-from profiler.profiles.schema import Profile, ProfilePoint, ServerBaseline
+from profiler.profiles.schema import VARIANTS_DIR, Profile, ProfilePoint, ServerBaseline
 
 SearchMode = Literal["brute", "quick"]
-# The scratch repository of variants, inside --output (Model Analyzer's output_model_repository).
-VARIANTS_DIR = "variants"
+# The scratch repository of variants (VARIANTS_DIR), inside --output: Model Analyzer's
+# output_model_repository. A plan deploys a chosen variant from there (packer/deploy/variants.py).
+__all__ = ["VARIANTS_DIR", "SearchRequest", "SearchResult", "run_config_search"]
 
 
 @dataclass(frozen=True)
