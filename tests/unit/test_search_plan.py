@@ -48,6 +48,12 @@ def test_every_variant_and_point_of_a_search_is_a_candidate_and_the_plan_names_t
     alone = _plan("--profiles", str(profile), "--choose-points")
     chosen = alone["gpus"][0]["models"][0]
     assert chosen["variant"] == "batched_sleeper_config_8" and chosen["instance_count"] == 3  # the fastest
+    batcher = (chosen["dynamic_batching"], chosen["max_queue_delay_us"], chosen["max_batch_size"])
+    assert batcher == (True, 10_000, 4)
+    table = CliRunner().invoke(
+        cli, ["plan", "--profiles", str(profile), "--choose-points", "--gpu-memory", "1GB"]
+    )
+    assert "batched_sleeper (config_8 b2 c8 i3 dyn10000us)" in table.output
     targets = tmp_path / "targets.yaml"
     targets.write_text(f"{MODEL}: {{throughput: 150, max_latency_p99_ms: 150}}\n")
     met = _plan("--profiles", str(profile), "--choose-points", "--targets", str(targets))
