@@ -22,6 +22,9 @@ def _point_dict(p: ProfilePoint) -> dict:
         "instance_count": p.instance_count,
         "variant": p.variant,
         "request_rate": p.request_rate,
+        "dynamic_batching": p.dynamic_batching,
+        "max_queue_delay_us": p.max_queue_delay_us,
+        "max_batch_size": p.max_batch_size,
         "throughput": p.throughput,
         "latency_p99_ms": p.latency_p99_ms,
     }

@@ -42,7 +42,7 @@ from profiler.base.validation_file import (
 )
 from profiler.profiles.model_analyzer.records import GROUP_SEPARATOR
 from profiler.profiles.profile_io import read_csv, read_profile
-from profiler.profiles.schema import Colocation, Profile, ProfilePoint
+from profiler.profiles.schema import VARIANTS_DIR, Colocation, Profile, ProfilePoint
 
 # Imported on first use, each from its module: the serving helpers pull in tritonclient, which plan
 # rarely needs, and the command-line option machinery (for the packer's commands) pulls in click,
@@ -75,6 +75,7 @@ __all__ = [  # the names of _LAZY are served by __getattr__
     "DEFAULT_MIN_RATIO",
     "GROUP_SEPARATOR",
     "SCHEMA_VERSION",
+    "VARIANTS_DIR",
     "Colocation",
     "Endpoint",
     "GpupackError",

@@ -116,6 +116,9 @@ def point_of(model: str, entry: Mapping) -> ProfilePoint:
         latency_p99_ms=entry.get("latency_p99_ms"),
         variant=entry.get("variant", ""),
         request_rate=entry.get("request_rate"),
+        dynamic_batching=entry.get("dynamic_batching"),
+        max_queue_delay_us=entry.get("max_queue_delay_us"),
+        max_batch_size=entry.get("max_batch_size"),
     )
 
 
