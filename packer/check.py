@@ -10,16 +10,15 @@ model limit per GPU; apart and together; and the reported totals, cost, goal val
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from itertools import pairwise
 
-from packer.inputs import GpuType, Target
+from packer.check_index import PlanIndex, point_problems
+from packer.inputs import GpuType
 from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import Resource, limit, measured, own_demand
+from packer.resources import Resource, limit, own_demand
 from packer.settings import Goal
-from profiler import ProfilePoint
 
 # Totals are summed in another order than the planner's: allow float noise only.
 _TOLERANCE = 1e-6
@@ -27,34 +26,6 @@ _TOLERANCE = 1e-6
 
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
-
-
-@dataclass(frozen=True)
-class _Index:
-    """What every GPU's check looks up, built once per plan: O(models + points) in all."""
-
-    targets: dict[str, Target | None]
-    # (model, type index) → the point the problem fixed for it (without --choose-points).
-    fixed: dict[tuple[str, int], ProfilePoint]
-    # Per GPU type: the index of the type and the measured points of its profile.
-    type_index: dict[str, int]
-    measured: dict[str, frozenset[ProfilePoint]]
-    # Per GPU type: the packed resources its profile measures (memory always).
-    packed: dict[str, frozenset[Resource]]
-
-    @classmethod
-    def of(cls, problem: Problem) -> _Index:
-        """The index of ``problem``."""
-        return cls(
-            targets={item.model: item.target for item in problem.items},
-            fixed={(item.model, o.type_index): o.point for item in problem.items for o in item.options},
-            type_index={t.name: k for k, t in enumerate(problem.types)},
-            measured={t.name: frozenset(p for p in t.profile.points if p.ok) for t in problem.types},
-            packed={
-                t.name: frozenset(r for r in problem.resources if r.is_memory or measured(r, t.profile))
-                for t in problem.types
-            },
-        )
 
 
 def _check_capacity(
@@ -84,7 +55,7 @@ def _check_capacity(
     return out
 
 
-def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> list[str]:
+def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: PlanIndex) -> list[str]:
     """Capacity, reported totals, points, pins, p99 bounds, replicas per GPU, model limit.
 
     Work is proportional to the GPU's own models: everything about the rest comes from ``index``.
@@ -101,22 +72,7 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> 
     if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
         out.append(f"{where}: memory or cost differs from its type's")
     out += _check_capacity(problem, gpu, gpu_type, index.packed[gpu_type.name], where)
-    pins = problem.rules.pin_of
-    t = index.type_index[gpu_type.name]
-    for p in gpu.points:
-        if p.model not in index.targets:
-            out.append(f"{where}: model {p.model} is not in the problem")
-            continue
-        if p not in index.measured[gpu_type.name]:
-            out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
-        elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
-            out.append(f"{where}: {p.model} runs at a point the problem did not choose")
-        target = index.targets[p.model]
-        bound = target.max_latency_p99_ms if target else None
-        if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
-            out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
-        if pins.get(p.model, gpu_type.name) != gpu_type.name:
-            out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
+    out += point_problems(problem, where, gpu.points, gpu_type, index)
     return out
 
 
@@ -217,7 +173,7 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
     """Every violation of ``plan`` against ``problem``, as sentences; empty when the plan is valid."""
     problems: list[str] = []
     types = {t.name: t for t in problem.types}
-    index = _Index.of(problem)
+    index = PlanIndex.of(problem)
     for k, gpu in enumerate(plan.gpus):
         if gpu.index != k:
             problems.append(f"GPU {gpu.index} is numbered out of order (expected {k})")

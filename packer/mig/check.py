@@ -10,32 +10,14 @@ utilization scaled by 7/g against 100 %); the reported totals match.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Protocol
 
+from packer.check_index import PlanIndex, point_problems
 from packer.inputs import GpuType
 from packer.mig.layouts import Slice, layout_problems
 from packer.mig.products import COMPUTE_SLICES, mig_product
 from packer.plan import Gpu, MigSlice
 from packer.problem import Problem
 from packer.resources import limit, own_demand
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from packer.inputs import Target
-    from packer.resources import Resource
-    from profiler import ProfilePoint
-
-
-class _Index(Protocol):
-    """What the check reads of ``check_plan``'s per-plan index (``packer.check._Index``)."""
-
-    targets: Mapping[str, Target | None]
-    fixed: Mapping[tuple[str, int], ProfilePoint]
-    type_index: Mapping[str, int]
-    measured: Mapping[str, frozenset[ProfilePoint]]
-    packed: Mapping[str, frozenset[Resource]]
-
 
 _TOLERANCE = 1e-6
 
@@ -52,7 +34,7 @@ def servers(gpu: Gpu) -> list[tuple[tuple[int, int], list[str]]]:
 
 
 def _capacity(
-    problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, compute: int, index: _Index
+    problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, compute: int, index: PlanIndex
 ) -> list[str]:
     out = []
     factor = COMPUTE_SLICES / compute
@@ -77,28 +59,7 @@ def _capacity(
     return out
 
 
-def _points(problem: Problem, where: str, part: MigSlice, gpu_type: GpuType, index: _Index) -> list[str]:
-    out = []
-    pins = problem.rules.pin_of
-    t = index.type_index[gpu_type.name]
-    for p in part.points:
-        if p.model not in index.targets:
-            out.append(f"{where}: model {p.model} is not in the problem")
-            continue
-        if p not in index.measured[gpu_type.name]:
-            out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
-        elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
-            out.append(f"{where}: {p.model} runs at a point the problem did not choose")
-        target = index.targets[p.model]
-        bound = target.max_latency_p99_ms if target else None
-        if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
-            out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
-        if pins.get(p.model, gpu_type.name) != gpu_type.name:
-            out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
-    return out
-
-
-def check_sliced_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> list[str]:
+def check_sliced_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: PlanIndex) -> list[str]:
     """Every violation on a sliced GPU (``gpu.mig`` set), as sentences; O(models on the GPU).
 
     ``index`` is ``check_plan``'s per-plan index (targets, fixed points, measured points per type).
@@ -124,7 +85,7 @@ def check_sliced_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Inde
         if most is not None and len(names) > most:
             out.append(f"{at} runs {len(names)} models, more than {most}")
         out += _capacity(problem, at, part, gpu_type, product.profile(part.profile).compute, index)
-        out += _points(problem, at, part, gpu_type, index)
+        out += point_problems(problem, at, part.points, gpu_type, index)
     if not _close(gpu.memory_mb, sum(s.memory_mb for s in gpu.mig)):
         out.append(f"{where}: reported memory {gpu.memory_mb:g} is not the sum of its slices'")
     return out
