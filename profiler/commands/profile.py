@@ -37,6 +37,7 @@ from profiler.commands.options import (
     sample_interval_s,
     server_options,
 )
+from profiler.commands.streaming import STREAMING_OPTIONS, profile_streaming, streaming_models
 
 if TYPE_CHECKING:
     from profiler.measure.request import ProfileRequest, ProfileResult
@@ -87,6 +88,13 @@ def _models(opts: dict) -> tuple[str, ...]:
                 f"shard {opts['shard']} of {len(opts['models'] or ())} models: nothing to profile", err=True
             )
     return models
+
+
+def _listed(opts: dict) -> tuple[str, ...]:
+    """--models, else every model of --model-repository (all of them, whatever --shard says)."""
+    from profiler.measure.shards import repository_models
+
+    return opts["models"] or repository_models(opts["model_repository"])
 
 
 def _job(opts: dict) -> ProfileJob:
@@ -222,6 +230,7 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
     help="Local mode: profile in parallel on these GPUs (NVML indices, e.g. 0,1,2,3), one server each, "
     "shard i on the i-th; the shards go to OUTPUT/shards/ and their merge to OUTPUT.",
 )
+@STREAMING_OPTIONS
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
 @click.pass_context
 def profile(ctx: click.Context, **opts: object) -> None:
@@ -236,10 +245,16 @@ def profile(ctx: click.Context, **opts: object) -> None:
     down (the server is restarted). Exit codes: 0 when anything was measured, 1 when every point
     failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
     143 on SIGTERM, 129 on SIGHUP. `gpupack profile merge OUT SHARD...` joins shard profiles.
+
+    Decoupled (streaming, LLM) models are profiled over gRPC streaming instead (the --input-tokens ...
+    --request-rate options): per point TTFT and inter-token latency p50/p90/p99, tokens/s, requests/s;
+    per model its weights and memory per sequence in flight.
     """
     from profiler.measure.report import profile_json, profile_report, progress_line
     from profiler.measure.run import run_profile
 
+    if opts["model_repository"] and streaming_models(opts, _listed(opts)):
+        profile_streaming(ctx, opts, _listed(opts))
     job = _job(opts)
     conflict = job.conflict()
     if conflict:
