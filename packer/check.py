@@ -16,7 +16,7 @@ from itertools import pairwise
 from packer.inputs import GpuType, Target
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import Resource, limit, measured, own_demand
+from packer.resources import Resource, limit, measured, point_demand
 from packer.settings import Goal
 from profiler import ProfilePoint
 
@@ -70,9 +70,7 @@ def _check_capacity(
         server = getattr(gpu_type.profile.server, r.attr) or 0.0
         allowed = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct)
         total = server + sum(
-            own_demand(
-                r, getattr(p, r.attr) or 0.0, server, problem.slowdown.get(p.model, 1.0), allowed - server
-            )
+            point_demand(r, p, server, problem.slowdown.get(p.model, 1.0), allowed - server) or 0.0
             for p in gpu.points
         )
         if total > allowed + _TOLERANCE:
@@ -111,23 +109,34 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> 
         elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
             out.append(f"{where}: {p.model} runs at a point the problem did not choose")
         target = index.targets[p.model]
-        bound = target.max_latency_p99_ms if target else None
-        if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
-            out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
+        for attr, name, bound in target.bounds() if target else ():
+            value = getattr(p, attr)
+            if value is None or value > bound:
+                out.append(f"{where}: {p.model} {name} {value} ms above its bound {bound:g} ms")
         if pins.get(p.model, gpu_type.name) != gpu_type.name:
             out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
     return out
+
+
+def _served(problem: Problem, plan: Plan) -> Counter:
+    """Per model, what its replicas serve in its target's unit (infer/s without a target)."""
+    targets = {item.model: item.target for item in problem.items}
+    served: Counter = Counter()
+    for gpu in plan.gpus:
+        for p in gpu.points:
+            target = targets.get(p.model)
+            served[p.model] += target.rate(p) if target else p.throughput or 0.0
+    return served
 
 
 def _check_models(problem: Problem, plan: Plan) -> list[str]:
     """Replicas and targets per model, and the plan's per-model summary."""
     out = []
     hosts: dict[str, list[int]] = {item.model: [] for item in problem.items}
-    served: Counter = Counter()
+    served = _served(problem, plan)
     for gpu in plan.gpus:
         for p in gpu.points:
             hosts.setdefault(p.model, []).append(gpu.index)
-            served[p.model] += p.throughput or 0.0
     for item in problem.items:
         count = len(hosts[item.model])
         if count == 0:
@@ -142,7 +151,7 @@ def _check_models(problem: Problem, plan: Plan) -> list[str]:
             and served[item.model] < item.target.throughput * (1 - _TOLERANCE)
         ):
             out.append(
-                f"model {item.model} serves {served[item.model]:g} infer/s "
+                f"model {item.model} serves {served[item.model]:g} {item.target.unit} "
                 f"< target {item.target.throughput:g}"
             )
     for a, b in problem.rules.apart_pairs:
@@ -170,10 +179,7 @@ def _check_goal(problem: Problem, plan: Plan) -> list[str]:
     cost = sum(g.cost_per_hour or 0.0 for g in plan.gpus)
     if plan.total_cost_per_hour is not None and not _close(plan.total_cost_per_hour, cost):
         out.append(f"reported cost {plan.total_cost_per_hour:g}/h, actual {cost:g}/h")
-    served: Counter = Counter()
-    for g in plan.gpus:
-        for p in g.points:
-            served[p.model] += p.throughput or 0.0
+    served = _served(problem, plan)
     fractions = [served[i.model] / i.target.throughput for i in problem.items if i.target is not None]
     actual = {
         Goal.MIN_GPUS: float(plan.gpu_count),
