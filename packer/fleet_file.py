@@ -172,9 +172,7 @@ def _target(where: str, model: str, value: object) -> Target:
         key: None if value.get(key) is None else _number(f"{where}: {key}", value[key])
         for key in ("max_latency_p99_ms", "max_ttft_p99_ms", "max_itl_p99_ms")
     }
-    return Target(
-        model, _number(f"{where}: {rates[0]}", value[rates[0]]), unit=RATE_KEYS[rates[0]], **bounds
-    )
+    return Target(model, _number(f"{where}: {rates[0]}", value[rates[0]]), unit=RATE_KEYS[rates[0]], **bounds)
 
 
 def _targets_csv(path: Path) -> tuple[Target, ...]:
