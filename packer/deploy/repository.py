@@ -7,7 +7,8 @@ script serves it with its own ports (``gpupack serve``, the same launcher ``gpup
 server, Python stub, numpy<2 Python).
 
 One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see.
-Configs are rewritten as ``configs`` says. Links in the source are copied as the files they point
+Configs are rewritten as ``configs`` says; a streaming (LLM) model's engine gets its planned memory
+share as ``shares`` says. Links in the source are copied as the files they point
 to, so nothing outside the output is ever written; FIFOs, sockets and devices are refused. The
 whole tree is built in a temporary sibling directory and renamed into place (``write_plan_directory``).
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packer.deploy.configs import CONFIG, rewrite_config
+from packer.deploy.shares import gpu_shares, write_share
 from packer.deploy.source import SourceModel, SourceRepository
 from packer.deploy.variants import deployments
 from packer.plan import Plan
@@ -143,6 +145,7 @@ def write_repositories(
             gpu.index, repository_name(gpu.index), http, grpc, metrics, gpupack, models
         )
     by_index = {gpu.index: gpu for gpu in plan.gpus}
+    shares = {gpu.index: gpu_shares(gpu) for gpu in plan.gpus}  # refused before anything is written
 
     def fill(index: int, repo: Path) -> None:
         gpu = by_index[index]
@@ -150,6 +153,11 @@ def write_repositories(
         for name in dict.fromkeys(m for model in planned for m in source.closure(model)):
             point, variant = planned.get(name, (None, None))
             _copy_model(source.models[name], repo, point, variant)
+            if name in shares[index]:
+                note = write_share(source.models[name], repo / name, shares[index][name])
+                notes.append(
+                    f"GPU {index}: {note}" if note else f"GPU {index}: {name}: its backend has no memory knob"
+                )
 
     written = write_plan_directory(output, plan.to_dict(), rows, scripts, fill)
     return WrittenRepositories(
