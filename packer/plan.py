@@ -82,6 +82,8 @@ class Gpu:
             "tokens_per_s": p.tokens_per_s,
             "ttft_p99_ms": p.ttft_p99_ms,
             "itl_p99_ms": p.itl_p99_ms,
+            "input_tokens": p.input_tokens,
+            "output_tokens": p.output_tokens,
         }
 
 
