@@ -27,6 +27,7 @@ _FIRST_USE = ("memory_mb", "host_memory_mb")
 # models sharing a GPU take a little more than their profiles sum to (two ResNet-18 stubs: 2.2 MB
 # over 2,649 MB planned). 1 % keeps the plan above the peak and well within 5 % of it.
 MEASURED_MEMORY_MARGIN = 0.01
+_LLM_MEMORY = ("weights_mb", "kv_mb_per_sequence")
 
 
 def with_first_use_memory(profile: Profile) -> Profile:
@@ -70,6 +71,11 @@ def with_memory_margin(profile: Profile) -> Profile:
         if p.memory_mb is None
         else replace(p, memory_mb=p.memory_mb + MEASURED_MEMORY_MARGIN * max(0.0, p.memory_mb - server))
         for p in profile.points
+    )
+    # A streaming model's memory model is its own memory too (``resources.streaming_memory_mb``).
+    points = tuple(
+        replace(p, **{a: getattr(p, a) * (1 + MEASURED_MEMORY_MARGIN) for a in _LLM_MEMORY if getattr(p, a)})
+        for p in points
     )
     return replace(profile, points=points)
 

@@ -99,3 +99,20 @@ def test_token_targets_read_from_csv(tmp_path: Path):
         300,
         40,
     )
+
+
+def test_a_gpu_measured_streaming_model_gets_the_measured_memory_margin_on_weights_and_kv():
+    import dataclasses
+
+    from llm_support import llm_profile
+
+    from packer.inputs import MEASURED_MEMORY_MARGIN, with_memory_margin
+
+    profile = llm_profile()
+    measured = dataclasses.replace(
+        profile, metadata=dataclasses.replace(profile.metadata, gpu_reserved_memory_mb=500.0)
+    )
+    point = with_memory_margin(measured).points_for("llm_a")[0]
+    assert point.weights_mb == pytest.approx(4000 * (1 + MEASURED_MEMORY_MARGIN))
+    assert point.kv_mb_per_sequence == pytest.approx(500 * (1 + MEASURED_MEMORY_MARGIN))
+    assert with_memory_margin(profile).points_for("llm_a")[0].weights_mb == 4000  # synthetic: as written
