@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packer.binpacking.fit import decreasing, first_fit
-from packer.binpacking.patterns import solve_pattern_lp
+from packer.binpacking.knapsack_pricing import solve_pattern_lp
 from packer.check import check_plan
 from packer.planner import plan
 from packer.problem import plain_problem

@@ -1,7 +1,8 @@
 """Run gpupack's config search (brute or quick) on a model repository; print what it measured and found.
 
-Until ``gpupack profile --search`` is wired, this is the search's command line. It recorded
-tests/data/config-search/ on the 2-core CPU host (the README there has the command);
+`gpupack profile --search` is the search's command line; this script runs the same search and
+prints its result as JSON (benchmarks read it). It recorded tests/data/config-search/ on the
+2-core CPU host (the README there has the command);
 benchmarks/config_search_device.sh runs it on the GPU host's quieter CPUs (written, not yet run:
 no device was lent to the session that wrote it).
 

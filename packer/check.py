@@ -10,15 +10,15 @@ model limit per GPU; apart and together; and the reported totals, cost, goal val
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from itertools import pairwise
 
-from packer.inputs import GpuType, Target
+from packer.check_index import PlanIndex, point_problems
+from packer.inputs import GpuType
+from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import Resource, limit, measured, point_demand
+from packer.resources import Resource, limit, point_demand
 from packer.settings import Goal
-from profiler import ProfilePoint
 
 # Totals are summed in another order than the planner's: allow float noise only.
 _TOLERANCE = 1e-6
@@ -26,34 +26,6 @@ _TOLERANCE = 1e-6
 
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= _TOLERANCE * max(1.0, abs(a), abs(b))
-
-
-@dataclass(frozen=True)
-class _Index:
-    """What every GPU's check looks up, built once per plan: O(models + points) in all."""
-
-    targets: dict[str, Target | None]
-    # (model, type index) → the point the problem fixed for it (without --choose-points).
-    fixed: dict[tuple[str, int], ProfilePoint]
-    # Per GPU type: the index of the type and the measured points of its profile.
-    type_index: dict[str, int]
-    measured: dict[str, frozenset[ProfilePoint]]
-    # Per GPU type: the packed resources its profile measures (memory always).
-    packed: dict[str, frozenset[Resource]]
-
-    @classmethod
-    def of(cls, problem: Problem) -> _Index:
-        """The index of ``problem``."""
-        return cls(
-            targets={item.model: item.target for item in problem.items},
-            fixed={(item.model, o.type_index): o.point for item in problem.items for o in item.options},
-            type_index={t.name: k for k, t in enumerate(problem.types)},
-            measured={t.name: frozenset(p for p in t.profile.points if p.ok) for t in problem.types},
-            packed={
-                t.name: frozenset(r for r in problem.resources if r.is_memory or measured(r, t.profile))
-                for t in problem.types
-            },
-        )
 
 
 def _check_capacity(
@@ -81,7 +53,7 @@ def _check_capacity(
     return out
 
 
-def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> list[str]:
+def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: PlanIndex) -> list[str]:
     """Capacity, reported totals, points, pins, p99 bounds, replicas per GPU, model limit.
 
     Work is proportional to the GPU's own models: everything about the rest comes from ``index``.
@@ -98,24 +70,13 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: _Index) -> 
     if gpu.gpu_memory_mb != gpu_type.memory_mb or gpu.cost_per_hour != gpu_type.cost_per_hour:
         out.append(f"{where}: memory or cost differs from its type's")
     out += _check_capacity(problem, gpu, gpu_type, index.packed[gpu_type.name], where)
-    pins = problem.rules.pin_of
-    t = index.type_index[gpu_type.name]
-    for p in gpu.points:
-        if p.model not in index.targets:
-            out.append(f"{where}: model {p.model} is not in the problem")
-            continue
-        if p not in index.measured[gpu_type.name]:
-            out.append(f"{where}: {p.model} runs at a point not measured on {gpu_type.name}")
-        elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
-            out.append(f"{where}: {p.model} runs at a point the problem did not choose")
-        target = index.targets[p.model]
-        for attr, name, bound in target.bounds() if target else ():
-            value = getattr(p, attr)
-            if value is None or value > bound:
-                out.append(f"{where}: {p.model} {name} {value} ms above its bound {bound:g} ms")
-        if pins.get(p.model, gpu_type.name) != gpu_type.name:
-            out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
+    out += point_problems(problem, where, gpu.points, gpu_type, index)
     return out
+
+
+def _shown(keys: list[tuple[int, int]]) -> list:
+    """Servers as GPU indices, ``GPU@start`` for a MIG slice."""
+    return [g if start < 0 else f"{g}@{start}" for g, start in keys]
 
 
 def _served(problem: Problem, plan: Plan) -> Counter:
@@ -132,11 +93,13 @@ def _served(problem: Problem, plan: Plan) -> Counter:
 def _check_models(problem: Problem, plan: Plan) -> list[str]:
     """Replicas and targets per model, and the plan's per-model summary."""
     out = []
-    hosts: dict[str, list[int]] = {item.model: [] for item in problem.items}
+    # A model's servers: (GPU, MIG slice start or -1 for the whole GPU); the rules hold per server.
+    hosts: dict[str, list[tuple[int, int]]] = {item.model: [] for item in problem.items}
     served = _served(problem, plan)
     for gpu in plan.gpus:
-        for p in gpu.points:
-            hosts.setdefault(p.model, []).append(gpu.index)
+        for key, names in servers(gpu):
+            for name in names:
+                hosts.setdefault(name, []).append(key)
     for item in problem.items:
         count = len(hosts[item.model])
         if count == 0:
@@ -160,9 +123,11 @@ def _check_models(problem: Problem, plan: Plan) -> list[str]:
     for group in problem.rules.together:
         for a, b in pairwise(group):
             if sorted(hosts[a]) != sorted(hosts[b]):
-                out.append(f"models {a} and {b} must share GPUs but run on {hosts[a]} and {hosts[b]}")
+                out.append(
+                    f"models {a} and {b} must share GPUs but run on {_shown(hosts[a])} and {_shown(hosts[b])}"
+                )
     summary = {m.model: sorted(g for g, _ in m.replicas) for m in plan.models}
-    if summary != {m: sorted(g) for m, g in hosts.items()}:
+    if summary != {m: sorted(g for g, _ in keys) for m, keys in hosts.items()}:
         out.append("the per-model replica summary does not match the GPUs")
     return out
 
@@ -212,12 +177,15 @@ def check_plan(problem: Problem, plan: Plan) -> list[str]:
     """Every violation of ``plan`` against ``problem``, as sentences; empty when the plan is valid."""
     problems: list[str] = []
     types = {t.name: t for t in problem.types}
-    index = _Index.of(problem)
+    index = PlanIndex.of(problem)
     for k, gpu in enumerate(plan.gpus):
         if gpu.index != k:
             problems.append(f"GPU {gpu.index} is numbered out of order (expected {k})")
         if gpu.gpu_type not in types:
             problems.append(f"GPU {gpu.index} has unknown type {gpu.gpu_type!r}")
             continue
-        problems += _check_gpu(problem, gpu, types[gpu.gpu_type], index)
+        if gpu.mig is None:
+            problems += _check_gpu(problem, gpu, types[gpu.gpu_type], index)
+        else:
+            problems += check_sliced_gpu(problem, gpu, types[gpu.gpu_type], index)
     return problems + _check_models(problem, plan) + _check_goal(problem, plan)

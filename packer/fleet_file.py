@@ -6,6 +6,7 @@ many as needed, ``rules`` to none)::
     gpu_types:
       - {name: t4, memory: 16GB, count: 8, cost_per_hour: 0.35, profile: profiles/t4,
          product_label: Tesla-T4}
+      - {name: h200, memory: 141GB, cost_per_hour: 3.5, profile: profiles/h200, mig: H200-141GB}
     rules:
       pin: {segmentation_liver: a100}
       apart: [[segmentation_ct_pancreas, segmentation_ct_spleen]]
@@ -34,7 +35,7 @@ from packer.units import MEMORY_FORMS, parse_memory_mb
 from profiler import InputError, did_you_mean, read_csv, read_text
 
 FLEET_KEYS = ("gpu_types", "rules")
-TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label")
+TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label", "mig")
 RULE_KEYS = ("pin", "apart", "together", "max_models_per_gpu", "headroom_pct")
 TARGET_KEYS = ("throughput", "max_latency_p99_ms", "tokens_per_s", "max_ttft_p99_ms", "max_itl_p99_ms")
 # The rate keys: one of them per target (requests/s, or a streaming model's output tokens/s).
@@ -136,7 +137,20 @@ def _gpu_type(path: Path, index: int, data: object) -> GpuType:
         count=None if count is None else int(_number(f"{where}: count", count, int)),
         cost_per_hour=_number(f"{where}: cost_per_hour", data["cost_per_hour"]),
         product_label=_label(f"{where}: product_label", data.get("product_label")),
+        mig=_mig(where, data.get("mig")),
     )
+
+
+def _mig(where: str, value: object) -> str | None:
+    """The MIG product a type names (``mig: H200-141GB``), checked against the products known."""
+    if value is None:
+        return None
+    from packer.mig.products import mig_product
+
+    try:
+        return mig_product(str(value)).name
+    except InputError as exc:
+        raise InputError(f"{where}: mig: {exc.message}", exc.hint) from None
 
 
 def _label(where: str, value: object) -> str | None:

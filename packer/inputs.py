@@ -99,6 +99,8 @@ class GpuType:
     cost_per_hour: float | None = None
     # The node label value Kubernetes' GPU feature discovery gives this GPU (nvidia.com/gpu.product).
     product_label: str | None = None
+    # The MIG product whose slices this type's GPUs may be cut into (``packer.mig.products``), if any.
+    mig: str | None = None
 
     @property
     def usable_memory_mb(self) -> float:
@@ -121,6 +123,16 @@ class GpuType:
             self.cost_per_hour > 0 and math.isfinite(self.cost_per_hour)
         ):
             raise InputError(f"GPU type {self.name!r}: cost_per_hour must be above 0")
+        if self.mig is not None:
+            from packer.mig.products import mig_product
+
+            product = mig_product(self.mig)
+            if self.memory_mb < product.profiles[-1].memory_mb:
+                raise InputError(
+                    f"GPU type {self.name!r}: memory {self.memory_mb:g} MB is less than its MIG product "
+                    f"{product.name}'s {product.profiles[-1].memory_mb:g} MB",
+                    f"give the type memory: {product.memory_gb}GB",
+                )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Short names for profiled points, shared by the table and the HTML report.
 
 ``b2 c4`` is batch 2, concurrency 4; ``r32`` a request rate of 32 requests/s instead of a
-concurrency; ``i2`` two instances; a config variant follows without its model's name prefix
+concurrency; ``i2`` two instances; ``dyn100us`` the dynamic batcher on with a 100 us max queue delay
+(a config search's variant); a config variant follows without its model's name prefix
 (``config_3`` for Model Analyzer's ``add_sub_config_3``).
 """
 
@@ -23,10 +24,11 @@ def variant_label(point: ProfilePoint) -> str:
 
 
 def load_label(point: ProfilePoint) -> str:
-    """``b2 c4``, ``b2 r32`` (request rate) and `` i2`` for two or more instances."""
+    """``b2 c4``, ``b2 r32`` (request rate), `` i2`` for two or more instances, `` dyn100us`` a batcher."""
     load = f"r{point.request_rate:g}" if point.request_rate is not None else f"c{point.concurrency}"
     instances = f" i{point.instance_count}" if point.instance_count > 1 else ""
-    return f"b{point.batch_size} {load}{instances}"
+    batcher = f" dyn{point.max_queue_delay_us or 0}us" if point.dynamic_batching else ""
+    return f"b{point.batch_size} {load}{instances}{batcher}"
 
 
 def point_label(point: ProfilePoint) -> str:

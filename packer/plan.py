@@ -23,9 +23,37 @@ def _point_dict(p: ProfilePoint) -> dict:
         "instance_count": p.instance_count,
         "variant": p.variant,
         "request_rate": p.request_rate,
+        "dynamic_batching": p.dynamic_batching,
+        "max_queue_delay_us": p.max_queue_delay_us,
+        "max_batch_size": p.max_batch_size,
         "throughput": p.throughput,
         "latency_p99_ms": p.latency_p99_ms,
     }
+
+
+@dataclass(frozen=True)
+class MigSlice:
+    """One MIG instance of a sliced GPU: its profile, first memory slice, and the models it runs.
+
+    ``memory_mb`` counts its own server once; ``gpu_util_pct`` is of the slice (the models' whole-GPU
+    utilization × 7/g), ``None`` when no placed point measured it.
+    """
+
+    profile: str
+    start: int
+    points: tuple[ProfilePoint, ...]
+    memory_mb: float
+    gpu_util_pct: float | None
+
+    def to_dict(self) -> dict:
+        """The slice as in the plan JSON's ``gpus[].mig``."""
+        return {
+            "profile": self.profile,
+            "start": self.start,
+            "models": [p.model for p in self.points],
+            "memory_mb": round(self.memory_mb, 3),
+            "gpu_util_pct": _rounded(self.gpu_util_pct),
+        }
 
 
 @dataclass(frozen=True)
@@ -45,6 +73,8 @@ class Gpu:
     cost_per_hour: float | None
     gpu_memory_mb: float
     product_label: str | None
+    # The MIG layout of a sliced GPU, by start; ``None``: the GPU runs whole (one server).
+    mig: tuple[MigSlice, ...] | None = None
 
     @property
     def throughput(self) -> float:
@@ -69,7 +99,7 @@ class Gpu:
                 | self._share_dict(p)
                 for p in self.points
             ],
-        }
+        } | ({} if self.mig is None else {"mig": [s.to_dict() for s in self.mig]})
 
     def _share_dict(self, p: ProfilePoint) -> dict:
         """A streaming model's memory share and token figures (none for a classic model)."""

@@ -13,6 +13,8 @@ from packer.binpacking.engines import pack
 from packer.binpacking.packing import numbered_by_first_use
 from packer.candidates import Option
 from packer.choice.search import search
+from packer.mig.plan import sliced_gpus
+from packer.mig.search import search_sliced
 from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Problem
 from packer.progress import heartbeat
@@ -33,7 +35,9 @@ def plan(problem: Problem, settings: SolverSettings | None = None, deadline: flo
     if deadline is None:
         deadline = time.monotonic() + settings.max_time_in_seconds
     with heartbeat(settings) as beating:
-        if problem.plain:
+        if problem.sliced:
+            solution = search_sliced(problem, beating, deadline)
+        elif problem.plain:
             solution = _pack_plain(problem, beating, deadline)
         else:
             solution = search(problem, beating, deadline)
@@ -111,6 +115,7 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
         on_gpu[n].append(option)
         replicas[p.item].append((n, option.point))
     gpus = tuple(_gpu(problem, n, keys[n][0], on_gpu[n]) for n in range(len(keys)))
+    gpus = sliced_gpus(problem, solution, keys, gpus)
     models = tuple(
         ModelPlan(
             item.model,

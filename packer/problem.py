@@ -88,7 +88,13 @@ class Problem:
             and not self.has_targets
             and self.rules.empty
             and all(len(item.options) == 1 for item in self.items)
+            and not self.sliced
         )
+
+    @property
+    def sliced(self) -> bool:
+        """True when some GPU type may be cut into MIG slices (planned by ``packer.mig``)."""
+        return any(t.mig is not None for t in self.types)
 
 
 def _check_names(

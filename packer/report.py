@@ -11,7 +11,7 @@ from collections import Counter
 
 from packer.inputs import DEFAULT_TYPE
 from packer.labels import point_label
-from packer.plan import ModelPlan, Plan
+from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Problem
 from packer.resources import HOST_MEMORY, limit_pct
 from packer.settings import Goal, Objective
@@ -45,12 +45,24 @@ def _gpu_rows(plan: Plan, problem: Problem, label: str | None) -> tuple[list[str
     )
     headers = ["GPU", *(["TYPE"] if show_type else []), "MODELS", memory, "GPU UTIL (%)", "MEM UTIL (%)"]
     headers += ["THROUGHPUT (infer/s)", *(["COST (/h)"] if show_cost else [])]
+    headers += [MIG_HEADER] if problem.sliced else []
     rows = []
     for gpu in plan.gpus:
         names = ", ".join(p.model if label else f"{p.model} ({_point(p)})" for p in gpu.points)
         row = [gpu.index, *([gpu.gpu_type] if show_type else []), names, gpu.memory_mb, gpu.gpu_util_pct]
-        rows.append(row + [gpu.mem_util_pct, gpu.throughput, *([gpu.cost_per_hour] if show_cost else [])])
+        row += [gpu.mem_util_pct, gpu.throughput, *([gpu.cost_per_hour] if show_cost else [])]
+        rows.append(row + ([_layout(gpu)] if problem.sliced else []))
     return headers, rows
+
+
+MIG_HEADER = "MIG (profile@start: models)"
+
+
+def _layout(gpu: Gpu) -> str:
+    """A GPU's MIG layout for the table: each slice and its models, or ``whole``."""
+    if gpu.mig is None:
+        return "whole"
+    return ", ".join(f"{s.profile}@{s.start}: {' + '.join(p.model for p in s.points)}" for s in gpu.mig)
 
 
 def _worst(m: ModelPlan, attr: str) -> float | None:
@@ -174,7 +186,8 @@ def plan_table(plan: Plan, problem: Problem, width: int | None = None) -> str:
     """
     label = _same_point(plan)
     headers, rows = _gpu_rows(plan, problem, label)
-    lines = [render(headers, rows, ((headers.index("MODELS"), ", "),), width)]
+    wrapped = ((headers.index("MODELS"), ", "),) + (((len(headers) - 1, ", "),) if problem.sliced else ())
+    lines = [render(headers, rows, wrapped, width)]
     if problem.choose_points or problem.has_targets:
         headers, rows = _model_rows(plan)
         lines += ["", render(headers, rows, ((2, ", "),), width)]

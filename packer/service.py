@@ -66,6 +66,8 @@ class PlanRequest:
     targets: Path | None = None
     gpu_budget: int | None = None
     fleet: Path | None = None
+    # Without a fleet: the MIG product the GPUs may be sliced as (``packer.mig.products``).
+    mig: str | None = None
     minimize: str = "cost"
     rules: Rules = NO_RULES
     interference: tuple[Path, ...] = ()
@@ -88,11 +90,16 @@ def _default_type(request: PlanRequest) -> GpuType:
     """Without a fleet file: one type, the profile's GPU (or --gpu-memory), as many as needed."""
     profile = read_plan_profile(request.profiles or BUILTIN_PROFILE)
     memory = request.gpu_memory_mb or profile.metadata.gpu_memory_mb
+    if request.mig and not request.gpu_memory_mb:
+        from packer.mig.products import mig_product
+
+        # Sliced, the GPU is the MIG product, whatever GPU the profile was measured on.
+        memory = mig_product(request.mig).memory_gb * 1000.0
     if memory is None:
         raise InputError(
             f"{profile.source}: the profile does not say how much memory the GPU has", "pass --gpu-memory"
         )
-    return GpuType(DEFAULT_TYPE, memory, profile)
+    return GpuType(DEFAULT_TYPE, memory, profile, mig=request.mig)
 
 
 def _goal(request: PlanRequest, has_targets: bool) -> Goal:
@@ -205,13 +212,14 @@ class ReportRequest:
     """`gpupack report`: a plan (JSON file or repositories directory) and the profiles behind it.
 
     Without ``profiles`` or ``fleet``, those the plan's recorded settings name are used, else the
-    built-in example.
+    built-in example. Without ``validation``, the validation.json beside the plan is drawn, if any.
     """
 
     plan: Path
     output: Path
     profiles: Path | None = None
     fleet: Path | None = None
+    validation: Path | None = None
 
 
 def _report_types(request: ReportRequest, settings: Mapping[str, object]) -> dict[str, Profile]:
@@ -223,9 +231,9 @@ def _report_types(request: ReportRequest, settings: Mapping[str, object]) -> dic
 
 
 def run_report(request: ReportRequest) -> WrittenReport:
-    """Draw the report of a plan written before; validation.json beside it adds its figure."""
+    """Draw the report of a plan written before; its validation (beside it, or named) adds figures."""
     from packer.reports import load_plan, report_data, write_report
 
-    plan, validation = load_plan(request.plan)
+    plan, validation = load_plan(request.plan, request.validation)
     profiles = _report_types(request, plan.document.get("settings") or {})
     return write_report(report_data(plan.document, profiles, validation), request.output)

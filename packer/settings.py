@@ -69,6 +69,8 @@ class SolverSettings:
     """Passed through to CP-SAT. ``num_workers`` 0 means all cores; ``debug`` prints the search log.
 
     ``progress``, when set, receives the search's progress (``packer.progress``: every few seconds).
+    ``deadline``, when set, is the moment (a ``time.monotonic()`` timestamp) every engine step must
+    be done by; it overrides ``max_time_in_seconds``, which otherwise counts from the engine's call.
     """
 
     max_time_in_seconds: float = 10.0
@@ -76,6 +78,11 @@ class SolverSettings:
     random_seed: int = 0
     debug: bool = False
     progress: Callable[[SearchProgress], None] | None = None
+    deadline: float | None = None
+
+    def deadline_from(self, now: float) -> float:
+        """The moment to be done by (monotonic): ``deadline``, else ``now`` + the time limit."""
+        return self.deadline if self.deadline is not None else now + self.max_time_in_seconds
 
 
 @dataclass(frozen=True)

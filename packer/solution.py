@@ -15,6 +15,8 @@ class Placement:
     item: int
     option: int
     slot: int
+    # On a GPU cut into MIG slices: the slice's (start, profile) (``packer.mig``); ``None``: the whole GPU.
+    mig_slice: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)

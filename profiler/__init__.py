@@ -22,11 +22,13 @@ from profiler.base.plan_dir import (
     Endpoint,
     PlanFile,
     PlannedGpu,
+    PlannedSlice,
     WrittenPlanDirectory,
     launch_script_name,
     plan_json_path,
     read_plan,
     repository_name,
+    slice_repository_name,
     validation_json_path,
     write_plan_directory,
 )
@@ -40,13 +42,13 @@ from profiler.base.validation_file import (
 )
 from profiler.profiles.model_analyzer.records import GROUP_SEPARATOR
 from profiler.profiles.profile_io import read_csv, read_profile
-from profiler.profiles.schema import Colocation, Profile, ProfilePoint
+from profiler.profiles.schema import VARIANTS_DIR, Colocation, Profile, ProfilePoint
 
 # Imported on first use, each from its module: the serving helpers pull in tritonclient, which plan
 # rarely needs, and the command-line option machinery (for the packer's commands) pulls in click,
 # which the profiler proper never loads.
 _LAZY = {
-    "profiler.server.serving": ("installed_gpupack", "launch_script"),
+    "profiler.server.serving": ("SliceServer", "installed_gpupack", "launch_script", "mig_launch_script"),
     "profiler.base.cli_config": ("configurable", "effective_settings"),
     "profiler.base.options": (
         "DIRECTORY",
@@ -73,12 +75,14 @@ __all__ = [  # the names of _LAZY are served by __getattr__
     "DEFAULT_MIN_RATIO",
     "GROUP_SEPARATOR",
     "SCHEMA_VERSION",
+    "VARIANTS_DIR",
     "Colocation",
     "Endpoint",
     "GpupackError",
     "InputError",
     "PlanFile",
     "PlannedGpu",
+    "PlannedSlice",
     "Profile",
     "ProfilePoint",
     "ValidatedGpu",
@@ -98,6 +102,7 @@ __all__ = [  # the names of _LAZY are served by __getattr__
     "read_validation",
     "refuse_overlap",
     "repository_name",
+    "slice_repository_name",
     "temp_dir",
     "validation_json_path",
     "versioned",

@@ -30,7 +30,7 @@ def eliminate(
     """A packing with as few bins as the search reaches (never more than ``assignment``'s)."""
     rng = random.Random(seed)
     best = list(assignment)
-    while max(best) + 1 > lower and time.perf_counter() < deadline:
+    while max(best) + 1 > lower and time.monotonic() < deadline:
         # A failed attempt has moved the generator on: the next one kicks differently.
         best = _without_one_bin(sizes, capacity, best, rng, deadline) or best
     return best
@@ -50,7 +50,7 @@ def _without_one_bin(
     for _ in range(MOVES_PER_BIN):
         if not pending:
             return [b for _, b in sorted((i, b) for b, items in enumerate(bins) for i in items)]
-        if time.perf_counter() >= deadline:
+        if time.monotonic() >= deadline:
             return None
         item = pending.pop(0)
         evicted = _place(sizes, capacity, bins, loads, item, rng)

@@ -10,8 +10,8 @@ lowest peak utilization at that count (headroom), from the engine's packing; abo
 
 from __future__ import annotations
 
-import dataclasses
 import time
+from dataclasses import replace
 
 from packer.binpacking.assignment import level
 from packer.binpacking.one_dimension import pack_one_dimension
@@ -35,15 +35,15 @@ def pack(
     """Pack integer ``demands`` into the fewest bins of ``capacity``; ``headroom``: resources to level.
 
     The headroom stage (lowest peak load on those resources at the fewest bins) runs on a proven
-    vector packing of up to ``HEADROOM_LIMIT`` items.
+    vector packing of up to ``HEADROOM_LIMIT`` items. Every step ends by one deadline:
+    ``settings.deadline`` (a ``time.monotonic()`` timestamp) when set, else the time limit from now.
     """
+    deadline = settings.deadline_from(time.monotonic())
+    settings = replace(settings, deadline=deadline)
     if engine_for(demands, capacity) == "one_dimension":
         return pack_one_dimension([d[0] for d in demands], capacity[0], settings)
-    started = time.perf_counter()
     packing = pack_vector_exact(demands, capacity, settings)
-    time_left = settings.max_time_in_seconds - (time.perf_counter() - started)
-    if headroom and packing.proven and packing.count > 1 and len(demands) <= HEADROOM_LIMIT and time_left > 0:
-        return level(
-            demands, capacity, packing, dataclasses.replace(settings, max_time_in_seconds=time_left), headroom
-        )
+    if headroom and packing.proven and packing.count > 1 and len(demands) <= HEADROOM_LIMIT:
+        if time.monotonic() < deadline:
+            return level(demands, capacity, packing, settings, headroom, deadline)
     return packing

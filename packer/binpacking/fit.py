@@ -1,46 +1,32 @@
-"""Fast first-fit and best-fit decreasing for one resource, over NumPy arrays of bin loads.
+"""First-fit and best-fit decreasing for one resource: the greedy rules of ``greedy`` with R = {0}.
 
-A Python loop over bins per item costs O(n · bins); here each item scans the bins in one vectorized
-step, so 10,000 items into thousands of bins take a fraction of a second. Bins are numbered in the
-order they open, as ``ffd.first_fit_decreasing`` numbers them.
+Bins are numbered in the order they open, as ``ffd.first_fit_decreasing`` numbers them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from packer.binpacking.greedy import greedy
 
-def decreasing(sizes: list[int]) -> list[int]:
+
+def decreasing(sizes: Sequence[int]) -> list[int]:
     """Item indices by size, largest first, ties by index (the order ``ffd.decreasing_order`` uses)."""
     return sorted(range(len(sizes)), key=lambda i: (-sizes[i], i))
 
 
-def first_fit(sizes: list[int], capacity: int, order: list[int]) -> list[int]:
+def _greedy(sizes: Sequence[int], capacity: int, order: Sequence[int], rule: str) -> list[int]:
+    column = np.asarray(sizes, dtype=np.int64).reshape(len(sizes), 1)
+    return greedy(column, np.asarray([capacity], dtype=np.int64), order, rule)
+
+
+def first_fit(sizes: Sequence[int], capacity: int, order: Sequence[int]) -> list[int]:
     """Bin per item: each item, in ``order``, into the first bin with room."""
-    room = np.full(len(sizes), capacity, dtype=np.int64)
-    assignment = [-1] * len(sizes)
-    opened = 0
-    for i in order:
-        fits = np.flatnonzero(room[:opened] >= sizes[i])
-        b = int(fits[0]) if fits.size else opened
-        opened += b == opened
-        room[b] -= sizes[i]
-        assignment[i] = b
-    return assignment
+    return _greedy(sizes, capacity, order, "first")
 
 
-def best_fit(sizes: list[int], capacity: int, order: list[int]) -> list[int]:
+def best_fit(sizes: Sequence[int], capacity: int, order: Sequence[int]) -> list[int]:
     """Bin per item: each item, in ``order``, into the fullest bin with room (lowest index on ties)."""
-    room = np.full(len(sizes), capacity, dtype=np.int64)
-    assignment = [-1] * len(sizes)
-    opened = 0
-    for i in order:
-        left = room[:opened] - sizes[i]
-        candidates = np.where(left >= 0, left, capacity + 1)
-        b = int(np.argmin(candidates)) if opened else 0
-        if not opened or candidates[b] > capacity:
-            b = opened
-            opened += 1
-        room[b] -= sizes[i]
-        assignment[i] = b
-    return assignment
+    return _greedy(sizes, capacity, order, "best")

@@ -1,43 +1,99 @@
-"""One-resource items grouped by size ("types"), and bins of type copies back to items."""
+r"""Items grouped into types, and bins as patterns of type copies: the one grouping both engines use.
+
+Sets and parameters
+    I            items;  R resources (one for ``min-gpus``, three for ``throughput``)
+    w[i, r] ≥ 0  integer demand of item i in resource r;  C[r] > 0 capacity
+    T            types: items with the same demand vector, ordered largest first (by the largest
+                 share w[r] / C[r], then the sum of shares, then the vector itself: a total order;
+                 with one resource, plain decreasing size), d[t] items of type t
+    a[t]         a pattern: copies of each type in one bin, feasible when
+                 (1) Σ_t a[t]·w[t, r] ≤ C[r]   ∀ r
+A one-resource item is the vector case with R = {0}.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from packer.binpacking import pattern_ip
-from packer.binpacking.fit import decreasing
-from packer.binpacking.patterns import Pattern
+import numpy as np
+
+Pattern = tuple[int, ...]
+
+
+def size_key(demand: Sequence[int], capacity: Sequence[int]) -> tuple[float, float]:
+    """Sort key, largest first: (−largest share, −sum of shares)."""
+    shares = [w / c for w, c in zip(demand, capacity, strict=True)]
+    return -max(shares), -sum(shares)
 
 
 @dataclass(frozen=True)
-class Types:
-    """Items grouped by size: sizes largest first, counts, and the items (input indices) of each."""
+class ItemTypes:
+    """Items grouped by demand vector: ``sizes[t]`` per resource, ``counts[t]``, ``members[t]`` (items)."""
 
-    sizes: list[int]
-    counts: list[int]
-    members: list[list[int]]
-    capacity: int
+    sizes: tuple[tuple[int, ...], ...]
+    counts: tuple[int, ...]
+    members: tuple[tuple[int, ...], ...]
+    capacity: tuple[int, ...]
 
     @classmethod
-    def of(cls, sizes: list[int], capacity: int) -> Types:
-        """Group ``sizes`` (already divided by their common divisor with ``capacity``)."""
-        members: dict[int, list[int]] = {}
-        for i in decreasing(sizes):
-            members.setdefault(sizes[i], []).append(i)
-        return cls(list(members), [len(m) for m in members.values()], list(members.values()), capacity)
+    def of(cls, demands: Sequence[Sequence[int]], capacity: Sequence[int]) -> ItemTypes:
+        """Group ``demands`` (one row per item); types largest first, members in input order."""
+        members: dict[tuple[int, ...], list[int]] = {}
+        for i, demand in enumerate(demands):
+            members.setdefault(tuple(demand), []).append(i)
+        order = sorted(members, key=lambda v: (size_key(v, capacity), tuple(-x for x in v)))
+        return cls(
+            sizes=tuple(order),
+            counts=tuple(len(members[v]) for v in order),
+            members=tuple(tuple(members[v]) for v in order),
+            capacity=tuple(capacity),
+        )
 
-    def patterns(self, assignment: list[int]) -> list[Pattern]:
-        """One pattern (copies per type) per bin of an item-level assignment."""
+    @classmethod
+    def of_sizes(cls, sizes: Sequence[int], capacity: int) -> ItemTypes:
+        """Group one-resource ``sizes``: the vector case with one resource."""
+        return cls.of([(w,) for w in sizes], (capacity,))
+
+    @property
+    def items(self) -> int:
+        """Number of items."""
+        return sum(self.counts)
+
+    def column(self, r: int = 0) -> list[int]:
+        """The types' sizes in resource ``r`` (one resource: the sizes)."""
+        return [size[r] for size in self.sizes]
+
+    def array(self) -> np.ndarray:
+        """Sizes as a types × resources integer array."""
+        return np.asarray(self.sizes, dtype=np.int64).reshape(len(self.sizes), len(self.capacity))
+
+    def fit_limits(self) -> np.ndarray:
+        """Most copies of each type one bin holds alone (from (1))."""
+        sizes, capacity = self.array(), np.asarray(self.capacity, dtype=np.int64)
+        positive = np.where(sizes > 0, sizes, 1)
+        most = np.where(sizes > 0, capacity // positive, np.iinfo(np.int64).max)
+        return most.min(axis=1)
+
+    def fits(self, pattern: Pattern) -> bool:
+        """(1): ``pattern`` is within capacity in every resource."""
+        return all(
+            sum(a * w[r] for a, w in zip(pattern, self.sizes, strict=True) if a) <= c
+            for r, c in enumerate(self.capacity)
+        )
+
+    def patterns(self, assignment: Sequence[int]) -> list[Pattern]:
+        """One pattern per bin of an item-level assignment (bins numbered 0..k-1)."""
         type_of = {i: t for t, m in enumerate(self.members) for i in m}
         bins = [[0] * len(self.sizes) for _ in range(max(assignment) + 1)]
         for i, b in enumerate(assignment):
             bins[b][type_of[i]] += 1
         return [tuple(b) for b in bins]
 
-    def assign(self, bins: list[Pattern]) -> list[int]:
-        """Item-level assignment from bins of type copies: each type's items handed out in order."""
+    def assign(self, bins: Sequence[Pattern]) -> list[int]:
+        """Item-level assignment from bins that hold every item exactly once: each type's items in order."""
         left = [iter(m) for m in self.members]
-        assignment = [-1] * sum(self.counts)
+        assignment = [-1] * self.items
         for b, pattern in enumerate(bins):
             for t, copies in enumerate(pattern):
                 for _ in range(copies):
@@ -45,38 +101,16 @@ class Types:
         return assignment
 
 
-def materialize(groups: tuple[pattern_ip.Group, ...], types: Types) -> list[Pattern]:
-    """Bins from an IP answer: one per copy of each group, over-covered copies dropped, fill added.
+def drop_surplus(bins: Sequence[Pattern], counts: Sequence[int]) -> list[Pattern]:
+    """``bins`` covering each type at least ``counts`` times, extra copies removed (last bins first).
 
-    A group's fill items go first-fit (largest first) into that group's bins; whatever is still
-    missing goes into the fullest bin with room, or into a new bin.
+    Removing copies keeps a bin within (1), so the result is a packing of exactly ``counts``.
     """
-    sizes, cap = types.sizes, types.capacity
-    loads = [[*g.pattern] for g in groups for _ in range(g.copies)]
-    for t, d in enumerate(types.counts):
-        surplus = max(0, sum(b[t] for b in loads) - d)
+    loads = [list(b) for b in bins]
+    for t, d in enumerate(counts):
+        surplus = sum(b[t] for b in loads) - d
         for b in reversed(loads):
             take = min(surplus, b[t])
             b[t] -= take
             surplus -= take
-    room = [cap - sum(a * w for a, w in zip(b, sizes, strict=True)) for b in loads]
-    start = 0
-    for g in groups:
-        members = range(start, start + g.copies)
-        start += g.copies
-        for t in sorted(range(len(sizes)), key=lambda t: -sizes[t]):
-            for _ in range(g.fill[t]):
-                k = next((k for k in members if room[k] >= sizes[t]), None)
-                if k is not None:
-                    loads[k][t] += 1
-                    room[k] -= sizes[t]
-    for t, d in enumerate(types.counts):
-        for _ in range(d - sum(b[t] for b in loads)):
-            fits = [k for k, r in enumerate(room) if r >= sizes[t]]
-            k = min(fits, key=lambda k: (room[k], k)) if fits else len(loads)
-            if k == len(loads):
-                loads.append([0] * len(sizes))
-                room.append(cap)
-            loads[k][t] += 1
-            room[k] -= sizes[t]
     return [tuple(b) for b in loads if any(b)]

@@ -1,17 +1,19 @@
 r"""Exact one-resource bin packing (the min-gpus objective): bounds, patterns, then a pattern IP.
 
-Items of equal size are one type with a count d[t] (``item_types``; many replicas of one model
-cost nothing extra); sizes and capacity are divided by their common divisor. The steps, each
+Items of equal size are one type with a count d[t] (``item_types``, the vector grouping with one
+resource; many replicas of one model cost nothing extra); sizes and capacity are divided by their
+common divisor. The steps, each
 skipped once the best packing meets the best bound, in this order: 1, 2, 3, (5 first when ⌈z_LP⌉
 is within ``EARLY_EXACT_GAP`` of z_LP), 3', 4', 4, 5, 6, then 3' again with any time left:
 
     1. upper bound: first-fit and best-fit decreasing (``fit``; FFD's count is reported), and
        minimum bin slack (``slack``).
     2. lower bound: Martello–Toth L2 (``bounds``).
-    3. lower bound: the Gilmore–Gomory pattern LP by column generation (``patterns``), ⌈z_LP⌉.
-       Nearly every instance in the literature has its optimum at ⌈z_LP⌉ (the IRUP property).
-    3'. a heuristic: diving on the pattern LP (``diving``) for a packing into ⌈z_LP⌉ bins, which
-       finds the optimum of most IRUP instances within a second.
+    3. lower bound: the Gilmore–Gomory pattern LP by column generation (``patterns``, priced by
+       the exact knapsack of ``knapsack_pricing``), ⌈z_LP⌉. Nearly every instance in the
+       literature has its optimum at ⌈z_LP⌉ (the IRUP property).
+    3'. a heuristic: diving on the pattern LP (``diving``, node LPs solved exactly) for a packing
+       into ⌈z_LP⌉ bins, which finds the optimum of most IRUP instances within a second.
     4'. a heuristic: bin elimination (``elimination``), a local search emptying one bin at a time.
     4. a heuristic: the IP over the column-generation patterns, for one bin fewer than the best
        (``pattern_steps``).
@@ -19,8 +21,8 @@ is within ``EARLY_EXACT_GAP`` of z_LP), 3', 4', 4, 5, 6, then 3' again with any 
        packing and solve the pattern IP (``pattern_steps``, with SCIP). A K-bin packing proves the
        optimum; INFEASIBLE over a complete enumeration proves K + 1 a lower bound. Too many
        patterns: the IP over those of smallest reduced cost, as a heuristic.
-    6. up to ``fixed_bins.MAX_ITEMS`` items: CP-SAT's x[i, b] search for a K-bin packing, with the
-       time left (INFEASIBLE there also proves K + 1).
+    6. up to ``fixed_bins.MAX_ITEMS`` items: CP-SAT's x[i, b] search for a K-bin packing
+       (``fixed_bins.search``), with the time left (INFEASIBLE there also proves K + 1).
 
 When the tables of steps 3-5 (distinct sizes × capacity cells) would be too large, as with
 thousands of models measured in 0.01 MB, steps 3-5 run on a coarse grid instead
@@ -29,6 +31,8 @@ rounded up; then step 4' on the true sizes.
 
 The result keeps the planner's contract: every item in a bin, the bound proven, ``proven`` only
 when the count meets the bound, and the best packing found (FFD's at worst) when time runs out.
+Every step reads the deadline (``settings.deadline``, else the time limit from the call): steps
+1–2 always run (they are the fallback), each later one only with time left.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ from packer.binpacking.bounds import l2_bound
 from packer.binpacking.diving import dive
 from packer.binpacking.elimination import eliminate
 from packer.binpacking.fit import best_fit, decreasing, first_fit
-from packer.binpacking.item_types import Types
-from packer.binpacking.packing import Packing, numbered_by_first_use
+from packer.binpacking.greedy import pack_residual
+from packer.binpacking.item_types import ItemTypes
+from packer.binpacking.knapsack_pricing import KnapsackPricing
+from packer.binpacking.packing import Packing
 from packer.binpacking.pattern_steps import Step, exact_step, heuristic_step
 from packer.binpacking.patterns import ColumnGeneration
 from packer.binpacking.slack import minimum_slack
@@ -61,10 +67,15 @@ LP_SHARE = 0.4
 COARSE_UNITS = 5_000
 COARSE_LP_SHARE = 0.3
 COARSE_PACK_SHARE = 0.8
+# The coarse steps each start with greedy packings of every item (the LP's first columns, the rounded-up
+# engine's steps 1-2): they run only with this many times what those took at the top still left.
+GREEDY_MARGIN = 2.0
 # Below this gap between the bound and the LP's value, step 5 runs first (before 3'), with this
 # share of the time left: non-IRUP instances are proven there within a second or two.
 EARLY_EXACT_GAP = 0.01
 EARLY_EXACT_SHARE = 0.5
+# Share of the time left MBS' (step 1) may use: at 10,000 models of 800 sizes it would take ~20 s.
+SLACK_SHARE = 0.3
 # Share of the time left diving (step 3') may use.
 DIVE_SHARE = 0.4
 # Share of the time left bin elimination (step 4') may use.
@@ -79,19 +90,29 @@ class _Job:
 
     sizes: list[int]
     cap: int
-    types: Types
+    types: ItemTypes
     settings: SolverSettings
     deadline: float
+    # seconds first fit and best fit took on all the items: what a step that repeats them costs
+    greedy_seconds: float = 0.0
+
+    def affords(self, until: float) -> bool:
+        """True when the time to ``until`` leaves room for ``GREEDY_MARGIN`` × the greedy packings."""
+        return until - time.monotonic() > GREEDY_MARGIN * self.greedy_seconds
+
+    def column_generation(self, types: ItemTypes, initial: list) -> ColumnGeneration:
+        """The pattern LP of ``types`` (one resource) with its exact knapsack pricing."""
+        return ColumnGeneration(types, initial, KnapsackPricing(types.column(0), types.capacity[0]))
 
     def until(self, share: float) -> float:
         """The moment ``share`` of the time left from now has passed."""
-        now = time.perf_counter()
+        now = time.monotonic()
         return now + share * (self.deadline - now)
 
     @property
     def out_of_time(self) -> bool:
         """True once the deadline has passed."""
-        return time.perf_counter() >= self.deadline
+        return time.monotonic() >= self.deadline
 
 
 @dataclass(frozen=True)
@@ -123,7 +144,7 @@ class _Best:
             self.notes + ((note,) if note else ()),
         )
 
-    def took(self, found: Step, types: Types) -> _Best:
+    def took(self, found: Step, types: ItemTypes) -> _Best:
         """What a step 4 or 5 learned, applied."""
         bins = types.assign(found.bins) if found.bins is not None else None
         return self.offer(bins, found.lower, found.note)
@@ -131,18 +152,17 @@ class _Best:
 
 def _fixed_bins_step(job: _Job, best: _Best) -> _Best:
     """Step 6: CP-SAT's x[i, b] search for a packing into K = the bound (INFEASIBLE proves K + 1)."""
+    demands = [(w,) for w in job.sizes]
     order = decreasing(job.sizes)
-    model, x = fixed_bins.build_model([job.sizes[i] for i in order], job.cap, best.lower)
-    solver = fixed_bins.solve(model, job.settings, job.deadline - time.perf_counter())
-    status, sorted_bins = fixed_bins.extract(solver, x, len(order))
-    if status == "INFEASIBLE":
-        return best.offer(None, best.lower + 1)
-    if sorted_bins is None:
-        return best
-    assignment = [-1] * len(job.sizes)
-    for rank, i in enumerate(order):
-        assignment[i] = sorted_bins[rank]
-    return best.offer(numbered_by_first_use(assignment))
+    found = fixed_bins.search(demands, (job.cap,), order, best.lower, job.settings, job.deadline)
+    return best.offer(found.assignment, found.lower)
+
+
+def _minimum_slack(job: _Job) -> list[int]:
+    """Step 1's MBS' within ``SLACK_SHARE`` of the time left; best fit packs what it left."""
+    bins = minimum_slack(job.types.column(0), list(job.types.counts), job.cap, job.until(SLACK_SHARE))
+    left = [d - sum(b[t] for b in bins) for t, d in enumerate(job.types.counts)]
+    return job.types.assign(bins + pack_residual(job.types, left, ("best",)))
 
 
 def _eliminate_step(job: _Job, best: _Best) -> _Best:
@@ -162,7 +182,7 @@ def _dive_step(
     """
     if not best.open or job.out_of_time:
         return best
-    found = dive(model, job.types.counts, best.lower, job.until(share), duals)
+    found = dive(model, best.lower, job.until(share), duals, exact=True)
     return best.offer(job.types.assign(found.best) if len(found.best) < best.count else None)
 
 
@@ -184,19 +204,16 @@ def _coarse_steps(job: _Job, best: _Best, units: int) -> _Best:
     unit = math.ceil(job.cap / units)
     room = job.cap // unit
     down = [s // unit for s in job.sizes if s >= unit]
-    if down:
-        types = Types.of(down, room)
+    if down and job.affords(job.until(COARSE_LP_SHARE)):
+        types = ItemTypes.of_sizes(down, room)
         initial = types.patterns(first_fit(down, room, decreasing(down)))
-        lp = ColumnGeneration(types.sizes, room, initial).solve(
-            types.counts, best.count, job.until(COARSE_LP_SHARE)
-        )
+        lp = job.column_generation(types, initial).solve(types.counts, best.count, job.until(COARSE_LP_SHARE))
         best = best.offer(None, lp.bound)
-    if best.open and not job.out_of_time:
-        seconds = job.until(COARSE_PACK_SHARE) - time.perf_counter()
+    if best.open and job.affords(job.until(COARSE_PACK_SHARE)):
         up = pack_one_dimension(
             [-(-s // unit) for s in job.sizes],
             room,
-            dataclasses.replace(job.settings, max_time_in_seconds=seconds),
+            dataclasses.replace(job.settings, deadline=job.until(COARSE_PACK_SHARE)),
         )
         best = best.offer(list(up.assignment))
     return best
@@ -205,8 +222,8 @@ def _coarse_steps(job: _Job, best: _Best, units: int) -> _Best:
 def _pattern_steps(job: _Job, best: _Best, ffd: list[int], bfd: list[int], started: float) -> _Best:
     """Steps 3, (5 early), 3', 4', 4, 5, and 3' again with the time left when step 6 won't run."""
     types = job.types
-    lp_deadline = started + LP_SHARE * job.settings.max_time_in_seconds
-    model = ColumnGeneration(types.sizes, job.cap, types.patterns(ffd) + types.patterns(bfd))
+    lp_deadline = started + LP_SHARE * (job.deadline - started)
+    model = job.column_generation(types, types.patterns(ffd) + types.patterns(bfd))
     lp = model.solve(types.counts, best.count, lp_deadline)
     best = best.offer(None, lp.bound)
     # A bound just above the LP leaves few patterns: step 5 is quick and settles it either way.
@@ -232,13 +249,14 @@ def _pattern_steps(job: _Job, best: _Best, ffd: list[int], bfd: list[int], start
 
 def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettings) -> Packing:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
-    started = time.perf_counter()
+    started = time.monotonic()
+    deadline = settings.deadline_from(started)
     divisor = math.gcd(capacity, *demands)
     sizes, cap = [d // divisor for d in demands], capacity // divisor
-    types = Types.of(sizes, cap)
-    job = _Job(sizes, cap, types, settings, started + settings.max_time_in_seconds)
+    types = ItemTypes.of_sizes(sizes, cap)
     order = decreasing(sizes)
     ffd, bfd = first_fit(sizes, cap, order), best_fit(sizes, cap, order)
+    job = _Job(sizes, cap, types, settings, deadline, time.monotonic() - started)
     # Steps 1 and 2.
     best = _Best(min((ffd, bfd), key=max), "FFD", max(1, l2_bound(sizes, cap)))
     patterns_fit = len(types.sizes) * cap <= DP_CELL_LIMIT
@@ -250,12 +268,12 @@ def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettin
         )
         best = _eliminate_step(job, _coarse_steps(job, best, units))
     elif best.open:
-        best = best.offer(types.assign(minimum_slack(types.sizes, types.counts, cap)))
+        best = best.offer(_minimum_slack(job))
     if best.open:
         report(settings, SearchProgress("fewest GPUs, bin packing", best.count, best.lower, "GPUs"))
     if best.open and patterns_fit:
         best = _pattern_steps(job, best, ffd, bfd, started)
-    if best.open and len(sizes) <= fixed_bins.MAX_ITEMS and not job.out_of_time:
+    if best.open and len(sizes) <= fixed_bins.max_items(1) and not job.out_of_time:
         best = _fixed_bins_step(job, best)
     proven = not best.open
     return Packing(

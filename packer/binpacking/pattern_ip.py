@@ -38,7 +38,9 @@ with thousands of columns, SCIP's LP-based search finds the K-bin packing in abo
 CP-SAT (2 workers) runs out of 10 s; the model is deterministic either way.
 
 Used as a heuristic over an incomplete set of patterns (all types core, ``exact`` off), (2)
-becomes Σ_p a[t, p]·λ[p] ≥ d[t] and u[p] is not imposed: over-covered copies are dropped.
+becomes Σ_p a[t, p]·λ[p] ≥ d[t] and u[p] is not imposed: over-covered copies are dropped. Without
+fill types nothing above depends on the number of resources: ``column_ip``, the IP over the columns
+column generation produced, serves both engines (vector patterns included).
 """
 
 from __future__ import annotations
@@ -48,13 +50,15 @@ from dataclasses import dataclass
 
 from ortools.linear_solver import pywraplp
 
-from packer.binpacking.patterns import Pattern
+from packer.binpacking.item_types import ItemTypes, Pattern, drop_surplus
 from packer.settings import SolverSettings
 
 # Patterns of reduced cost within this of the gap still count: GLOP's duals carry float noise.
 _COST_TOLERANCE = 1e-7
 # Above this many (pattern, fill type) pairs, (3)–(4) give way to the pooled form (3')–(4').
 FILL_PAIR_LIMIT = 20_000
+# The enumeration reads the clock every this many search nodes.
+NODES_PER_CLOCK = 10_000
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def enumerate_patterns(
     threshold = 1.0 - gap - _COST_TOLERANCE
     found: list[Pattern] = []
     copies = [0] * len(sizes)
-    state = {"complete": True}
+    state = {"complete": True, "nodes": 0}
 
     def optimistic(k: int, room: int) -> float:
         value = 0.0
@@ -134,8 +138,12 @@ def enumerate_patterns(
         if k == len(order):
             if any(copies):
                 found.append(tuple(copies))
-            if len(found) > limit or (len(found) % 1000 == 0 and time.perf_counter() > deadline):
+            if len(found) > limit or (len(found) % 1000 == 0 and time.monotonic() > deadline):
                 state["complete"] = False
+            return
+        state["nodes"] += 1
+        if state["nodes"] % NODES_PER_CLOCK == 0 and time.monotonic() > deadline:
+            state["complete"] = False
             return
         if value + optimistic(k, room) < threshold:
             return
@@ -163,7 +171,9 @@ def build_model(
     """The IP (1)–(5) for ``bins`` = K over ``enumeration``'s patterns."""
     solver = pywraplp.Solver.CreateSolver("SCIP")
     patterns, core, exact = enumeration.patterns, enumeration.core, enumeration.exact
-    room = [_room(p, sizes, capacity) for p in patterns]
+    fill_types = [z for z, is_core in enumerate(core) if not is_core]
+    # room is read only beside fill types, which only one-resource enumerations have
+    room = [_room(p, sizes, capacity) for p in patterns] if fill_types else []
     # lam[p] = bins packed with core pattern p
     lam = []
     for i, p in enumerate(patterns):
@@ -176,7 +186,6 @@ def build_model(
         if is_core:
             covered = solver.Sum([p[t] * lam[i] for i, p in enumerate(patterns) if p[t]])
             solver.Add(covered == counts[t]) if exact else solver.Add(covered >= counts[t])
-    fill_types = [z for z, is_core in enumerate(core) if not is_core]
     pairs = [(i, z) for z in fill_types for i, r in enumerate(room) if sizes[z] <= r]
     fill: dict[tuple[int, int], pywraplp.Variable] = {}
     if len(pairs) <= FILL_PAIR_LIMIT:
@@ -217,6 +226,25 @@ def _add_pooled_fill(
         solver.Add(solver.Sum([r * lam[i] for i, r in enumerate(room) if r >= s]) >= volume)
         # (4') by count
         solver.Add(solver.Sum([(r // s) * lam[i] for i, r in enumerate(room) if r >= s]) >= number)
+
+
+def column_ip(
+    types: ItemTypes, patterns: tuple[Pattern, ...], bins: int, settings: SolverSettings, deadline: float
+) -> list[Pattern] | None:
+    """Bins of a packing into at most ``bins`` bins from ``patterns`` (the heuristic form), or None.
+
+    None: no packing found by ``deadline`` (monotonic), or INFEASIBLE over these columns only
+    (which proves nothing).
+    """
+    seconds = deadline - time.monotonic()
+    if seconds <= 0 or bins <= 0:
+        return None
+    columns = Enumeration(patterns, tuple(True for _ in types.sizes), complete=False, exact=False)
+    model, variables = build_model(types.column(0), list(types.counts), types.capacity[0], columns, bins)
+    answer = extract(model, solve(model, settings, seconds), columns, variables)
+    if not answer.groups:
+        return None
+    return drop_surplus([g.pattern for g in answer.groups for _ in range(g.copies)], types.counts)
 
 
 def solve(solver: pywraplp.Solver, settings: SolverSettings, seconds: float) -> int:

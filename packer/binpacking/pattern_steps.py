@@ -1,7 +1,8 @@
 """Steps 4 and 5 of the one-resource engine (``one_dimension``): pattern IPs on SCIP.
 
 Step 4 solves the IP over the column-generation patterns for one bin fewer than the best packing
-(a heuristic). Step 5 enumerates every pattern whose reduced cost allows it in a K-bin packing and
+(a heuristic: ``pattern_ip.column_ip``, which the vector engine runs too). Step 5 enumerates every
+pattern whose reduced cost allows it in a K-bin packing and
 solves the IP over them (``pattern_ip``): a K-bin packing proves the optimum, INFEASIBLE over a
 complete enumeration proves K + 1 a lower bound.
 """
@@ -13,8 +14,8 @@ import time
 from dataclasses import dataclass
 
 from packer.binpacking import pattern_ip
-from packer.binpacking.item_types import Types, materialize
-from packer.binpacking.patterns import Pattern, PatternLp
+from packer.binpacking.item_types import ItemTypes, Pattern
+from packer.binpacking.patterns import PatternLp
 from packer.settings import SolverSettings
 
 # Above this many enumerated patterns the IP is no longer quick to solve, and the depth-first
@@ -28,29 +29,35 @@ ENUMERATION_TRIES = 3
 
 
 def _enumerate(
-    types: Types, duals: tuple[float, ...], gap: float, deadline: float, tries: int = ENUMERATION_TRIES
+    types: ItemTypes, duals: tuple[float, ...], gap: float, deadline: float, tries: int = ENUMERATION_TRIES
 ) -> pattern_ip.Enumeration:
     """All patterns within ``gap``; if too many, those within gap/4, gap/16 (then incomplete)."""
     threshold = gap
     for _ in range(tries):
         found = pattern_ip.enumerate_patterns(
-            types.sizes, types.counts, types.capacity, duals, threshold, PATTERN_LIMIT, deadline
+            types.column(0), list(types.counts), types.capacity[0], duals, threshold, PATTERN_LIMIT, deadline
         )
         if found.complete:
             full = threshold == gap
             return dataclasses.replace(found, complete=full, exact=full)
-        if time.perf_counter() >= deadline:
+        if time.monotonic() >= deadline:
             break
         threshold /= 4
     return dataclasses.replace(found, patterns=())
 
 
 def _run_ip(
-    types: Types, enumeration: pattern_ip.Enumeration, bins: int, settings: SolverSettings, deadline: float
+    types: ItemTypes,
+    enumeration: pattern_ip.Enumeration,
+    bins: int,
+    settings: SolverSettings,
+    deadline: float,
 ) -> tuple[str, list[Pattern] | None]:
     """Solve the pattern IP for ``bins``: its status, and the bins if it found a packing."""
-    model, variables = pattern_ip.build_model(types.sizes, types.counts, types.capacity, enumeration, bins)
-    result = pattern_ip.solve(model, settings, deadline - time.perf_counter())
+    model, variables = pattern_ip.build_model(
+        types.column(0), list(types.counts), types.capacity[0], enumeration, bins
+    )
+    result = pattern_ip.solve(model, settings, deadline - time.monotonic())
     answer = pattern_ip.extract(model, result, enumeration, variables)
     if not answer.groups:
         return answer.status, None
@@ -67,7 +74,7 @@ class Step:
 
 
 def exact_step(
-    types: Types,
+    types: ItemTypes,
     lp: PatternLp,
     lower: int,
     best: int,
@@ -82,7 +89,7 @@ def exact_step(
     gap = lower - lp.dual_value
     if gap >= 1:
         return Step(None, lower)
-    now = time.perf_counter()
+    now = time.monotonic()
     tries = 1 if complete_only else ENUMERATION_TRIES
     enumeration = _enumerate(types, lp.duals, gap, now + ENUMERATION_SHARE * (deadline - now), tries)
     if enumeration.complete and not enumeration.patterns:
@@ -98,15 +105,50 @@ def exact_step(
 
 
 def heuristic_step(
-    types: Types, lp: PatternLp, lower: int, best: int, settings: SolverSettings, deadline: float
+    types: ItemTypes, lp: PatternLp, lower: int, best: int, settings: SolverSettings, deadline: float
 ) -> Step:
     """Step 4: the IP over the column-generation patterns (all types core) for ``best`` − 1 bins.
 
     Cheap (a few hundred patterns), so it runs first, within ``HEURISTIC_SHARE`` of the time left.
     """
-    columns = pattern_ip.Enumeration(
-        lp.patterns, tuple(True for _ in types.sizes), complete=False, exact=False
-    )
-    now = time.perf_counter()
-    _, bins = _run_ip(types, columns, best - 1, settings, now + HEURISTIC_SHARE * (deadline - now))
+    now = time.monotonic()
+    until = now + HEURISTIC_SHARE * (deadline - now)
+    bins = pattern_ip.column_ip(types, lp.patterns, best - 1, settings, until)
     return Step(bins if bins is not None and len(bins) < best else None, lower)
+
+
+def materialize(groups: tuple[pattern_ip.Group, ...], types: ItemTypes) -> list[Pattern]:
+    """Bins from an IP answer: one per copy of each group, over-covered copies dropped, fill added.
+
+    A group's fill items go first-fit (largest first) into that group's bins; whatever is still
+    missing goes into the fullest bin with room, or into a new bin.
+    """
+    sizes, cap = types.column(0), types.capacity[0]
+    loads = [[*g.pattern] for g in groups for _ in range(g.copies)]
+    for t, d in enumerate(types.counts):
+        surplus = max(0, sum(b[t] for b in loads) - d)
+        for b in reversed(loads):
+            take = min(surplus, b[t])
+            b[t] -= take
+            surplus -= take
+    room = [cap - sum(a * w for a, w in zip(b, sizes, strict=True)) for b in loads]
+    start = 0
+    for g in groups:
+        members = range(start, start + g.copies)
+        start += g.copies
+        for t in sorted(range(len(sizes)), key=lambda t: -sizes[t]):
+            for _ in range(g.fill[t]):
+                k = next((k for k in members if room[k] >= sizes[t]), None)
+                if k is not None:
+                    loads[k][t] += 1
+                    room[k] -= sizes[t]
+    for t, d in enumerate(types.counts):
+        for _ in range(d - sum(b[t] for b in loads)):
+            fits = [k for k, r in enumerate(room) if r >= sizes[t]]
+            k = min(fits, key=lambda k: (room[k], k)) if fits else len(loads)
+            if k == len(loads):
+                loads.append([0] * len(sizes))
+                room.append(cap)
+            loads[k][t] += 1
+            room[k] -= sizes[t]
+    return [tuple(b) for b in loads if any(b)]

@@ -1,60 +1,61 @@
-r"""Gilmore–Gomory column generation: the pattern LP bound for one-resource bin packing.
+r"""The pattern LP by column generation, with a pluggable pricing step: one LP for both engines.
 
 Sets
-    T            item types (equal sizes aggregated), P the patterns generated so far
+    T            item types (``item_types``, largest first);  R resources;  P the patterns so far
 Parameters
-    w[t] > 0     size of type t, integer; d[t] ≥ 1 how many items of type t
-    C > 0        bin capacity
-    a[t, p] ≥ 0  copies of type t in pattern p, with Σ_t w[t]·a[t, p] ≤ C
+    w[t, r]      integer size of type t in resource r;  C[r] capacity;  d[t] ≥ 0 items of type t
+    a[t, p] ≥ 0  copies of type t in pattern p, with Σ_t w[t, r]·a[t, p] ≤ C[r] ∀ r
 Variables
-    λ[p] ≥ 0     bins packed with pattern p (continuous: this is the LP relaxation)
+    λ[p] ≥ 0     bins packed with pattern p (continuous: the LP relaxation)
 Objective
-    minimize  Σ_p λ[p]
+    minimize  z = Σ_p λ[p]
 Constraints
-    (1) Σ_p a[t, p]·λ[p] ≥ d[t]                ∀ t          every item covered
-Pricing (a bounded knapsack, solved exactly by dynamic programming over capacities)
-    (2) max Σ_t π[t]·a[t]  s.t.  Σ_t w[t]·a[t] ≤ C,  0 ≤ a[t] ≤ min(d[t], ⌊C / w[t]⌋)
-        with π ≥ 0 the duals of (1); a pattern worth more than 1 enters P.
+    (1) Σ_p a[t, p]·λ[p] ≥ d[t]               ∀ t          every item covered
+Pricing (the pluggable step; the engines differ only here)
+    (2) V(π) = max Σ_t π[t]·a[t] over patterns a with a[t] ≤ u[t] = min(d[t], copies a bin holds),
+        π ≥ 0 the duals of (1); a pattern worth more than 1 enters P. One resource: a bounded
+        knapsack solved exactly by dynamic programming (``knapsack_pricing``); several: a greedy
+        heuristic, then CP-SAT (``vector_pricing``). A step may also prove B ≥ V(π') at a point π'.
 Bound
-    (3) any π ≥ 0 gives Σ_t d[t]·π[t] / V(π) ≤ z_LP ≤ OPT, with V(π) ≥ 1 the pricing optimum
-        (scaling π by 1/V(π) makes it dual feasible). At convergence V = 1 and the bound is z_LP;
-        ⌈bound⌉ is a lower bound on the number of bins, the strongest known for these instances.
-Speed-ups that leave z_LP unchanged
-    (4) dual-optimal inequalities π[t] ≥ π[t+1] (types largest first; some optimal dual has them,
-        since a larger item can always take a smaller one's place): in the primal, exchange
-        columns of cost 0 with −1 on row t and +1 on row t + 1. They damp the duals' oscillation.
-    (5) Wentges smoothing: price at α·π̂ + (1 − α)·π, π̂ the duals of the best bound (3) so far;
-        when that pattern does not improve the LP (a mispricing), α moves towards 0, and only a
-        pattern found at α = 0 that is worth at most 1 ends the generation.
-The model persists (``ColumnGeneration``): it can be re-solved for smaller demands d' ≤ d with
-every pattern generated so far (``diving`` solves a residual problem at each node).
+    (3) Farley: Σ_t d[t]·π'[t] / max(1, B) ≤ z_LP ≤ OPT for any π' ≥ 0 and B ≥ V(π') (π' / B is
+        dual feasible). When no pattern is worth more than 1 + tolerance at the LP's own duals, the
+        LP is solved (converged) and (3) is z_LP itself; otherwise (3) is still valid: the bound
+        never relies on an unfinished LP. ⌈(3)⌉ bounds the number of bins.
+    (4) one resource only: dual-optimal inequalities π[t] ≥ π[t+1] (some optimal dual has them, since
+        a larger item can always take a smaller one's place), in the primal exchange columns of cost
+        0 with −1 on row t and +1 on row t + 1. They damp the duals' oscillation; z_LP is unchanged.
+    (5) diving's node LPs may stop once z_P ≤ ``stop_at`` (the bins left): more columns would only
+        reshape a fractional solution the dive rounds anyway.
+The model persists (``ColumnGeneration``): ``solve`` may be called again with smaller demands
+d' ≤ d (diving), and every pattern generated before stays a column. A pattern covering more copies
+of a type than the demand left is still a valid column of the covering LP.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-# A pattern improves the LP only if it is worth more than 1 + this (float noise in the duals).
-_PRICE_TOLERANCE = 1e-7
-# The bound is rounded up after removing this much: GLOP's duals carry ~1e-9 relative error.
-_BOUND_TOLERANCE = 1e-6
-# Weight of the best duals so far in the pricing point (0: plain column generation).
-SMOOTHING = 0.8
+from packer.binpacking.item_types import ItemTypes, Pattern
 
-Pattern = tuple[int, ...]
+# The bound is rounded up after removing this much: GLOP's duals carry ~1e-9 relative error.
+BOUND_TOLERANCE = 1e-6
+# Patterns the LP uses above this much form its basis (``Node.basis``).
+BASIS_USAGE = 1e-6
 
 
 @dataclass(frozen=True)
 class PatternLp:
-    """The LP's outcome: a proven bound, the patterns generated, the last LP's values and duals.
+    """One solve's outcome: a proven bound (3), the LP's value, the columns, their values, scaled duals.
 
-    ``duals`` are scaled to be dual feasible (no pattern worth more than 1), so ``dual_value``
-    (Σ d·π) is a valid bound and ``1 − Σ_t π[t]·a[t]`` each pattern's reduced cost (≥ 0).
+    ``duals`` are dual feasible (scaled by 1 / max(1, B)), so ``dual_value`` = Σ d·π is a valid
+    bound and 1 − π·a each pattern's reduced cost (≥ 0); both are zero before any proven B.
     """
 
     bound: int
@@ -66,72 +67,91 @@ class PatternLp:
     converged: bool
 
 
-def price(sizes: list[int], limits: list[int], duals: list[float], capacity: int) -> tuple[float, Pattern]:
-    """(2) The most valuable pattern under ``duals``: its value and copies per type.
+@dataclass(frozen=True)
+class Node:
+    """What the pricing step sees after one LP solve: demand, limits u, duals, value, columns in use."""
 
-    Types with a zero dual are left out (they add nothing); each type's copies are split into
-    chunks 1, 2, 4, ... so the bounded knapsack becomes a 0-1 knapsack over the chunks.
+    demand: np.ndarray
+    limits: np.ndarray
+    duals: np.ndarray
+    value: float
+    basis: tuple[Pattern, ...]
+    exact: bool
+    known: int
+    deadline: float
+
+
+@dataclass(frozen=True)
+class Round:
+    """The pricing step's answer: new columns (worth more than 1), and whether to stop after them.
+
+    ``converged``: no pattern is worth more than 1 at the LP's duals (proven, so (3) is z_LP);
+    ``done``: stop without that proof (the step judged more columns not worth their time).
     """
-    chunks: list[tuple[int, int]] = []
-    for t, (limit, pi) in enumerate(zip(limits, duals, strict=True)):
-        k, left = 1, limit
-        while left > 0 and pi > 0:
-            take = min(k, left)
-            chunks.append((t, take))
-            left -= take
-            k *= 2
-    best = np.zeros(capacity + 1)
-    taken = np.zeros((len(chunks), capacity + 1), dtype=bool)
-    for c, (t, take) in enumerate(chunks):
-        weight, value = sizes[t] * take, duals[t] * take
-        if weight > capacity:
-            continue
-        candidate = best[:-weight] + value
-        better = np.greater(candidate, best[weight:], out=taken[c, weight:])
-        np.maximum(best[weight:], candidate, out=best[weight:], where=better)
-    pattern = [0] * len(sizes)
-    room = int(np.argmax(best))
-    value = float(best[room])
-    for c in range(len(chunks) - 1, -1, -1):
-        if taken[c, room]:
-            t, take = chunks[c]
-            pattern[t] += take
-            room -= sizes[t] * take
-    return value, tuple(pattern)
+
+    columns: tuple[Pattern, ...] = ()
+    converged: bool = False
+    done: bool = False
+
+
+class FarleyBound:
+    """(3) over one solve: the best dual-feasible point so far, its value Σ d·π, and ⌈·⌉."""
+
+    def __init__(self, demand: np.ndarray) -> None:
+        self.demand = demand
+        self.duals = np.zeros(len(demand))
+        self.value = 0.0
+        self.bound = 0
+
+    def offer(self, point: np.ndarray, upper: float) -> None:
+        """A point π' ≥ 0 with B = ``upper`` ≥ V(π'): keep π' / max(1, B) if its bound is better."""
+        scale = max(1.0, upper)
+        value = float(self.demand @ point) / scale
+        if value > self.value:
+            self.duals, self.value = point / scale, value
+            self.bound = max(self.bound, math.ceil(value - BOUND_TOLERANCE))
+
+
+class Pricing(Protocol):
+    """A pricing step (2): new columns for the LP's duals, and points for the bound (3)."""
+
+    # True when the step reads ``Node.basis``
+    uses_basis: bool
+
+    def price(self, node: Node, farley: FarleyBound) -> Round:
+        """The columns worth adding at ``node``; proven points go to ``farley.offer``."""
+        ...
 
 
 class ColumnGeneration:
-    """The pattern LP (1) over a growing set of patterns, solved for any demands d' ≤ d.
+    """The LP (1) over a growing set of patterns, solved for any demands d' ≤ d (one GLOP model)."""
 
-    One GLOP model lives across calls: a call sets the rows' right-hand sides to the demands and
-    generates columns until none prices out, so a sequence of residual problems (``diving``)
-    reuses every pattern found before. A pattern covering more copies of a type than the demand
-    left is still a valid column of the covering LP (the extra copies are dropped).
-    """
-
-    def __init__(self, sizes: list[int], capacity: int, initial: list[Pattern]) -> None:
-        self.sizes, self.capacity = sizes, capacity
+    def __init__(self, types: ItemTypes, initial: Sequence[Pattern], pricing: Pricing) -> None:
+        self.types, self.pricing = types, pricing
+        self._limits = types.fit_limits()
         self._solver = pywraplp.Solver.CreateSolver("GLOP")
         # (1) every item covered; right-hand sides set per call
-        self._rows = [self._solver.Constraint(0.0, self._solver.infinity()) for _ in sizes]
+        self._rows = [self._solver.Constraint(0.0, self._solver.infinity()) for _ in types.sizes]
         self._objective = self._solver.Objective()
         self._objective.SetMinimization()
         self.patterns: list[Pattern] = []
         # λ[p] = bins packed with pattern p
         self._columns: list[pywraplp.Variable] = []
         self._known: set[Pattern] = set()
-        # (4) exchange columns: an item of type t stands in for one of type t + 1
-        for t in range(len(sizes) - 1):
-            exchange = self._solver.NumVar(0.0, self._solver.infinity(), f"exchange[{t}]")
-            self._rows[t].SetCoefficient(exchange, -1.0)
-            self._rows[t + 1].SetCoefficient(exchange, 1.0)
+        self.exchange = len(types.capacity) == 1
+        if self.exchange:
+            for t in range(len(types.sizes) - 1):
+                # (4) exchange columns: an item of type t stands in for one of type t + 1
+                exchange = self._solver.NumVar(0.0, self._solver.infinity(), f"exchange[{t}]")
+                self._rows[t].SetCoefficient(exchange, -1.0)
+                self._rows[t + 1].SetCoefficient(exchange, 1.0)
         for pattern in initial:
             self.add(pattern)
 
-    def add(self, pattern: Pattern) -> None:
-        """A new column λ[p] for ``pattern`` (a pattern already present is ignored)."""
-        if pattern in self._known:
-            return
+    def add(self, pattern: Pattern) -> bool:
+        """A new column λ[p] for ``pattern``; False if it was already there (or empty)."""
+        if pattern in self._known or not any(pattern):
+            return False
         self._known.add(pattern)
         var = self._solver.NumVar(0.0, self._solver.infinity(), f"lambda[{len(self._columns)}]")
         self._objective.SetCoefficient(var, 1.0)
@@ -140,61 +160,58 @@ class ColumnGeneration:
                 self._rows[t].SetCoefficient(var, float(a))
         self.patterns.append(pattern)
         self._columns.append(var)
+        return True
 
-    def solve(self, demands: list[int] | tuple[int, ...], target: float, deadline: float) -> PatternLp:
-        """Column generation for ``demands`` until no pattern prices out or ``deadline``.
+    def _basis(self, usage: tuple[float, ...]) -> tuple[Pattern, ...]:
+        """The patterns an LP solution (``usage``: each column's value) uses."""
+        return tuple(p for p, x in zip(self.patterns, usage, strict=True) if x > BASIS_USAGE)
 
-        Stops early once the bound reaches ``target`` (a known solution's bin count: nothing to gain).
+    def solve(
+        self,
+        demand: Sequence[int],
+        target: float,
+        deadline: float,
+        exact: bool = True,
+        known: int = 0,
+        stop_at: float | None = None,
+    ) -> PatternLp:
+        """Generate columns for ``demand`` until none prices out, the bound reaches ``target``, or time.
+
+        ``deadline`` is a ``time.monotonic()`` timestamp. ``exact`` asks the pricing step for a
+        proof (a bound); without it the step may price heuristically. ``known``: a bound proven
+        elsewhere, for the step to stop early. ``stop_at``: (5), stop once z_P ≤ this.
         """
-        sizes, capacity = self.sizes, self.capacity
-        for row, d in zip(self._rows, demands, strict=True):
+        for row, d in zip(self._rows, demand, strict=True):
             row.SetLb(float(d))
-        limits = [min(d, capacity // w) for w, d in zip(sizes, demands, strict=True)]
-        bound, value, converged = 0, math.inf, False
-        feasible, dual_value = [0.0] * len(sizes), 0.0
-        while True:
-            if self._solver.Solve() != pywraplp.Solver.OPTIMAL or time.perf_counter() > deadline:
-                break
+        d = np.asarray(demand, dtype=np.int64)
+        limits = np.minimum(d, self._limits)
+        farley = FarleyBound(d)
+        value, converged, usage = math.inf, False, ()
+        while time.monotonic() < deadline:
+            if self._solver.Solve() != pywraplp.Solver.OPTIMAL:
+                break  # (1) always has a solution with the initial patterns: a numerical failure
             value = self._objective.Value()
-            duals = [max(0.0, row.dual_value()) for row in self._rows]
-            # (5) price at a point between the best duals so far and the LP's
-            weight = SMOOTHING if dual_value > 0 else 0.0
-            while True:
-                point = [weight * c + (1 - weight) * o for c, o in zip(feasible, duals, strict=True)]
-                best, pattern = price(sizes, limits, point, capacity)
-                # (3) the bound from these duals, scaled to dual feasibility
-                scaled = sum(d * pi for d, pi in zip(demands, point, strict=True)) / max(best, 1.0)
-                if scaled > dual_value:
-                    feasible, dual_value = [pi / max(best, 1.0) for pi in point], scaled
-                    bound = max(bound, math.ceil(scaled - _BOUND_TOLERANCE))
-                improves = sum(a * pi for a, pi in zip(pattern, duals, strict=True)) > 1 + _PRICE_TOLERANCE
-                if improves or weight == 0:
-                    break
-                weight = max(0.0, weight - 0.5)
-            if not improves:
+            # read now: once a column is added, GLOP's values of this solution are gone
+            usage = tuple(var.solution_value() for var in self._columns)
+            if stop_at is not None and value < stop_at + BOUND_TOLERANCE:
+                break  # (5)
+            duals = np.array([max(0.0, row.dual_value()) for row in self._rows])
+            basis = self._basis(usage) if exact and self.pricing.uses_basis else ()
+            # (2) pricing, which offers its proven points to (3)
+            answer = self.pricing.price(Node(d, limits, duals, value, basis, exact, known, deadline), farley)
+            added = [p for p in answer.columns if self.add(p)]
+            if answer.converged:
                 converged = True
                 break
-            if bound >= target:
+            if answer.done or not added or farley.bound >= target:
                 break
-            self.add(pattern)
         return PatternLp(
-            bound=bound,
+            bound=farley.bound,
             value=value,
             patterns=tuple(self.patterns),
-            usage=tuple(var.solution_value() for var in self._columns),
-            duals=tuple(feasible),
-            dual_value=dual_value,
+            # columns added after the last solve have the value 0
+            usage=usage + (0.0,) * (len(self.patterns) - len(usage)),
+            duals=tuple(float(pi) for pi in farley.duals),
+            dual_value=farley.value,
             converged=converged,
         )
-
-
-def solve_pattern_lp(
-    sizes: list[int],
-    counts: list[int],
-    capacity: int,
-    initial: list[Pattern],
-    target: float,
-    deadline: float,
-) -> PatternLp:
-    """Column generation from ``initial`` patterns for the full demands ``counts``."""
-    return ColumnGeneration(sizes, capacity, initial).solve(counts, target, deadline)

@@ -9,10 +9,15 @@ exactly here by dynamic programming over capacities (a NumPy boolean row per ite
     (2) the bin takes the largest c with reach[n, c], traced back through the rows.
 
 Items of equal size are interchangeable, so the rows run over item types with a count each
-(binary chunks 1, 2, 4, ... of a type's copies, as in ``patterns.price``).
+(binary chunks 1, 2, 4, ... of a type's copies, as in ``knapsack_pricing.price``). Each bin costs
+a table of about types × capacity cells: thousands of bins of thousands of types take seconds, so it
+stops at a deadline and hands back the bins it has filled.
 """
 
 from __future__ import annotations
+
+import math
+import time
 
 import numpy as np
 
@@ -48,11 +53,18 @@ def _fill(sizes: list[int], left: list[int], room: int) -> list[int]:
     return copies
 
 
-def minimum_slack(sizes: list[int], counts: list[int], capacity: int) -> list[tuple[int, ...]]:
-    """Bins as copies per type, for types sorted largest first (``sizes`` decreasing)."""
+def minimum_slack(
+    sizes: list[int], counts: list[int], capacity: int, deadline: float = math.inf
+) -> list[tuple[int, ...]]:
+    """Bins as copies per type, for types sorted largest first (``sizes`` decreasing).
+
+    At ``deadline`` (monotonic) it stops: the bins filled so far come back, the caller packs the rest.
+    """
     left = list(counts)
     bins = []
     while any(left):
+        if time.monotonic() > deadline:
+            break
         first = next(t for t, n in enumerate(left) if n)
         left[first] -= 1
         copies = _fill(sizes, left, capacity - sizes[first])

@@ -4,24 +4,27 @@ Items have integer demands w[i, r] in resources r (GPU memory, GPU and memory-co
 and bins (GPUs) capacities C[r]. The steps, each skipped once the best packing meets the best bound:
 
     1. upper bound: first-fit decreasing (``ffd``; its count is reported) and the greedy rules of
-       ``vector_types`` (first fit, best fit, dot product).
+       ``greedy`` (first fit, best fit, dot product), the others only while time is left.
     2. lower bound: Martello–Toth L2 per resource (``bounds``), at least 1.
     3. full bins (``vector_full_bins``): when some resource's total is exactly K = the bound times
        its capacity, a K-bin packing fills every bin in it; the hashing search finds such a
        partition (random exact fills: within seconds up to thousands of items). Found: optimal.
     4. local search (``vector_search``) for ``SEARCH_SHARE`` of the time left.
-    5. lower bound: the pattern LP by column generation (``vector_patterns``), ⌈Farley's bound⌉,
-       which is ⌈z_LP⌉ when the LP converged; up to ``LP_MAX_TYPES`` item types. It stops early once
-       the restricted LP's value shows it cannot raise the bound of step 2 (its (4)).
-    6. diving on the pattern LP (``vector_diving``) for a packing into the bound.
-    7. the pattern IP over the generated columns for one bin fewer than the best (``vector_exact``).
-    8. up to ``vector_exact.FIXED_BINS_MAX_ITEMS`` items: CP-SAT's fixed-bin search for K = the bound
-       (INFEASIBLE raises the bound to K + 1).
+    5. lower bound: the pattern LP by column generation (``patterns``, priced by ``vector_pricing``:
+       heuristic, then CP-SAT), ⌈Farley's bound⌉, which is ⌈z_LP⌉ when the LP converged; up to
+       ``LP_MAX_TYPES`` item types. It stops early once the restricted LP's value shows it cannot
+       raise the bound of step 2 (``vector_pricing`` step 3).
+    6. diving on the pattern LP (``diving``, node LPs priced heuristically) for a packing into the bound.
+    7. the pattern IP over the generated columns for one bin fewer than the best (``pattern_ip.column_ip``).
+    8. up to ``fixed_bins.VECTOR_MAX_ITEMS`` items: CP-SAT's fixed-bin search for K = the bound
+       (``fixed_bins.search``; INFEASIBLE raises the bound to K + 1).
     9. local search again, until the bound or the deadline: the whole budget is used.
 
 Only the bin assignment comes back (``Packing``: bins numbered 0..k-1, the proven bound,
 ``proven`` when they meet, FFD's count); the planner's headroom stage works on it as on any plan.
-Every packing is re-checked against the capacities before it is returned.
+Every packing is re-checked against the capacities before it is returned. Every step reads the
+deadline (``settings.deadline``, else the time limit from the call) and gets a share of the time left;
+first-fit decreasing always runs (it is the fallback), so the caller always gets a packing.
 """
 
 from __future__ import annotations
@@ -31,13 +34,16 @@ import time
 
 import numpy as np
 
-from packer.binpacking import vector_exact, vector_full_bins, vector_search
+from packer.binpacking import fixed_bins, vector_full_bins, vector_search
 from packer.binpacking.bounds import vector_lower_bound
+from packer.binpacking.diving import dive
 from packer.binpacking.ffd import decreasing_order, first_fit_decreasing
+from packer.binpacking.greedy import greedy_packings, pack_residual
+from packer.binpacking.item_types import ItemTypes
 from packer.binpacking.packing import Packing
-from packer.binpacking.vector_diving import dive
-from packer.binpacking.vector_patterns import BOUND_TOLERANCE, VectorColumnGeneration
-from packer.binpacking.vector_types import VectorTypes, greedy_packings, pack_residual
+from packer.binpacking.pattern_ip import column_ip
+from packer.binpacking.patterns import BOUND_TOLERANCE, ColumnGeneration
+from packer.binpacking.vector_pricing import VectorPricing
 from packer.settings import SolverSettings
 
 # Shares of the time left: full-bin search, first local search, column generation, diving, pattern
@@ -66,7 +72,7 @@ class _Best:
         return max(self.assignment) + 1
 
     def done(self, deadline: float) -> bool:
-        return self.count <= self.lower or time.perf_counter() >= deadline
+        return self.count <= self.lower or time.monotonic() >= deadline
 
     def offer(self, assignment: list[int] | None) -> None:
         if assignment is not None and max(assignment) + 1 < self.count:
@@ -74,19 +80,19 @@ class _Best:
 
 
 def _left(deadline: float, share: float) -> float:
-    now = time.perf_counter()
+    now = time.monotonic()
     return now + share * max(0.0, deadline - now)
 
 
 def pack_vector_exact(demands: list[list[int]], capacity: list[int], settings: SolverSettings) -> Packing:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
-    deadline = time.perf_counter() + settings.max_time_in_seconds
+    deadline = settings.deadline_from(time.monotonic())
     if not demands:
         return Packing(assignment=(), lower=0, proven=True, status="OPTIMAL", ffd_count=0)
     ffd = first_fit_decreasing(demands, capacity)
     # FFD's own packing first: kept on ties, so its status stays "FFD" when it meets the bound
     best = _Best(
-        min([ffd, *greedy_packings(demands, capacity)], key=max),
+        min([ffd, *greedy_packings(demands, capacity, deadline)], key=max),
         ffd,
         max(1, vector_lower_bound(demands, capacity)),
     )
@@ -101,10 +107,11 @@ def pack_vector_exact(demands: list[list[int]], capacity: list[int], settings: S
         )
     if not best.done(deadline):
         _pattern_steps(demands, capacity, best, settings, deadline)
-    if not best.done(deadline) and len(demands) <= vector_exact.FIXED_BINS_MAX_ITEMS:
+    if not best.done(deadline) and len(demands) <= fixed_bins.max_items(len(capacity)):
         order = decreasing_order(demands, capacity)
-        seconds = _left(deadline, FIXED_BINS_SHARE) - time.perf_counter()
-        found = vector_exact.fixed_bins(demands, capacity, order, best.lower, settings, seconds)
+        found = fixed_bins.search(
+            demands, capacity, order, best.lower, settings, _left(deadline, FIXED_BINS_SHARE)
+        )
         best.lower = max(best.lower, found.lower)
         best.offer(found.assignment)
     if not best.done(deadline):
@@ -137,14 +144,14 @@ def _full_bins_step(sizes: np.ndarray, cap: np.ndarray, best: _Best, deadline: f
             assignment[i] = b
     rest = [i for i, b in enumerate(assignment) if b < 0]
     if rest:  # a partial partition: the greedy rules pack the items left
-        types = VectorTypes.of([list(sizes[i]) for i in rest], list(cap))
+        types = ItemTypes.of([list(sizes[i]) for i in rest], list(cap))
         for b, members in enumerate(_bins_of(types, pack_residual(types, types.counts)), start=len(bins)):
             for k in members:
                 assignment[rest[k]] = b
     best.offer(assignment)
 
 
-def _bins_of(types: VectorTypes, patterns: list) -> list[list[int]]:
+def _bins_of(types: ItemTypes, patterns: list) -> list[list[int]]:
     """Item indices (of ``types``' items) per bin of ``patterns``."""
     assignment = types.assign(patterns)
     bins: list[list[int]] = [[] for _ in patterns]
@@ -157,12 +164,12 @@ def _pattern_steps(
     demands: list[list[int]], capacity: list[int], best: _Best, settings: SolverSettings, deadline: float
 ) -> None:
     """Steps 5–7: the pattern LP bound, diving, and the pattern IP over the columns."""
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     if len(types.sizes) > LP_MAX_TYPES:
         best.notes.append(f"pattern LP skipped above {LP_MAX_TYPES} distinct models")
         return
     initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
-    model = VectorColumnGeneration(types, initial + types.patterns(best.assignment), settings)
+    model = ColumnGeneration(types, initial + types.patterns(best.assignment), VectorPricing(types, settings))
     lp = model.solve(types.counts, best.count, _left(deadline, LP_SHARE), known=best.lower)
     best.lower = max(best.lower, lp.bound)
     if best.count > best.lower and math.ceil(lp.value - BOUND_TOLERANCE) <= best.lower:
@@ -175,9 +182,8 @@ def _pattern_steps(
     best.offer(types.assign(found.best) if found.best else None)
     if best.done(deadline):
         return
-    bins = vector_exact.pattern_ip(
-        types, tuple(model.patterns), best.count - 1, settings, _left(deadline, PATTERN_IP_SHARE)
-    )
+    until = _left(deadline, PATTERN_IP_SHARE)
+    bins = column_ip(types, tuple(model.patterns), best.count - 1, settings, until)
     best.offer(types.assign(bins) if bins else None)
 
 

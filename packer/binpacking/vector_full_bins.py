@@ -139,7 +139,7 @@ def search(demands: np.ndarray, capacity: np.ndarray, tight: list[int], deadline
         found, branched, best = _dive(table, order, discrepancies, deadline, best)
         if found is not None:
             return FullBins(found, found)
-        if not branched or time.perf_counter() >= deadline:
+        if not branched or time.monotonic() >= deadline:
             break
     return FullBins(None, best)
 
@@ -160,7 +160,7 @@ def _dive(
         return _Frame(anchor, completions, left)
 
     frames = [frame(discrepancies)]
-    while frames and time.perf_counter() < deadline:
+    while frames and time.monotonic() < deadline:
         top = frames[-1]
         if top.applied is not None:
             alive[top.applied] = True

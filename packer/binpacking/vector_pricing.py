@@ -20,23 +20,40 @@ bound B' gives V(π) ≤ (B' + n_max) / S, n_max the most items a bin holds (eac
 an upper bound on V valid even when the search stops early, which is all Farley's bound needs.
 Every solution CP-SAT meets on its way to the best comes back too (a dozen per search on random
 fills, most of them worth more than 1): columns for the price of one search.
+
+The step (``VectorPricing``, the pattern LP's pricing for several resources):
+    1. the heuristic, from scratch and, at the root (``exact``), from each pattern the LP uses;
+       every pattern worth more than 1 is a column. In diving's node LPs (not ``exact``) that is all:
+       no bound is needed there, and the extra basis starts slow every re-solve more than they help;
+    2. when it finds none, CP-SAT: B is a proven bound on V(π) (Farley's bound, ``patterns`` (3)),
+       its patterns worth more than 1 are columns; B ≤ 1 + tolerance proves the LP converged;
+    3. settled: once ⌈z_P⌉, which no later column can raise the bound above, is no more than a bound
+       already proven (``known``, e.g. L2), step 1 is skipped and step 2 runs once, for the duals the
+       dive prunes by; then the generation stops (the time goes to the searches for a packing).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
 
 from packer import cpsat
+from packer.binpacking.item_types import ItemTypes, Pattern
+from packer.binpacking.patterns import BOUND_TOLERANCE, FarleyBound, Node, Round
 from packer.settings import SolverSettings
 
-Pattern = tuple[int, ...]
 # Scale of the duals for CP-SAT's integer objective.
 DUAL_SCALE = 10**9
 # Types that start a greedy pattern with one copy (besides the empty start), most valuable first.
 ANCHORS = 12
+# A pattern improves the LP only if it is worth more than 1 + this (float noise in the duals).
+PRICE_TOLERANCE = 1e-6
+# Seconds one exact pricing (CP-SAT knapsack) may take.
+EXACT_PRICING_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,3 +214,42 @@ def run_small(
     solver.parameters.log_search_progress = settings.debug
     solver.solve(model, callback)
     return solver
+
+
+class VectorPricing:
+    """The pricing step (``patterns.Pricing``) for several resources: heuristic, then CP-SAT (steps 1–3)."""
+
+    uses_basis = True
+
+    def __init__(self, types: ItemTypes, settings: SolverSettings) -> None:
+        self.settings = settings
+        self._sizes = types.array()
+        self._capacity = np.asarray(types.capacity, dtype=np.int64)
+
+    def price(self, node: Node, farley: FarleyBound) -> Round:
+        """Steps 1–3 of the module docstring at ``node``."""
+        settled = node.exact and math.ceil(node.value - BOUND_TOLERANCE) <= node.known
+        heuristic = greedy_price(self._sizes, node.limits, node.duals, self._capacity, basis=node.basis)
+        # 1. the heuristic's columns
+        improving = _improving(heuristic)
+        if not settled and improving:
+            return Round(columns=improving)
+        if not node.exact:
+            return Round(done=True)
+        # 2. CP-SAT, with the time left
+        seconds = min(EXACT_PRICING_SECONDS, node.deadline - time.monotonic())
+        priced = exact_price(
+            self._sizes, node.limits, node.duals, self._capacity, heuristic[0].pattern, self.settings, seconds
+        )
+        if not priced:
+            return Round(done=True)
+        farley.offer(node.duals, priced[0].upper)
+        # 3. settled: the duals were all that was wanted
+        if settled:
+            return Round(done=True)
+        return Round(columns=_improving(priced), converged=priced[0].upper <= 1 + PRICE_TOLERANCE)
+
+
+def _improving(priced: list[Priced]) -> tuple[Pattern, ...]:
+    """The patterns of ``priced`` worth more than 1."""
+    return tuple(p.pattern for p in priced if p.value > 1 + PRICE_TOLERANCE)

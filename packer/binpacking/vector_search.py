@@ -10,7 +10,8 @@ item, largest s first, is placed by the first move that applies:
     2. swap down: it replaces an item of smaller s in a bin where it then fits, the fullest result
        first; the item taken out is pending instead (pending sizes shrink: no cycle);
     3. every ``REPAIR_EVERY`` moves, a CP-SAT repair: the pending items and those of the
-       ``REPAIR_BINS`` bins with the most room (by s) go back into those bins,
+       ``REPAIR_BINS`` bins with the most room (by s) go back into those bins (the fixed-bins model
+       of ``fixed_bins``, (1)–(3) below, over that neighbourhood),
     4. else a kick: a random bin takes it and evicts random items until it fits.
 The attempt succeeds when nothing is pending (B − 1 bins) and the search starts over from there; it
 gives up after ``MOVES_PER_BIN`` moves and the next attempt empties the next bin. The repair model:
@@ -33,8 +34,8 @@ import random
 import time
 
 import numpy as np
-from ortools.sat.python import cp_model
 
+from packer.binpacking import fixed_bins
 from packer.binpacking.packing import numbered_by_first_use
 from packer.binpacking.vector_pricing import run_small
 from packer.settings import SolverSettings
@@ -97,7 +98,7 @@ def improve(
     cap = np.asarray(capacity, dtype=np.int64)
     rng = random.Random(settings.random_seed)
     best, attempt = list(assignment), 0
-    while max(best) + 1 > lower and time.perf_counter() < deadline:
+    while max(best) + 1 > lower and time.monotonic() < deadline:
         found = _without_one_bin(sizes, cap, best, attempt, rng, settings, deadline)
         if found is None:
             attempt += 1
@@ -121,9 +122,9 @@ def _without_one_bin(
     for move in range(1, MOVES_PER_BIN + 1):
         if not state.pending:
             return numbered_by_first_use(state.where.tolist())  # nothing pending: every item in a bin
-        if time.perf_counter() >= deadline or not state.bins:
+        if time.monotonic() >= deadline or not state.bins:
             return None
-        if move % REPAIR_EVERY == 0 and _repair(state, settings):
+        if move % REPAIR_EVERY == 0 and _repair(state, settings, deadline):
             continue
         state.pending.sort(key=lambda i: (-state.share[i], i))
         _place(state, state.pending.pop(0), rng)
@@ -157,29 +158,20 @@ def _place(state: _State, item: int, rng: random.Random) -> None:
     state.put(item, b)
 
 
-def _repair(state: _State, settings: SolverSettings) -> bool:
+def _repair(state: _State, settings: SolverSettings, deadline: float) -> bool:
     """Move 3: CP-SAT packs the pending items with those of the emptiest bins into those bins."""
     chosen = [int(b) for b in np.argsort(state.fullness(), kind="stable")[:REPAIR_BINS]]
     items = sorted(state.pending + [i for b in chosen for i in state.bins[b]], key=lambda i: -state.share[i])
-    model = cp_model.CpModel()
-    k = len(chosen)
-    # x[i, b] = 1 if the neighbourhood's item ranked i goes to its bin b; (3) only bins up to i exist.
-    x = {(i, b): model.new_bool_var(f"x[{i},{b}]") for i in range(len(items)) for b in range(min(i + 1, k))}
-    for i in range(len(items)):
-        # (1) every item placed
-        model.add_exactly_one(x[i, b] for b in range(min(i + 1, k)))
-    for b in range(k):
-        for r, cap in enumerate(state.capacity):
-            # (2) capacity
-            model.add(sum(int(state.sizes[items[i], r]) * x[i, b] for i in range(b, len(items))) <= int(cap))
-    solver = run_small(model, settings, REPAIR_WORK)
-    if solver.status_name() not in ("OPTIMAL", "FEASIBLE"):
+    # (1)–(3) over the neighbourhood: its items (largest first) into its bins
+    model, x = fixed_bins.build_model(state.sizes[items].tolist(), state.capacity.tolist(), len(chosen))
+    solver = run_small(model, settings, min(REPAIR_WORK, deadline - time.monotonic()))
+    ranked = fixed_bins.extract(solver, x, len(items))
+    if ranked is None:
         return False  # INFEASIBLE or UNKNOWN (work limit): this neighbourhood gives nothing
     for b in chosen:
         for i in list(state.bins[b]):
             state.take(i, b)
-    for (i, b), var in x.items():
-        if solver.boolean_value(var):
-            state.put(items[i], chosen[b])
+    for rank, b in enumerate(ranked):
+        state.put(items[rank], chosen[b])
     state.pending = []
     return True

@@ -45,6 +45,7 @@ class PlanOptions:
     targets: Path | None = None
     gpu_budget: int | None = None
     fleet: Path | None = None
+    mig: str | None = None
     minimize: str | None = None
     pins: tuple[tuple[str, str], ...] = ()
     apart: tuple[tuple[str, ...], ...] = ()
@@ -69,6 +70,8 @@ class PlanOptions:
             return "--gpus (a budget to maximize throughput on) goes with --objective throughput"
         if self.fleet and (self.profiles or self.gpu_memory):
             return "--fleet names each GPU type's profile and memory; drop --profiles/--gpu-memory"
+        if self.fleet and self.mig:
+            return "--mig is for a single GPU type; in a --fleet file, give the type mig: PRODUCT"
         if self.minimize and not self.fleet:
             return "--minimize chooses between cost and GPU count of a --fleet"
         if self.minimize and self.gpu_budget:
@@ -105,6 +108,7 @@ class PlanOptions:
             targets=self.targets,
             gpu_budget=self.gpu_budget,
             fleet=self.fleet,
+            mig=self.mig,
             minimize=self.minimize or "cost",
             interference=self.interference,
             report=self.report,

@@ -107,6 +107,13 @@ GENERALIZED_OPTIONS = option_group(
         "rules; see examples/fleet.yaml. Replaces --profiles and --gpu-memory.",
     ),
     click.option(
+        "--mig",
+        metavar="PRODUCT",
+        help="The GPUs may be cut into MIG slices of PRODUCT (A100-40GB, A100-80GB, H100-80GB, "
+        "H200-141GB): each GPU is planned whole or as a valid layout of slices, models on slices. "
+        "Without --fleet (a fleet type says mig: PRODUCT).",
+    ),
+    click.option(
         "--minimize",
         type=click.Choice(["cost", "gpus"]),
         help="With --fleet: minimize the total cost per hour (default) or the number of GPUs.",

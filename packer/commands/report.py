@@ -40,15 +40,29 @@ def wrote_report(written: WrittenReport) -> str:
     type=FILE,
     help="The fleet file the plan was made from, for a mixed-fleet plan.  [default: the plan's settings]",
 )
-def report(plan_path: Path, output: Path, profiles: Path | None, fleet: Path | None) -> None:
+@click.option(
+    "--validation",
+    type=FILE,
+    help="A validation.json written by `gpupack validate` for this plan, to draw.  [default: the one "
+    "beside the plan, if any]",
+)
+def report(
+    plan_path: Path, output: Path, profiles: Path | None, fleet: Path | None, validation: Path | None
+) -> None:
     """Draw the HTML report of a plan: PLAN is a plan JSON or a --write-repositories directory.
 
-    Figures: each model's profiled points (throughput against p99 latency) with the chosen point
-    marked; each GPU's memory, GPU utilization and memory-controller utilization stacked by model
-    against the limits; the plan against its lower bound; and where validation.json (written by
-    `gpupack validate`) lies beside the plan, promised against measured throughput per model and GPU.
+    Figures: the plan against its lower bound; the fleet (every GPU's memory and utilizations, sorted,
+    and how many GPUs are how full); each model's profiled points (throughput against p99 latency)
+    with the chosen point marked; each GPU's memory, GPU utilization and memory-controller utilization
+    stacked by model against the limits (up to 32 GPUs, 64 models: above, the fleet figure stands
+    for them); and where a validation (validation.json beside the plan, or --validation) exists,
+    measured against promised throughput per model and per GPU, with the min-ratio line and the short
+    ones marked, and each GPU's peak memory against the planned.
     """
     from packer.service import ReportRequest, run_report
 
-    written = run_report(ReportRequest(plan=plan_path, output=output, profiles=profiles, fleet=fleet))
+    request = ReportRequest(
+        plan=plan_path, output=output, profiles=profiles, fleet=fleet, validation=validation
+    )
+    written = run_report(request)
     click.echo(wrote_report(written))

@@ -4,7 +4,9 @@ Both read what ``--write-repositories`` wrote (the plan directory, ``profiler.ba
 plan with its endpoints) and run the stock ``tritonserver`` container, one per planned GPU, on that
 GPU's repository ``gpu<i>/``:
 
-- Kubernetes: per GPU a Deployment (one replica, ``nvidia.com/gpu: 1``, probes on
+- Kubernetes: per GPU (per MIG slice of a sliced GPU: ``nvidia.com/mig-<profile>: 1`` and a
+  ``nodeSelector`` on ``nvidia.com/mig.config``, the layout's mig-parted config) a Deployment (one
+  replica, ``nvidia.com/gpu: 1``, probes on
   ``/v2/health/ready`` and ``/v2/health/live``, ports 8000/8001/8002, a ``nodeSelector`` on
   ``nvidia.com/gpu.product`` where the GPU's type names a product label) and a Service; labels
   carry the GPU index and the models (as ``model.gpupack.io/<name>`` where the name is a valid
@@ -25,12 +27,23 @@ from pathlib import Path
 import yaml
 
 from packer.fleet_file import LABEL_VALUE
-from profiler import InputError, plan_json_path, read_plan, repository_name
+from packer.mig.parted import layout_label
+from profiler import (
+    InputError,
+    PlanFile,
+    plan_json_path,
+    read_plan,
+    repository_name,
+    slice_repository_name,
+)
+from profiler import PlannedGpu as PlannedGpuFile
 
 DEFAULT_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 MODELS_PATH = "/models"
 CONTAINER_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
 PRODUCT_LABEL = "nvidia.com/gpu.product"
+# The node label the GPU operator's MIG manager applies (the mig-parted config the node's GPUs run).
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 
 
 @dataclass(frozen=True)
@@ -59,19 +72,55 @@ class PlannedGpu:
     models: tuple[str, ...]
     product_label: str | None
     http_port: int
+    # One MIG slice of a sliced GPU (one server each): its profile, start, and its GPU's layout label.
+    mig_profile: str | None = None
+    mig_start: int = 0
+    mig_config: str | None = None
+
+    @property
+    def repository(self) -> str:
+        """The repository it serves, relative to the plan directory."""
+        name = repository_name(self.index)
+        return name if self.mig_profile is None else f"{name}/{slice_repository_name(self.mig_start)}"
+
+    @property
+    def suffix(self) -> str:
+        """Its objects' name after the prefix: ``gpu0``, or ``gpu0-mig4`` for a MIG slice."""
+        name = repository_name(self.index)
+        return name if self.mig_profile is None else f"{name}-{slice_repository_name(self.mig_start)}"
+
+
+def _servers(plan: PlanFile, gpu: PlannedGpuFile) -> list[PlannedGpu]:
+    """A planned GPU's servers: itself, or one per MIG slice with its own endpoint's port."""
+    if gpu.mig is None:
+        return [
+            PlannedGpu(
+                gpu.index, tuple(m.name for m in gpu.models), gpu.product_label, plan.http_port(gpu.index)
+            )
+        ]
+    label = layout_label(s.profile for s in gpu.mig)
+    out = []
+    for part in gpu.mig:
+        port = next(
+            (e.http_port for e in plan.endpoints if e.gpu == gpu.index and e.model in part.models), None
+        )
+        if port is None:
+            raise InputError(
+                f"{plan.path}: not a plan written by --write-repositories (no endpoint on GPU {gpu.index})"
+            )
+        out.append(
+            PlannedGpu(gpu.index, part.models, gpu.product_label, port, part.profile, part.start, label)
+        )
+    return out
 
 
 def read_plan_dir(directory: Path) -> tuple[PlannedGpu, ...]:
-    """The GPUs of DIR's plan (as ``--write-repositories`` writes it), each with its repository."""
+    """The servers of DIR's plan (as ``--write-repositories`` writes it): per GPU, or per MIG slice."""
     plan = read_plan(plan_json_path(directory))
-    gpus = tuple(
-        PlannedGpu(g.index, tuple(m.name for m in g.models), g.product_label, plan.http_port(g.index))
-        for g in plan.gpus
-    )
+    gpus = tuple(server for g in plan.gpus for server in _servers(plan, g))
     for gpu in gpus:
-        if not plan.repository(gpu.index).is_dir():
-            name = repository_name(gpu.index)
-            raise InputError(f"{directory}: no repository {name}/ for GPU {gpu.index} of the plan")
+        if not (plan.directory / gpu.repository).is_dir():
+            raise InputError(f"{directory}: no repository {gpu.repository}/ for GPU {gpu.index} of the plan")
     return gpus
 
 
@@ -80,7 +129,7 @@ def _labels(prefix: str, gpu: PlannedGpu) -> dict[str, str]:
         "app.kubernetes.io/name": "tritonserver",
         "app.kubernetes.io/instance": prefix,
         "gpupack.io/gpu": str(gpu.index),
-    }
+    } | ({} if gpu.mig_profile is None else {"gpupack.io/mig-slice": str(gpu.mig_start)})
 
 
 def _volume(volume: Volume, name: str = "models", read_only: bool = True) -> list[dict]:
@@ -91,14 +140,19 @@ def _volume(volume: Volume, name: str = "models", read_only: bool = True) -> lis
     return []
 
 
+def _device(gpu: PlannedGpu) -> str:
+    return "nvidia.com/gpu" if gpu.mig_profile is None else f"nvidia.com/mig-{gpu.mig_profile}"
+
+
 def _container(gpu: PlannedGpu, image: str, volume: Volume) -> dict:
     probe = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 10}
     container = {
         "name": "tritonserver",
         "image": image,
-        "args": ["tritonserver", f"--model-repository={MODELS_PATH}/{repository_name(gpu.index)}"],
+        "args": ["tritonserver", f"--model-repository={MODELS_PATH}/{gpu.repository}"],
         "ports": [{"name": n, "containerPort": p} for n, p in CONTAINER_PORTS.items()],
-        "resources": {"limits": {"nvidia.com/gpu": 1}},
+        # A MIG slice is asked for by profile (the device plugin's mixed strategy).
+        "resources": {"limits": {_device(gpu): 1}},
         "readinessProbe": probe,
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "initialDelaySeconds": 30},
     }
@@ -111,7 +165,7 @@ def kubernetes_objects(gpus: tuple[PlannedGpu, ...], image: str, volume: Volume,
     """A Deployment and a Service per GPU, in GPU order."""
     objects = []
     for gpu in gpus:
-        name = f"{prefix}-gpu{gpu.index}"
+        name = f"{prefix}-{gpu.suffix}"
         labels = _labels(prefix, gpu)
         model_labels = {f"model.gpupack.io/{m}": "true" for m in gpu.models if LABEL_VALUE.fullmatch(m)}
         metadata = {
@@ -120,8 +174,12 @@ def kubernetes_objects(gpus: tuple[PlannedGpu, ...], image: str, volume: Volume,
             "annotations": {"gpupack.io/models": ",".join(gpu.models)},
         }
         pod = {"containers": [_container(gpu, image, volume)], "volumes": _volume(volume)}
-        if gpu.product_label:
-            pod["nodeSelector"] = {PRODUCT_LABEL: gpu.product_label}
+        selector = {PRODUCT_LABEL: gpu.product_label} if gpu.product_label else {}
+        if gpu.mig_config:
+            # The node's GPUs are cut as this GPU's layout (nvidia-mig-parted, mig-parted.yaml).
+            selector[MIG_CONFIG_LABEL] = gpu.mig_config
+        if selector:
+            pod["nodeSelector"] = selector
         objects.append(
             {
                 "apiVersion": "apps/v1",
@@ -149,6 +207,11 @@ def kubernetes_objects(gpus: tuple[PlannedGpu, ...], image: str, volume: Volume,
 def compose_file(gpus: tuple[PlannedGpu, ...], image: str, directory: Path) -> dict:
     """A compose project: one service per GPU, its GPU reserved, the plan's host ports."""
     services = {}
+    if any(gpu.mig_profile for gpu in gpus):
+        raise InputError(
+            "--compose: a plan with MIG slices cannot reserve a slice by profile in compose",
+            "export it with --kubernetes (nvidia.com/mig-<profile> resources), or run its launch scripts",
+        )
     for gpu in gpus:
         host = gpu.http_port
         # A service is named after the repository it serves.

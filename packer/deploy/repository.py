@@ -6,7 +6,9 @@ GPU i's repository holds the models placed on it and the models their ensembles 
 script serves it with its own ports (``gpupack serve``, the same launcher ``gpupack profile`` uses:
 server, Python stub, numpy<2 Python).
 
-One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see.
+One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see. A
+GPU cut into MIG slices runs one server per slice, each seeing only its slice (``gpu<i>/mig<s>/``,
+its launch script pins each by MIG device UUID), and the plan directory gets a mig-parted config.
 Configs are rewritten as ``configs`` says; a streaming (LLM) model's engine gets its planned memory
 share as ``shares`` says. Links in the source are copied as the files they point
 to, so nothing outside the output is ever written; FIFOs, sockets and devices are refused. The
@@ -26,15 +28,19 @@ from packer.deploy.configs import CONFIG, rewrite_config
 from packer.deploy.shares import gpu_shares, write_share
 from packer.deploy.source import SourceModel, SourceRepository
 from packer.deploy.variants import deployments
-from packer.plan import Plan
+from packer.mig.parted import mig_parted_yaml
+from packer.plan import Gpu, MigSlice, Plan
 from profiler import (
     Endpoint,
     InputError,
     Profile,
     ProfilePoint,
+    SliceServer,
     installed_gpupack,
     launch_script,
+    mig_launch_script,
     repository_name,
+    slice_repository_name,
     write_plan_directory,
 )
 
@@ -55,19 +61,52 @@ class WrittenRepositories:
 
 
 def ports(base_port: int, index: int) -> tuple[int, int, int]:
-    """HTTP, gRPC and metrics ports of GPU ``index``'s server."""
+    """HTTP, gRPC and metrics ports of server ``index`` (GPU i's, in a plan without MIG slices)."""
     first = base_port + PORTS_PER_GPU * index
     return first, first + 1, first + 2
 
 
+def servers(plan: Plan) -> list[tuple[Gpu, MigSlice | None]]:
+    """The plan's servers in order: one per whole GPU, one per MIG slice of a sliced GPU."""
+    return [(gpu, part) for gpu in plan.gpus for part in (gpu.mig or (None,))]
+
+
 def endpoints(plan: Plan, base_port: int) -> tuple[Endpoint, ...]:
-    """One row per model replica, in GPU order."""
+    """One row per model replica, in GPU order (a sliced GPU's by slice), each at its server's ports."""
     rows = []
-    for gpu in plan.gpus:
-        http, grpc, _ = ports(base_port, gpu.index)
-        for p in gpu.points:
+    for n, (gpu, part) in enumerate(servers(plan)):
+        http, grpc, _ = ports(base_port, n)
+        for p in gpu.points if part is None else part.points:
             rows.append(Endpoint(p.model, gpu.index, f"http://{HOST}:{http}", f"{HOST}:{grpc}"))
     return tuple(rows)
+
+
+def _scripts(plan: Plan, base_port: int, gpupack: str) -> dict[int, str]:
+    """Per GPU its launch script: one server, or one per MIG slice pinned by its MIG device UUID."""
+    scripts: dict[int, str] = {}
+    slices: dict[int, list[SliceServer]] = {}
+    for n, (gpu, part) in enumerate(servers(plan)):
+        http, grpc, metrics = ports(base_port, n)
+        if part is None:
+            models = [p.model for p in gpu.points]
+            scripts[gpu.index] = launch_script(
+                gpu.index, repository_name(gpu.index), http, grpc, metrics, gpupack, models
+            )
+            continue
+        folder = slice_repository_name(part.start)
+        server = SliceServer(
+            part.profile,
+            part.start,
+            folder,
+            http,
+            grpc,
+            metrics,
+            tuple(p.model for p in part.points),
+        )
+        slices.setdefault(gpu.index, []).append(server)
+    for index, parts in slices.items():
+        scripts[index] = mig_launch_script(index, repository_name(index), parts, gpupack)
+    return dict(sorted(scripts.items()))
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -104,8 +143,9 @@ def _check_output(source: SourceRepository, output: Path, plan: Plan, base_port:
     root, out = source.root.resolve(), output.resolve()
     if out == root or root in out.parents or out in root.parents:
         raise InputError(f"--write-repositories {output} overlaps --model-repository {source.root}")
-    if base_port < 1 or ports(base_port, plan.gpu_count)[0] > 65536:
-        raise InputError(f"--base-port {base_port} leaves too few ports for {plan.gpu_count} GPUs")
+    count = len(servers(plan))
+    if base_port < 1 or ports(base_port, count)[0] > 65536:
+        raise InputError(f"--base-port {base_port} leaves too few ports for {count} servers")
 
 
 def _deployed(
@@ -137,29 +177,37 @@ def write_repositories(
     rows = endpoints(plan, base_port)
     gpupack = installed_gpupack()
     notes: list[str] = []
-    scripts = {}
-    for gpu in plan.gpus:
-        http, grpc, metrics = ports(base_port, gpu.index)
-        models = [p.model for p in gpu.points]
-        scripts[gpu.index] = launch_script(
-            gpu.index, repository_name(gpu.index), http, grpc, metrics, gpupack, models
-        )
+    scripts = _scripts(plan, base_port, gpupack)
     by_index = {gpu.index: gpu for gpu in plan.gpus}
-    shares = {gpu.index: gpu_shares(gpu) for gpu in plan.gpus}  # refused before anything is written
+    # Streaming models' memory shares, whole GPUs only (a MIG slice is its own memory limit); refused
+    # before anything is written.
+    shares = {gpu.index: gpu_shares(gpu) if gpu.mig is None else {} for gpu in plan.gpus}
 
-    def fill(index: int, repo: Path) -> None:
-        gpu = by_index[index]
-        planned = _deployed(gpu.points, (profiles or {}).get(gpu.gpu_type), source, notes)
+    def fill_one(
+        points: tuple[ProfilePoint, ...], gpu_type: str, repo: Path, index: int | None = None
+    ) -> None:
+        planned = _deployed(points, (profiles or {}).get(gpu_type), source, notes)
+        mine = shares.get(index, {}) if index is not None else {}
         for name in dict.fromkeys(m for model in planned for m in source.closure(model)):
             point, variant = planned.get(name, (None, None))
             _copy_model(source.models[name], repo, point, variant)
-            if name in shares[index]:
-                note = write_share(source.models[name], repo / name, shares[index][name])
-                notes.append(
-                    f"GPU {index}: {note}" if note else f"GPU {index}: {name}: its backend has no memory knob"
-                )
+            if name in mine:
+                note = write_share(source.models[name], repo / name, mine[name])
+                notes.append(f"GPU {index}: {note or f'{name}: its backend has no memory knob'}")
 
-    written = write_plan_directory(output, plan.to_dict(), rows, scripts, fill)
+    def fill(index: int, repo: Path) -> None:
+        gpu = by_index[index]
+        if gpu.mig is None:
+            fill_one(gpu.points, gpu.gpu_type, repo, index)
+            return
+        # A sliced GPU: one repository per slice, each served by its own server.
+        for part in gpu.mig:
+            (repo / slice_repository_name(part.start)).mkdir()
+            fill_one(part.points, gpu.gpu_type, repo / slice_repository_name(part.start))
+
+    sliced = any(gpu.mig is not None for gpu in plan.gpus)
+    mig_parted = mig_parted_yaml(plan) if sliced else None
+    written = write_plan_directory(output, plan.to_dict(), rows, scripts, fill, mig_parted)
     return WrittenRepositories(
         root=written.root,
         repositories=written.repositories,

@@ -2,6 +2,7 @@
 
 Figures are ``matplotlib.figure.Figure`` objects rendered by the Agg canvas: no pyplot, no
 global state, no display needed. PNGs carry no metadata, so the same data give the same bytes.
+The plan's figures are here; the fleet overview and the validation's are in ``draw_fleet``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from packer.reports.figures import BoundFigure, GpuFigure, ModelFigure, Promise
+from packer.reports.figures import BoundFigure, GpuFigure, ModelFigure
 
 DPI = 100
 SERVER_COLOR = "#9e9e9e"
@@ -21,7 +22,8 @@ LIMIT_COLOR = "#d62728"
 LOG_SPAN = 50
 
 
-def _png(figure: Figure) -> bytes:
+def png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, without metadata."""
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight")
@@ -57,7 +59,7 @@ def model_png(data: ModelFigure) -> bytes:
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _png(figure)
+    return png(figure)
 
 
 def gpu_png(data: GpuFigure) -> bytes:
@@ -83,7 +85,7 @@ def gpu_png(data: GpuFigure) -> bytes:
     ax.set_ylabel("% of the GPU")
     ax.set_title(f"GPU {data.index} ({data.gpu_type}); dashed: limit", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _png(figure)
+    return png(figure)
 
 
 def bound_png(data: BoundFigure) -> bytes:
@@ -104,20 +106,4 @@ def bound_png(data: BoundFigure) -> bytes:
     for ax in axes:
         for container in ax.containers:
             ax.bar_label(container, fmt="%g", fontsize=8)
-    return _png(figure)
-
-
-def validation_png(promises: tuple[Promise, ...]) -> bytes:
-    """Promised (profiled) against measured throughput, per model on its GPU and per GPU."""
-    figure = Figure(figsize=(max(6.4, 0.7 * len(promises)), 4.0))
-    ax = figure.add_subplot()
-    labels = [f"GPU {p.gpu}" + (f"\n{p.model}" if p.model else "\n(all)") for p in promises]
-    xs = range(len(promises))
-    ax.bar([x - 0.2 for x in xs], [p.promised for p in promises], width=0.4, label="promised (profiled)")
-    ax.bar([x + 0.2 for x in xs], [p.measured for p in promises], width=0.4, label="measured")
-    ax.set_xticks(list(xs))
-    ax.set_xticklabels(labels, fontsize=7, rotation=45, ha="right")
-    ax.set_ylabel("throughput (infer/s)")
-    ax.set_title("gpupack validate: promised against measured", fontsize=10)
-    ax.legend(fontsize=8)
-    return _png(figure)
+    return png(figure)

@@ -3,8 +3,11 @@
 Every figure is drawn from one of these records and nothing else, so a test compares numbers, not
 pixels (``ReportData.to_dict`` is also embedded in the HTML). Inputs are the plan JSON (a plan
 just made, or one read back: one path for both), each GPU type's profile and, where it exists,
-``validation.json`` written by ``gpupack validate``. Units: throughput infer/s, latency ms, bars
-in % of one GPU (memory as % of the GPU's memory).
+``validation.json`` written by ``gpupack validate`` (its figures' numbers: ``validation``). The fleet
+overview (``fleet``) covers every GPU; figures per GPU and per model only up to
+``PER_GPU_FIGURES_MAX`` GPUs and ``PER_MODEL_FIGURES_MAX`` models, and ``left_out`` says when not.
+Work is linear in the fleet: each profile is indexed by model once. Units: throughput infer/s,
+latency ms, bars in % of one GPU (memory as % of the GPU's memory).
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from packer.labels import point_label
+from packer.reports.fleet import FleetFigure, fleet_figure, left_out_line
+from packer.reports.validation import ValidationData, validation_data
 from packer.resources import GPU_UTIL, HOST_MEMORY, MEM_UTIL, MEMORY, Resource
 from profiler import InputError, Profile, ProfilePoint, ValidationFile
 
 RESOURCES = {r.name: r for r in (MEMORY, HOST_MEMORY, GPU_UTIL, MEM_UTIL)}
+# Above this many models the report leaves the per-model throughput–latency figures out: each holds
+# every profiled point of its model, and a page of a hundred such figures is not read either.
+PER_MODEL_FIGURES_MAX = 64
+# Points of a profile by model: each model's points are looked up once, not by a scan of the profile.
+Index = Mapping[str, Mapping[str, tuple[ProfilePoint, ...]]]
 
 
 @dataclass(frozen=True)
@@ -78,25 +88,17 @@ class BoundFigure:
 
 
 @dataclass(frozen=True)
-class Promise:
-    """Promised (profiled) and measured throughput of one model on one GPU, or of a whole GPU."""
-
-    gpu: int
-    model: str | None
-    promised: float
-    measured: float | None  # None: nothing measured (the model failed)
-
-
-@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows."""
 
     summary: str
     notes: tuple[str, ...]
-    models: tuple[ModelFigure, ...]
-    gpus: tuple[GpuFigure, ...]
+    models: tuple[ModelFigure, ...]  # empty above PER_MODEL_FIGURES_MAX models (``left_out`` says so)
+    gpus: tuple[GpuFigure, ...]  # empty above PER_GPU_FIGURES_MAX GPUs (``left_out`` says so)
     bound: BoundFigure
-    validation: tuple[Promise, ...]
+    fleet: FleetFigure
+    validation: ValidationData | None
+    left_out: tuple[str, ...]  # the figures left out, and why
 
     def to_dict(self) -> dict:
         """The figures' data as JSON-ready values."""
@@ -114,11 +116,22 @@ def point_of(model: str, entry: Mapping) -> ProfilePoint:
         latency_p99_ms=entry.get("latency_p99_ms"),
         variant=entry.get("variant", ""),
         request_rate=entry.get("request_rate"),
+        dynamic_batching=entry.get("dynamic_batching"),
+        max_queue_delay_us=entry.get("max_queue_delay_us"),
+        max_batch_size=entry.get("max_batch_size"),
     )
 
 
-def _profile_point(profile: Profile, wanted: ProfilePoint) -> ProfilePoint:
-    for p in profile.points_for(wanted.model):
+def index_points(profile: Profile) -> Mapping[str, tuple[ProfilePoint, ...]]:
+    """Each model's points of ``profile``, in file order, indexed once."""
+    points: dict[str, list[ProfilePoint]] = {}
+    for p in profile.points:
+        points.setdefault(p.model, []).append(p)
+    return {model: tuple(found) for model, found in points.items()}
+
+
+def _profile_point(points: Index, type_name: str, profile: Profile, wanted: ProfilePoint) -> ProfilePoint:
+    for p in points[type_name].get(wanted.model, ()):
         if p.key == wanted.key:
             return p
     raise InputError(
@@ -127,16 +140,16 @@ def _profile_point(profile: Profile, wanted: ProfilePoint) -> ProfilePoint:
     )
 
 
-def _model_figures(plan: Mapping, profiles: Mapping[str, Profile]) -> tuple[ModelFigure, ...]:
+def _model_figures(plan: Mapping, points: Index) -> tuple[ModelFigure, ...]:
     types = {g["index"]: g["type"] for g in plan["gpus"]}
     figures = []
     for m in plan["models"]:
         measured, missing = [], 0
-        for name, profile in profiles.items():
-            points = [p for p in profile.points_for(m["name"]) if p.ok]
-            dots = [Dot(point_label(p), p.throughput, p.latency_p99_ms) for p in points if p.latency_p99_ms]
-            missing += len(points) - len(dots)
-            if points:
+        for name, by_model in points.items():
+            ok = [p for p in by_model.get(m["name"], ()) if p.ok]
+            dots = [Dot(point_label(p), p.throughput, p.latency_p99_ms) for p in ok if p.latency_p99_ms]
+            missing += len(ok) - len(dots)
+            if ok:
                 measured.append((name, tuple(dots)))
         chosen = []
         for entry in m["points"]:
@@ -166,31 +179,25 @@ def _bar(
     )
 
 
-def _gpu_figures(plan: Mapping, profiles: Mapping[str, Profile]) -> tuple[GpuFigure, ...]:
+def _memory(profile: Profile, limits: Mapping) -> Resource:
+    """The memory the plan packed: host memory for a CPU host's profile, else GPU memory."""
+    return HOST_MEMORY if HOST_MEMORY.name in limits or profile.metadata.device == "cpu" else MEMORY
+
+
+def _gpu_figures(
+    plan: Mapping, profiles: Mapping[str, Profile], points: Index, draw: bool
+) -> tuple[GpuFigure, ...]:
+    """Each GPU's bars (only when ``draw``); every GPU's points are looked up in its profile either way."""
     limits = plan.get("limits_pct") or {}
     figures = []
     for gpu in plan["gpus"]:
         profile = profiles[gpu["type"]]
-        points = [_profile_point(profile, point_of(m["name"], m)) for m in gpu["models"]]
-        memory = HOST_MEMORY if HOST_MEMORY.name in limits or profile.metadata.device == "cpu" else MEMORY
-        bars = tuple(_bar(r, gpu, profile, points, limits) for r in (memory, GPU_UTIL, MEM_UTIL))
-        figures.append(GpuFigure(gpu["index"], gpu["type"], bars))
+        found = [_profile_point(points, gpu["type"], profile, point_of(m["name"], m)) for m in gpu["models"]]
+        if draw:
+            resources = (_memory(profile, limits), GPU_UTIL, MEM_UTIL)
+            bars = tuple(_bar(r, gpu, profile, found, limits) for r in resources)
+            figures.append(GpuFigure(gpu["index"], gpu["type"], bars))
     return tuple(figures)
-
-
-def _validation(validation: ValidationFile | None) -> tuple[Promise, ...]:
-    if not validation:
-        return ()
-    out = []
-    for gpu in validation.gpus:
-        if gpu.promised_throughput is None:
-            raise InputError(
-                f"{validation.path}: expected gpus[].models[] with promised and measured throughput "
-                "(missing 'promised_throughput')"
-            )
-        out.append(Promise(gpu.index, None, gpu.promised_throughput, gpu.measured_throughput))
-        out += [Promise(gpu.index, m.name, m.promised_throughput, m.measured_throughput) for m in gpu.models]
-    return tuple(out)
 
 
 def _gpus(n: int) -> str:
@@ -223,11 +230,24 @@ def report_data(
         lower_bound=plan["lower_bound"],
         ffd_gpu_count=plan["ffd_gpu_count"],
     )
+    points = {name: index_points(profile) for name, profile in profiles.items()}
+    limits = plan.get("limits_pct") or {}
+    gpus = plan["gpus"]
+    fleet = fleet_figure(plan, _memory(profiles[gpus[0]["type"]], limits) if gpus else MEMORY)
+    left_out = [] if fleet.per_gpu_figures else [left_out_line(fleet)]
+    models = len(plan["models"])
+    if models > PER_MODEL_FIGURES_MAX:
+        left_out.append(
+            f"per-model figures left out: {models:,} models, more than {PER_MODEL_FIGURES_MAX}; each would "
+            "hold every profiled point of its model"
+        )
     return ReportData(
         summary=summary(plan),
         notes=tuple(plan.get("notes", ())),
-        models=_model_figures(plan, profiles),
-        gpus=_gpu_figures(plan, profiles),
+        models=_model_figures(plan, points) if models <= PER_MODEL_FIGURES_MAX else (),
+        gpus=_gpu_figures(plan, profiles, points, fleet.per_gpu_figures),
         bound=bound,
-        validation=_validation(validation),
+        fleet=fleet,
+        validation=validation_data(validation, plan),
+        left_out=tuple(left_out),
     )

@@ -7,6 +7,9 @@
     endpoints.csv         model, gpu, http_url, grpc_url: where clients and gateways route
     gpu<i>/<model>/...    GPU i's Triton model repository
     launch-gpu<i>.sh      serves gpu<i>/ on GPU i with its own ports (``gpupack serve``)
+    gpu<i>/mig<s>/...     on a GPU cut into MIG slices: the repository of the slice starting at
+                          memory slice s; launch-gpu<i>.sh then starts one server per slice
+    mig-parted.yaml       for a plan with MIG slices: the nvidia-mig-parted config of its GPUs
     validation.json/.csv  what ``gpupack validate DIR`` measured (``validation_file``)
 
 Nothing else names these files. The profiler must not import the packer (the GPU host has no
@@ -35,11 +38,17 @@ PLAN_JSON = "plan.json"
 ENDPOINTS_CSV = "endpoints.csv"
 VALIDATION_JSON = "validation.json"
 VALIDATION_CSV = "validation.csv"
+MIG_PARTED_YAML = "mig-parted.yaml"
 
 
 def repository_name(index: int) -> str:
     """The folder of GPU ``index``'s repository inside a plan directory (``gpu<i>``)."""
     return f"gpu{index}"
+
+
+def slice_repository_name(start: int) -> str:
+    """The folder, inside a sliced GPU's repository, of the MIG slice starting at memory slice ``start``."""
+    return f"mig{start}"
 
 
 def launch_script_name(index: int) -> str:
@@ -70,6 +79,15 @@ class PlannedModel:
 
 
 @dataclass(frozen=True)
+class PlannedSlice:
+    """One MIG slice of a sliced GPU: its profile, first memory slice and models."""
+
+    profile: str
+    start: int
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PlannedGpu:
     """One GPU of the plan: its models, the memory and GPU utilization it expects (server included)."""
 
@@ -79,6 +97,8 @@ class PlannedGpu:
     gpu_util_pct: float | None = None
     gpu_type: str | None = None
     product_label: str | None = None
+    # A GPU cut into MIG slices: its slices, by start (``gpus[].mig``); ``None``: whole.
+    mig: tuple[PlannedSlice, ...] | None = None
 
     @property
     def promised_throughput(self) -> float:
@@ -199,7 +219,27 @@ def _gpu(where: str, data: object) -> PlannedGpu:
         gpu_util_pct=_typed(where, data, "gpu_util_pct", float, False),
         gpu_type=_typed(where, data, "type", str, False),
         product_label=_typed(where, data, "product_label", str, False),
+        mig=_slices(where, data.get("mig"), set(names)),
     )
+
+
+def _slices(where: str, data: object, models: set[str]) -> tuple[PlannedSlice, ...] | None:
+    """A sliced GPU's ``mig`` list: each slice's profile, start and models (all of the GPU's, once)."""
+    if data is None:
+        return None
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{where}: 'mig' must be a non-empty list of slices")
+    slices = []
+    for k, item in enumerate(data):
+        at = f"{where}.mig[{k}]"
+        if not isinstance(item, dict) or not isinstance(item.get("models"), list):
+            raise InputError(f"{at}: expected an object with 'profile', 'start' and 'models'")
+        names = tuple(str(m) for m in item["models"])
+        slices.append(PlannedSlice(_typed(at, item, "profile", str), _typed(at, item, "start", int), names))
+    placed = [m for s in slices for m in s.models]
+    if sorted(placed) != sorted(models) or len({s.start for s in slices}) != len(slices):
+        raise InputError(f"{where}: its MIG slices do not hold its models once each, at distinct starts")
+    return tuple(slices)
 
 
 def _endpoint(where: str, data: object) -> Endpoint:
@@ -305,6 +345,7 @@ def write_plan_directory(
     endpoints: tuple[Endpoint, ...],
     launch_scripts: Mapping[int, str],
     fill: Callable[[int, Path], None],
+    mig_parted: str | None = None,
 ) -> WrittenPlanDirectory:
     """Write ``output`` as laid out above: all of it, or nothing (built beside it, then renamed).
 
@@ -314,6 +355,7 @@ def write_plan_directory(
         endpoints: one row per model replica, in GPU order.
         launch_scripts: GPU index → its launch script's text (``serving.launch_script``), in GPU order.
         fill: writes GPU ``index``'s models into its new, empty repository folder.
+        mig_parted: the nvidia-mig-parted config of a plan with MIG slices, written beside the plan.
 
     Raises:
         OutputError: a file could not be written; ``fill``'s own errors pass through.
@@ -332,6 +374,8 @@ def write_plan_directory(
             script.write_text(text)
             script.chmod(0o755)
         (tmp / ENDPOINTS_CSV).write_text(endpoints_csv(endpoints))
+        if mig_parted is not None:
+            (tmp / MIG_PARTED_YAML).write_text(mig_parted)
         document = versioned({**plan, "endpoints": [e.to_dict() for e in endpoints]})
         (tmp / PLAN_JSON).write_text(json.dumps(document, indent=2) + "\n")
         if output.exists():

@@ -16,7 +16,8 @@ from profiler.base.errors import InputError
 
 KEY = "schema_version"
 # What this gpupack writes in each of its files, and reads back.
-SCHEMA_VERSION = "1.0"
+# 1.1 (2026-12-05): plan.json gained MIG slices (`mig`) and the config-search variant keys of a point.
+SCHEMA_VERSION = "1.1"
 # Files from before the key existed.
 UNVERSIONED = "1.0"
 _FORM = re.compile(r"(\d{1,6})\.(\d{1,6})")

@@ -5,8 +5,9 @@ puts it in place); a replan's ``--interference`` and ``gpupack report`` read it 
 **falls short** when it failed or delivered less than ``min_ratio`` × the throughput the plan promised
 it; the file records the ``min_ratio`` it was judged with (``DEFAULT_MIN_RATIO`` where it does not).
 Readers take ``min_ratio`` and ``gpus[]`` with ``index``, ``promised_throughput``,
-``measured_throughput``, ``planned_gpu_utilization_pct`` and ``models[]`` with ``name``,
-``promised_throughput`` and ``measured_throughput`` (infer/s; ``null`` when nothing was measured).
+``measured_throughput``, ``planned_gpu_utilization_pct``, ``peak_memory_mb``, ``planned_memory_mb``,
+``error`` and ``models[]`` with ``name``, ``promised_throughput``, ``measured_throughput`` (infer/s;
+``null`` when nothing was measured) and ``error``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ class ValidatedModel:
     name: str
     promised_throughput: float
     measured_throughput: float | None
+    error: str = ""  # why it failed; a failed model falls short whatever it delivered
+
+    @property
+    def ratio(self) -> float | None:
+        """Measured / promised throughput (``throughput_ratio``)."""
+        return throughput_ratio(self.measured_throughput, self.promised_throughput)
+
+    def short(self, min_ratio: float) -> bool:
+        """True when it failed or delivered less than ``min_ratio`` of its promise (``falls_short``)."""
+        return falls_short(self.measured_throughput, self.promised_throughput, min_ratio, bool(self.error))
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,30 @@ class ValidatedGpu:
     promised_throughput: float | None = None
     measured_throughput: float | None = None
     planned_gpu_util_pct: float | None = None
+    peak_memory_mb: float | None = None  # the GPU's peak device memory, MB (None on a CPU host)
+    planned_memory_mb: float | None = None  # what the plan says it holds, server included, MB
+    error: str = ""  # its server did not start
+
+    @property
+    def ratio(self) -> float | None:
+        """Measured / promised throughput summed over its models; None where the file leaves them out."""
+        if self.promised_throughput is None:
+            return None
+        return throughput_ratio(self.measured_throughput, self.promised_throughput)
+
+    @property
+    def memory_ratio(self) -> float | None:
+        """Peak / planned memory; None when either is unknown."""
+        if self.peak_memory_mb is None or not self.planned_memory_mb:
+            return None
+        return self.peak_memory_mb / self.planned_memory_mb
+
+    def short(self, min_ratio: float) -> bool:
+        """True when its server failed, a model fell short, or its total did (``falls_short``)."""
+        failed = bool(self.error) or any(m.short(min_ratio) for m in self.models)
+        if self.promised_throughput is None:
+            return failed
+        return falls_short(self.measured_throughput, self.promised_throughput, min_ratio, failed)
 
 
 @dataclass(frozen=True)
@@ -77,6 +112,14 @@ def _optional(path: Path, where: str, value: object) -> float | None:
     return None if value is None else _number(path, where, value)
 
 
+def _text(path: Path, where: str, value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{path}: {where}: expected a string, got {value!r}")
+    return value
+
+
 def _model(path: Path, where: str, model: object) -> ValidatedModel:
     if not isinstance(model, dict) or not isinstance(model.get("name"), str):
         raise InputError(f"{path}: {where}: expected an object with a 'name'")
@@ -84,6 +127,7 @@ def _model(path: Path, where: str, model: object) -> ValidatedModel:
         name=model["name"],
         promised_throughput=_number(path, f"{where}.promised_throughput", model.get("promised_throughput")),
         measured_throughput=_optional(path, f"{where}.measured_throughput", model.get("measured_throughput")),
+        error=_text(path, f"{where}.error", model.get("error")),
     )
 
 
@@ -102,6 +146,9 @@ def _gpu(path: Path, k: int, gpu: object) -> ValidatedGpu:
         planned_gpu_util_pct=_optional(
             path, f"gpus[{k}].planned_gpu_utilization_pct", gpu.get("planned_gpu_utilization_pct")
         ),
+        peak_memory_mb=_optional(path, f"gpus[{k}].peak_memory_mb", gpu.get("peak_memory_mb")),
+        planned_memory_mb=_optional(path, f"gpus[{k}].planned_memory_mb", gpu.get("planned_memory_mb")),
+        error=_text(path, f"gpus[{k}].error", gpu.get("error")),
     )
 
 

@@ -7,6 +7,7 @@ once), the group is a function of that wording; type, default and environment st
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -27,6 +28,27 @@ from profiler.base.options import (
 
 if TYPE_CHECKING:
     from profiler.measure.loadgen import MeasureSettings
+
+
+class GpuDevice(click.ParamType):
+    """A GPU: its NVML index (0 up to ``MAX_GPU_INDEX``), or a MIG device UUID (``MIG-...``).
+
+    The UUID's form is checked by the request it goes into (``parse_gpu``), in one line.
+    """
+
+    name = "INDEX|MIG-UUID"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        """An index as an int, a MIG UUID as given; anything else fails."""
+        text = str(value).strip()
+        if text.startswith("MIG-"):
+            return text
+        if text.isdigit() and int(text) <= MAX_GPU_INDEX:
+            return int(text)
+        self.fail(
+            f"{value!r} is not a GPU index (0-{MAX_GPU_INDEX}) or a MIG device UUID (MIG-...)", param, ctx
+        )
+        return 0  # not reached: fail raises
 
 
 def batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
@@ -176,3 +198,64 @@ class Progress:
     def notice(self, message: str) -> None:
         """One ``note:`` line."""
         click.echo(f"note: {message}", err=True)
+
+
+def _optional_int_list(low: int) -> Callable[[click.Context, click.Parameter, str | None], tuple[int, ...]]:
+    """``0,100,1000`` -> (0, 100, 1000); ``none`` or an empty value -> ()."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+        if value is None or value.strip().lower() in ("", "none"):
+            return ()
+        return int_list(value, low, MAX_BATCH)
+
+    return parse
+
+
+def search_options() -> Callable:
+    """``--search`` and the space it searches (profile): instance counts, the batcher, max_batch_size."""
+    return option_group(
+        click.option(
+            "--search",
+            type=click.Choice(["brute", "quick"]),
+            help="Search each model's server config (local mode): write its variants into "
+            "OUTPUT/variants/<model>_config_<n> (never into --model-repository) and measure each over the "
+            "--batch x --concurrency points. brute: every variant and point; quick: stops raising "
+            "concurrency once throughput grows < 5 % or p99 passes the bound, adding instances once "
+            "throughput stops growing or memory passes the GPU, and drops dominated variants.  "
+            "[default: no search; the models' own configs are measured]",
+        ),
+        defaulted_option(
+            "--max-instances",
+            BoundedInt(1, MAX_BATCH),
+            4,
+            "With --search: instance counts 1..N.",
+        ),
+        click.option(
+            "--queue-delays-us",
+            default="0,100,1000",
+            show_default=True,
+            callback=_optional_int_list(0),
+            metavar="LIST",
+            help="With --search: the dynamic batcher off, and on with each of these max queue delays "
+            "(microseconds); 'none': never on.",
+        ),
+        click.option(
+            "--max-batch-sizes",
+            callback=_optional_int_list(1),
+            metavar="LIST",
+            help="With --search: max_batch_size values to try.  [default: the model's own]",
+        ),
+        click.option(
+            "--preferred-batch-sizes",
+            callback=_optional_int_list(1),
+            metavar="LIST",
+            help="With --search: the dynamic batcher's preferred batch sizes (those up to each "
+            "max_batch_size).  [default: none, Triton's default]",
+        ),
+        click.option(
+            "--targets",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="With --search: the planner's targets file (YAML or CSV); each model's max_latency_p99_ms "
+            "bounds its search (quick stops at it; the best point reported stays under it).",
+        ),
+    )

@@ -1,8 +1,9 @@
 """`gpupack profile` and `gpupack profile merge`: options → a ``ProfileRequest`` → the sweep → table or JSON.
 
 ``profile`` runs one sweep (``run_profile``, perhaps of one ``--shard`` of the models) or, with
-``--gpus``, shards of it on local GPUs at once (``profile_in_parallel``); ``ProfileJob`` holds which,
-and refuses the combinations that make no sense.
+``--gpus``, shards of it on local GPUs at once (``profile_in_parallel``), or, with ``--search``, a
+search of each model's server config (``run_config_search``); ``ProfileJob`` holds which, and refuses
+the combinations that make no sense.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import click
 
 from profiler.base.cli_config import configurable
 from profiler.base.options import (
-    MAX_GPU_INDEX,
     MAX_SECONDS,
     PATH,
-    BoundedInt,
     FiniteFloat,
     GpupackCommand,
     defaulted_option,
@@ -27,6 +26,7 @@ from profiler.base.options import (
 from profiler.commands.options import (
     PERF_ANALYZER,
     SHAPE,
+    GpuDevice,
     Progress,
     batches,
     concurrencies,
@@ -35,13 +35,19 @@ from profiler.commands.options import (
     measure_options,
     measure_settings,
     sample_interval_s,
+    search_options,
     server_options,
 )
 from profiler.commands.streaming import STREAMING_OPTIONS, profile_streaming, streaming_models
 
 if TYPE_CHECKING:
     from profiler.measure.request import ProfileRequest, ProfileResult
+    from profiler.measure.search_run import SearchRequest, SearchResult
     from profiler.measure.shards import Shard
+    from profiler.measure.variants import VariantSpace
+
+# The options that shape a config search; given without --search, a mistake.
+SEARCH_ONLY = ("max_instances", "queue_delays_us", "max_batch_sizes", "preferred_batch_sizes", "targets")
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,40 @@ class ProfileJob:
     request: ProfileRequest
     gpus: tuple[int, ...] = ()
     shard: Shard | None = None
+    search: str | None = None
+    space: VariantSpace | None = None
+    targets: Path | None = None
+    search_options_given: tuple[str, ...] = ()
 
     def conflict(self) -> str | None:
         """The first combination of options that makes no sense, in one line; ``None`` when they agree."""
         if self.gpus and (self.request.mode != "local" or self.shard is not None):
             return "--gpus runs shards of a local profile itself: drop --triton-url/--shard"
+        if self.search is None and self.search_options_given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in self.search_options_given)
+            return f"{flags}: only with --search brute|quick"
+        if self.search is not None:
+            if self.request.mode != "local":
+                return (
+                    "--search needs local mode (--model-repository): the server loads the variants it writes"
+                )
+            if self.gpus or self.shard is not None:
+                return "--search runs one server on its own repository of variants: drop --gpus/--shard"
         return None
+
+    def search_request(self) -> SearchRequest:
+        """The config search asked for; p99 bounds of ``targets`` for the models searched only."""
+        from profiler.measure.latency_bounds import read_latency_bounds
+        from profiler.measure.search_run import SearchRequest
+
+        assert self.search is not None and self.space is not None  # checked by the caller
+        bounds = read_latency_bounds(self.targets) if self.targets is not None else {}
+        return SearchRequest(
+            profile=self.request,
+            mode=self.search,  # type: ignore[arg-type]
+            space=self.space,
+            latency_bounds_ms=tuple((m, b) for m, b in bounds.items() if m in self.request.models),
+        )
 
 
 def _model_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -97,7 +131,7 @@ def _listed(opts: dict) -> tuple[str, ...]:
     return opts["models"] or repository_models(opts["model_repository"])
 
 
-def _job(opts: dict) -> ProfileJob:
+def _job(opts: dict, given: tuple[str, ...] = ()) -> ProfileJob:
     from profiler.measure.request import ProfileRequest
 
     settings = measure_settings(opts)  # checked first, before the repository is listed
@@ -121,7 +155,25 @@ def _job(opts: dict) -> ProfileJob:
         resume=opts["resume"],
         reload_per_batch=opts["reload_per_batch"],
     )
-    return ProfileJob(request, opts["gpus"], opts["shard"])
+    space = None
+    if opts["search"] is not None:
+        from profiler.measure.variants import VariantSpace
+
+        space = VariantSpace(
+            opts["max_instances"],
+            opts["queue_delays_us"],
+            opts["max_batch_sizes"],
+            opts["preferred_batch_sizes"],
+        )
+    return ProfileJob(
+        request,
+        opts["gpus"],
+        opts["shard"],
+        opts["search"],
+        space,
+        opts["targets"],
+        given,
+    )
 
 
 def _exit_code(result: ProfileResult) -> int:
@@ -130,6 +182,36 @@ def _exit_code(result: ProfileResult) -> int:
     if outcome.interrupted:
         return 128 + (outcome.stop_signal or signal.SIGINT)
     return 1 if outcome.failed and not outcome.measured and not outcome.skipped else 0
+
+
+def _given(ctx: click.Context) -> tuple[str, ...]:
+    """The search-only options set anywhere but their defaults (command line, environment, config file)."""
+    return tuple(
+        name
+        for name in SEARCH_ONLY
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    )
+
+
+def _searched(ctx: click.Context, job: ProfileJob, as_json: bool) -> None:
+    """Run the config search, print its profile (table or JSON) and each model's best point; exit."""
+    from profiler.measure.report import profile_json, profile_report, progress_line
+    from profiler.measure.search_run import run_config_search
+
+    result: SearchResult = run_config_search(job.search_request(), Progress(progress_line))  # type: ignore[arg-type]
+    best = result.best_lines()
+    if result.profile is None:
+        click.echo(result.summary())
+    elif as_json:
+        summary = {"summary": result.summary(), "best": list(best), "notices": list(result.notices)}
+        click.echo(profile_json(result.profile, summary))
+    else:
+        click.echo(profile_report(result.profile, "\n".join([*best, result.summary()])))
+    if result.write_error is not None:
+        raise result.write_error
+    if result.interrupted:
+        ctx.exit(128 + (result.stop_signal or signal.SIGINT))
+    ctx.exit(1 if result.failed and not result.measured and not result.reused else 0)
 
 
 def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
@@ -202,9 +284,11 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
 @server_options(local_mode=True)
 @defaulted_option(
     "--gpu",
-    BoundedInt(0, MAX_GPU_INDEX),
+    GpuDevice(),
     0,
-    "Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled.",
+    "Local mode: NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES) and that is sampled, "
+    "or a MIG device's UUID (MIG-..., nvidia-smi -L): NVML reports no utilization per MIG instance, so "
+    "the utilization columns stay empty and the notes say so; memory is the instance's.",
 )
 @load_generator("builtin: gpupack's asyncio gRPC client; perf_analyzer: Triton's, to compare.")
 @PERF_ANALYZER
@@ -230,6 +314,7 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
     help="Local mode: profile in parallel on these GPUs (NVML indices, e.g. 0,1,2,3), one server each, "
     "shard i on the i-th; the shards go to OUTPUT/shards/ and their merge to OUTPUT.",
 )
+@search_options()
 @STREAMING_OPTIONS
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
 @click.pass_context
@@ -246,6 +331,10 @@ def profile(ctx: click.Context, **opts: object) -> None:
     failed, the server failed or the profile could not be written, 2 for bad input, 130 on Ctrl-C,
     143 on SIGTERM, 129 on SIGHUP. `gpupack profile merge OUT SHARD...` joins shard profiles.
 
+    With --search brute|quick, each model's server config (instance count, dynamic batcher, max batch
+    size) is searched too: each variant's points carry its variant columns, and the planner chooses
+    among them (`gpupack plan --choose-points` or `--targets`).
+
     Decoupled (streaming, LLM) models are profiled over gRPC streaming instead (the --input-tokens ...
     --request-rate options): per point TTFT and inter-token latency p50/p90/p99, tokens/s, requests/s;
     per model its weights and memory per sequence in flight.
@@ -255,10 +344,12 @@ def profile(ctx: click.Context, **opts: object) -> None:
 
     if opts["model_repository"] and streaming_models(opts, _listed(opts)):
         profile_streaming(ctx, opts, _listed(opts))
-    job = _job(opts)
+    job = _job(opts, _given(ctx))
     conflict = job.conflict()
     if conflict:
         raise click.UsageError(conflict)
+    if job.search is not None:
+        _searched(ctx, job, bool(opts["as_json"]))
     if job.gpus:
         _in_parallel(ctx, job)
     result = run_profile(job.request, Progress(progress_line))  # type: ignore[arg-type]

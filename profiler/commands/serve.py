@@ -18,8 +18,9 @@ from profiler.commands.options import server_options, start_timeout
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
 @click.option(
     "--gpu",
-    type=click.IntRange(min=0),
-    help="NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES is set to its UUID).  "
+    metavar="INDEX|MIG-UUID",
+    help="NVML index of the one GPU the server sees (CUDA_VISIBLE_DEVICES is set to its UUID), or a MIG "
+    "device's UUID (MIG-..., as nvidia-smi -L lists it): the server then sees only that slice.  "
     "[default: the environment's CUDA_VISIBLE_DEVICES]",
 )
 @server_options()

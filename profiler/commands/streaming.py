@@ -115,7 +115,12 @@ def streaming_models(opts: dict, models: tuple[str, ...]) -> bool:
             f"decoupled (streaming) models {', '.join(streaming)} are profiled apart from the others "
             f"({', '.join(others)}): profile each group with its own --models and --output"
         )
-    for key, flag in (("triton_url", "--triton-url"), ("shard", "--shard"), ("resume", "--resume")):
+    for key, flag in (
+        ("triton_url", "--triton-url"),
+        ("shard", "--shard"),
+        ("resume", "--resume"),
+        ("search", "--search"),
+    ):
         if opts.get(key):
             raise click.UsageError(f"{flag} is not available for streaming (decoupled) models")
     if opts.get("gpus"):

@@ -18,7 +18,7 @@ from profiler.measure.stats import STABLE_WINDOWS
 from profiler.measure.sweep import SweepOutcome
 from profiler.profiles.profile_io import read_profile
 from profiler.profiles.schema import PROFILE_CSV, Profile, ProfileMetadata, model_name_problem
-from profiler.server.nvml import GpuInfo
+from profiler.server.nvml import MIG_UNMEASURED, GpuInfo, parse_gpu
 
 LoadGenerator = Literal["builtin", "perf_analyzer"]
 
@@ -37,7 +37,7 @@ class ProfileRequest:
     triton_server: Path | None = None
     backend_python: Path | None = None
     backend_directory: Path | None = None
-    gpu: int = 0
+    gpu: int | str = 0  # an NVML index, or a MIG device UUID (``MIG-...``)
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     load_generator: LoadGenerator = "builtin"
     perf_analyzer: Path | None = None
@@ -64,6 +64,8 @@ class ProfileRequest:
                 raise InputError(f"--models: {model!r} is not a model name")
         if not self.sample_interval_s > 0:
             raise InputError("--sample-interval must be positive")
+        if isinstance(self.gpu, str):
+            object.__setattr__(self, "gpu", parse_gpu(self.gpu))  # "3" or "MIG-..." as typed
 
     @property
     def mode(self) -> Literal["local", "remote"]:
@@ -143,7 +145,9 @@ def _notes(request: ProfileRequest, gpu: GpuInfo | None) -> str:
         f"{STABLE_WINDOWS} windows (memory: from just before the point's first request"
         + ("; each batch size from a fresh load of its model)" if request.reload_per_batch else ")")
     ]
-    if gpu is not None:
+    if gpu is not None and gpu.mig:
+        notes.append(f"the server sees MIG device {gpu.uuid} only, {MIG_UNMEASURED}")
+    elif gpu is not None:
         notes.append(f"the server sees GPU {gpu.index} ({gpu.uuid}) only")
     return "; ".join(notes)
 

@@ -26,7 +26,7 @@ from profiler.measure.inputs import InputSpec, input_specs
 from profiler.measure.loadgen import LoadEngine, Measurement, MeasureSettings
 from profiler.measure.sampler import ResourceUse, Sampler
 from profiler.measure.stats import eta_seconds
-from profiler.measure.sweep import BASELINE_S, STUB_DIED, Progress, Reporter, ServerHandle
+from profiler.measure.sweep import BASELINE_S, STUB_DIED, Progress, Reporter, ServerHandle, measured_point
 from profiler.measure.variants import Variant
 from profiler.profiles.profile_io import write_profile
 from profiler.profiles.schema import Profile, ProfilePoint
@@ -130,23 +130,8 @@ class VariantMeasurer:
         lost = self.server.failure(after_error=True) if m.error else None
         if lost:
             m = Measurement(error=lost)
-        if m.error:
-            point = ProfilePoint(model, batch_size, concurrency, stable=False, error=m.error, **columns)
-        else:
-            use = self.sampler.use(m.start, m.end, memory_start=first_request)
-            point = ProfilePoint(
-                model,
-                batch_size,
-                concurrency,
-                throughput=m.throughput,
-                latency_p50_ms=m.latency_p50_ms,
-                latency_p90_ms=m.latency_p90_ms,
-                latency_p95_ms=m.latency_p95_ms,
-                latency_p99_ms=m.latency_p99_ms,
-                stable=m.stable,
-                **columns,
-                **dataclasses.asdict(use),
-            )
+        use = ResourceUse() if m.error else self.sampler.use(m.start, m.end, memory_start=first_request)
+        point = measured_point(model, batch_size, concurrency, m, use, **columns)
         self.recorder.record(point)
         trouble = lost or self._trouble(variant, batch_size, concurrency, m)
         if trouble:

@@ -36,11 +36,12 @@ from profiler.measure.variants import (
     read_config,
     write_variants,
 )
-from profiler.profiles.schema import Profile, ProfilePoint, ServerBaseline
+from profiler.profiles.schema import VARIANTS_DIR, Profile, ProfilePoint, ServerBaseline
 
 SearchMode = Literal["brute", "quick"]
-# The scratch repository of variants, inside --output (Model Analyzer's output_model_repository).
-VARIANTS_DIR = "variants"
+# The scratch repository of variants (VARIANTS_DIR), inside --output: Model Analyzer's
+# output_model_repository. A plan deploys a chosen variant from there (packer/deploy/variants.py).
+__all__ = ["VARIANTS_DIR", "SearchRequest", "SearchResult", "run_config_search"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,25 @@ class SearchResult:
     stop_signal: int | None = None
     write_error: OutputError | None = None
     unsaved: int = 0
+
+    def best_lines(self) -> tuple[str, ...]:
+        """Per model, one line: its best variant and point within its limits, or that none is."""
+        bounds = dict(self.request.latency_bounds_ms)
+        variants = {v.name: v for _, vs in self.variants for v in vs}
+        lines = []
+        for model, point in self.best:
+            under = f" under p99 {bounds[model]:g} ms" if model in bounds else ""
+            if point is None:
+                lines.append(f"{model}: no measured point{under}")
+                continue
+            variant = variants.get(point.variant)
+            what = variant.describe() if variant else "as recorded"
+            p99 = f", p99 {point.latency_p99_ms:.1f} ms" if point.latency_p99_ms is not None else ""
+            lines.append(
+                f"{model}: best{under} is {point.variant} ({what}) at batch {point.batch_size}, "
+                f"concurrency {point.concurrency}: {point.throughput:.1f} infer/s{p99}"
+            )
+        return tuple(lines)
 
     def summary(self) -> str:
         """One line under the table."""

@@ -131,20 +131,26 @@ def done_keys(existing: Profile | None) -> set[tuple[str, int, int]]:
     return {(p.model, p.batch_size, p.concurrency) for p in existing.points if p.ok}
 
 
-def _point(model: str, b: int, c: int, instances: int, m: Measurement, use: ResourceUse) -> ProfilePoint:
+def measured_point(
+    model: str, batch: int, concurrency: int, m: Measurement, use: ResourceUse, **columns: object
+) -> ProfilePoint:
+    """The profile row of one measurement: its throughput, latencies and resource use, or its error.
+
+    ``columns`` are the point's other columns (its instance count, a config search's variant).
+    """
     if m.error:
-        return ProfilePoint(model, b, c, instances, stable=False, error=m.error)
+        return ProfilePoint(model, batch, concurrency, stable=False, error=m.error, **columns)
     return ProfilePoint(
         model,
-        b,
-        c,
-        instances,
+        batch,
+        concurrency,
         throughput=m.throughput,
         latency_p50_ms=m.latency_p50_ms,
         latency_p90_ms=m.latency_p90_ms,
         latency_p95_ms=m.latency_p95_ms,
         latency_p99_ms=m.latency_p99_ms,
         stable=m.stable,
+        **columns,
         **dataclasses.asdict(use),
     )
 
@@ -282,7 +288,7 @@ class Sweep:
                 if measurement.error
                 else self.sampler.use(measurement.start, measurement.end, memory_start=first_request)
             )
-            self._record(_point(model, b, c, instances, measurement, use))
+            self._record(measured_point(model, b, c, measurement, use, instance_count=instances))
             pending.pop(0)
             if lost:
                 return lost

@@ -12,8 +12,8 @@ sizes) and ``max_batch_size``. The space is every combination of
 and each variant is written under its own model name, ``<model>_config_<n>`` (as Model Analyzer
 names its variants), into a scratch repository: never into the user's. The config is parsed with
 ``text_format.Parse`` into tritonclient's ``ModelConfig``, changed as a message and written with
-``text_format.MessageToString``; the model's other files (its version folders, weights) are
-symlinked, not copied.
+``text_format.MessageToString``; the model's other files (in its version folders, weights) are
+symlinked, not copied, from folders of the variant's own.
 
 A model that does not batch (``max_batch_size: 0``) or has a sequence batcher or an ensemble
 scheduler keeps its own scheduling: only its instance count is searched.
@@ -212,7 +212,21 @@ def write_variants(
         write_atomic(
             target / CONFIG_FILE, header + text_format.MessageToString(variant_config(config, variant))
         )
-        for entry in entries:
+        _mirror(target, entries)
+
+
+def _mirror(target: Path, entries: list[Path]) -> None:
+    """Real folders for ``entries``' folders, links for their files.
+
+    A linked version folder would make the Python backend write its ``__pycache__`` beside the
+    user's model.py; in a folder of our own it lands in the scratch repository.
+    """
+    for entry in entries:
+        if entry.name == "__pycache__":
+            continue
+        if entry.is_dir():
+            _mirror(ensure_directory(target / entry.name), sorted(entry.iterdir()))
+        else:
             _link(target / entry.name, entry)
 
 
@@ -223,6 +237,6 @@ def _link(link: Path, to: Path) -> None:
             if os.readlink(link) == str(to):
                 return
             link.unlink()
-        link.symlink_to(to, target_is_directory=to.is_dir())
+        link.symlink_to(to)
     except OSError as exc:
         raise cannot_write(link, exc) from None

@@ -148,10 +148,13 @@ def _where(path: Path, index: int, row: dict[str, str]) -> str:
 def _row_values(path: Path, index: int, row: dict[str, str], columns: tuple[Column, ...]) -> dict:
     values = {}
     for column in columns:
-        if column.name not in row:
+        text = row.get(column.name)
+        # An absent or empty optional cell is the record's default: nothing to parse (most cells of a
+        # large profile are such, and they dominate its reading time).
+        if text is None or (not text and not column.required):
             continue
         try:
-            values[column.attr] = _parse_cell(column, row[column.name])
+            values[column.attr] = _parse_cell(column, text)
         except ValueError as exc:
             raise InputError(f"{_where(path, index, row)}: column {column.name!r}: {exc}") from None
         if column.attr == "model" and values["model"]:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 PROFILE_CSV = "profile.csv"
+# A config search's scratch repository of variants, beside profile.csv (profiler/measure/search_run.py).
+VARIANTS_DIR = "variants"
 SERVER_CSV = "server-only.csv"
 METADATA_JSON = "metadata.json"
 SERVER_MODEL_NAME = "triton-server"

@@ -13,13 +13,42 @@ reserved memory as used on every sample; it is the fallback on older drivers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from profiler.base.errors import InputError
+
 _MB = 1e6
 # GPM metrics are rates between two samples; NVIDIA's examples and our H100 check take them 1 s apart.
 GPM_INTERVAL_S = 1.0
+
+
+# A MIG device's UUID as nvidia-smi -L prints it: ``MIG-<uuid>`` (R470 and later drivers) or the
+# older ``MIG-GPU-<gpu uuid>/<gpu instance>/<compute instance>``. CUDA_VISIBLE_DEVICES accepts both.
+MIG_UUID = re.compile(
+    r"MIG-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|MIG-GPU-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/\d+/\d+"
+)
+
+
+def parse_gpu(text: str) -> int | str:
+    """A ``--gpu`` value: an NVML index (``0``) or a MIG device UUID (``MIG-…``, kept as given).
+
+    Raises:
+        InputError: neither.
+
+    """
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if MIG_UUID.fullmatch(text):
+        return text
+    raise InputError(
+        f"--gpu {text!r}: expected a GPU's NVML index (0, 1, ...) or a MIG device UUID",
+        "nvidia-smi -L lists both (a MIG device as 'MIG 1g.18gb Device 0: (UUID: MIG-...)')",
+    )
 
 
 class NvmlUnavailable(Exception):
@@ -34,13 +63,22 @@ class NoSuchGpu(NvmlUnavailable):
 class GpuInfo:
     """The GPU the server is given."""
 
-    index: int
+    index: int | str  # NVML index, or the MIG device UUID asked for
     name: str
     uuid: str
     memory_total_mb: float
     driver: str
     gpm_supported: bool
     reserved_memory_mb: float | None = None  # None: the v1 call only (reserved counted as used)
+    # A MIG instance: NVML reports its memory but no utilization (NOT_SUPPORTED per instance).
+    mig: bool = False
+
+
+# What NVML cannot read on a MIG instance, said in the profile's notes.
+MIG_UNMEASURED = (
+    "a MIG instance: NVML reports no GPU or memory-controller utilization per MIG instance (those "
+    "columns stay empty) and no SM activity; memory is the instance's"
+)
 
 
 @dataclass(frozen=True)
@@ -101,8 +139,24 @@ def _gpm_supported(nvml: Any, handle: object) -> bool:
         return False
 
 
-def open_gpu(index: int) -> GpuInfo:
-    """Initialize NVML and describe GPU ``index`` (NVML's order, as nvidia-smi shows).
+def _handle(nvml: Any, index: int | str) -> object:
+    """The NVML handle of GPU ``index``, or of the MIG device whose UUID ``index`` is."""
+    if isinstance(index, str):
+        try:
+            return nvml.nvmlDeviceGetHandleByUUID(index)
+        except nvml.NVMLError as exc:
+            raise NoSuchGpu(f"no MIG device {index} ({exc})") from None
+    count = nvml.nvmlDeviceGetCount()
+    if not 0 <= index < count:
+        raise NoSuchGpu(f"no GPU {index}: NVML sees {count} GPU(s)")
+    return nvml.nvmlDeviceGetHandleByIndex(index)
+
+
+def open_gpu(index: int | str) -> GpuInfo:
+    """Initialize NVML and describe GPU ``index`` (NVML's order, as nvidia-smi shows) or a MIG device.
+
+    ``index`` may be a MIG device UUID (``MIG-...``): its memory is the instance's, and NVML reads no
+    utilization on it (``GpuInfo.mig``, ``MIG_UNMEASURED``).
 
     The caller owns the NVML session: call ``close_nvml()`` when done.
 
@@ -116,10 +170,7 @@ def open_gpu(index: int) -> GpuInfo:
     except nvml.NVMLError as exc:
         raise NvmlUnavailable(f"NVML did not initialize ({exc})") from None
     try:
-        count = nvml.nvmlDeviceGetCount()
-        if not 0 <= index < count:
-            raise NoSuchGpu(f"no GPU {index}: NVML sees {count} GPU(s)")
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        handle = _handle(nvml, index)
         memory = read_memory(nvml, handle)
         return GpuInfo(
             index=index,
@@ -127,8 +178,9 @@ def open_gpu(index: int) -> GpuInfo:
             uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
             memory_total_mb=memory.total_mb,
             driver=_text(nvml.nvmlSystemGetDriverVersion()),
-            gpm_supported=_gpm_supported(nvml, handle),
+            gpm_supported=not isinstance(index, str) and _gpm_supported(nvml, handle),
             reserved_memory_mb=memory.reserved_mb,
+            mig=isinstance(index, str),
         )
     except nvml.NVMLError as exc:
         nvml.nvmlShutdown()
@@ -170,7 +222,12 @@ class NvmlGpuSource:
 
     def __init__(self, gpu: GpuInfo) -> None:
         self._nvml = _nvml()
-        self._handle = self._nvml.nvmlDeviceGetHandleByIndex(gpu.index)
+        nvml = self._nvml
+        self._handle = (
+            nvml.nvmlDeviceGetHandleByUUID(gpu.uuid)
+            if gpu.mig
+            else nvml.nvmlDeviceGetHandleByIndex(gpu.index)
+        )
         self._v2 = gpu.reserved_memory_mb is not None  # open_gpu found the v2 call working
         self._gpm: _GpmReader | None = None
         if gpu.gpm_supported:

@@ -22,7 +22,7 @@ from typing import IO, Literal
 from profiler.base.errors import InputError
 from profiler.base.signals import Interrupted, handle_signals
 from profiler.server.launcher import LocalServer, LocalServerSettings, ServerPorts
-from profiler.server.nvml import NoSuchGpu, NvmlUnavailable, close_nvml, open_gpu
+from profiler.server.nvml import NoSuchGpu, NvmlUnavailable, close_nvml, open_gpu, parse_gpu
 from profiler.server.triton import Endpoints, TritonControl
 
 # Every model of the repository is loaded before the server says it is ready; PyTorch models on a
@@ -31,8 +31,10 @@ SERVE_START_TIMEOUT_S = 600.0
 ServeMode = Literal["none", "poll"]
 
 
-def visible_device(index: int) -> str:
+def visible_device(index: int | str) -> str:
     """``CUDA_VISIBLE_DEVICES`` for the GPU NVML numbers ``index``: its UUID, or the index without NVML.
+
+    A MIG device UUID (``parse_gpu``) is that device already: CUDA then sees only that slice.
 
     CUDA numbers GPUs fastest first unless told otherwise, NVML (and nvidia-smi) by PCI bus: the UUID
     names the same GPU for both.
@@ -41,6 +43,8 @@ def visible_device(index: int) -> str:
         InputError: NVML works and has no GPU ``index``.
 
     """
+    if isinstance(index, str):
+        return index
     try:
         gpu = open_gpu(index)
     except NoSuchGpu as exc:
@@ -57,7 +61,7 @@ class ServeRequest:
 
     repository: Path
     ports: ServerPorts = ServerPorts(8000, 8001, 8002)
-    gpu: int | None = None  # None: the environment's CUDA_VISIBLE_DEVICES
+    gpu: int | str | None = None  # None: the environment's CUDA_VISIBLE_DEVICES; str: a MIG UUID
     triton_server: Path | None = None
     backend_python: Path | None = None
     backend_directory: Path | None = None
@@ -67,6 +71,8 @@ class ServeRequest:
     start_timeout_s: float = SERVE_START_TIMEOUT_S
 
     def __post_init__(self) -> None:
+        if isinstance(self.gpu, str):
+            object.__setattr__(self, "gpu", parse_gpu(self.gpu))  # "3" or "MIG-..." as typed
         if not self.repository.is_dir():
             raise InputError(f"{self.repository}: not a directory (expected a Triton model repository)")
         if self.model_control_mode not in ("none", "poll"):
@@ -215,4 +221,99 @@ def launch_script(
         http=http,
         grpc=grpc,
         metrics=metrics,
+    )
+
+
+_MIG_LAUNCH = """#!/usr/bin/env bash
+# gpupack plan, GPU {index} in MIG slices: {slices}
+# One Triton server per MIG slice (`gpupack serve`), each seeing only its slice: CUDA_VISIBLE_DEVICES is
+# the slice's MIG device UUID. Create the slices first (nvidia-mig-parted with mig-parted.yaml).
+# Environment: GPUPACK (the gpupack executable), GPUPACK_GPU (the physical GPU, NVML index, whose MIG
+# devices are used), GPUPACK_MIG_<start> (the MIG UUID of the slice at memory slice <start>; default:
+# from nvidia-smi -L, the k-th MIG device of the slice's profile on that GPU), TRITONSERVER,
+# GPUPACK_BACKEND_PYTHON. Extra arguments go to every `gpupack serve`. The first server to stop stops
+# the others; Ctrl-C, SIGTERM or SIGHUP stop them all.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+gpupack={gpupack}
+gpu="${{GPUPACK_GPU:-{index}}}"
+mig_uuid() {{  # PROFILE K: the UUID of the K-th MIG device of PROFILE on GPU $gpu (nvidia-smi -L)
+    nvidia-smi -L | awk -v gpu="$gpu:" -v profile="$1" -v k="$2" '
+        $1 == "GPU" {{ on = ($2 == gpu) }}
+        on && $1 == "MIG" && $2 == profile && n++ == k {{
+            sub(/.*UUID: /, ""); sub(/\\).*/, ""); print; exit
+        }}'
+}}
+pids=()
+trap 'kill "${{pids[@]}}" 2>/dev/null || true' EXIT INT TERM HUP
+{servers}
+wait -n
+"""
+
+_MIG_SERVER = """uuid="${{GPUPACK_MIG_{start}:-$(mig_uuid {profile} {k})}}"
+[ -n "$uuid" ] || {{ echo "no MIG device {profile} #{k} on GPU $gpu (set GPUPACK_MIG_{start})" >&2; exit 2; }}
+"${{GPUPACK:-$gpupack}}" serve "$here/{repository}/{folder}" \\
+    --http-port {http} --grpc-port {grpc} --metrics-port {metrics} --gpu "$uuid" "$@" &
+pids+=($!)"""
+
+
+@dataclass(frozen=True)
+class SliceServer:
+    """One MIG slice's server in a sliced GPU's launch script."""
+
+    profile: str
+    start: int
+    folder: str
+    http: int
+    grpc: int
+    metrics: int
+    models: tuple[str, ...] = ()
+
+
+def mig_launch_script(
+    index: int,
+    repository_dir_name: str,
+    servers: Sequence[SliceServer],
+    gpupack_executable: str | os.PathLike[str],
+) -> str:
+    """The text of ``launch-gpu<index>.sh`` for a GPU cut into MIG slices: one server per slice.
+
+    Each server is pinned by its slice's MIG device UUID (``GPUPACK_MIG_<start>``, else found with
+    ``nvidia-smi -L`` among the devices of its profile on ``GPUPACK_GPU``, in order).
+
+    Raises:
+        InputError: a negative index, a folder that is not a plain name, or no slices.
+
+    """
+    if index < 0 or not servers:
+        raise InputError(f"a sliced GPU needs an index ≥ 0 and at least one slice (GPU {index})")
+    for name in (repository_dir_name, *(s.folder for s in servers)):
+        if not name or name in (".", "..") or "/" in name or "\\" in name or any(c.isspace() for c in name):
+            raise InputError(f"repository folder {name!r} is not a plain directory name")
+    seen: dict[str, int] = {}
+    blocks = []
+    for s in sorted(servers, key=lambda s: s.start):
+        ServerPorts(s.http, s.grpc, s.metrics)  # validates them
+        k = seen.get(s.profile, 0)
+        seen[s.profile] = k + 1
+        blocks.append(
+            _MIG_SERVER.format(
+                start=s.start,
+                profile=shlex.quote(s.profile),
+                k=k,
+                repository=repository_dir_name,
+                folder=s.folder,
+                http=s.http,
+                grpc=s.grpc,
+                metrics=s.metrics,
+            )
+        )
+    described = "; ".join(
+        f"{s.profile}@{s.start}: {', '.join(' '.join(m.split()) for m in s.models) or '-'}" for s in servers
+    )
+    return _MIG_LAUNCH.format(
+        index=index,
+        slices=described,
+        gpupack=shlex.quote(os.fspath(gpupack_executable)),
+        servers="\n".join(blocks),
     )

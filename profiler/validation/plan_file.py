@@ -26,6 +26,13 @@ def read_deployment(directory: Path) -> Deployment:
     """
     deployment = read_plan(plan_json_path(directory))
     fix = f"pass the directory written by `gpupack plan --write-repositories {directory}`"
+    sliced = [gpu.index for gpu in deployment.gpus if gpu.mig is not None]
+    if sliced:
+        raise InputError(
+            f"{directory}: GPU {sliced[0]} runs in MIG slices; validate serves one server per GPU and does "
+            "not measure slices yet",
+            "run the plan's launch scripts on GPUs cut as its mig-parted.yaml says, and measure each slice",
+        )
     for gpu in deployment.gpus:
         for model in gpu.models:
             config = deployment.repository(gpu.index) / model.name / "config.pbtxt"

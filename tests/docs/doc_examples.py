@@ -55,6 +55,8 @@ _FENCE = re.compile(r"^```(\w*)(.*)$")
 _TITLE = re.compile(r'title="([^"]+)"')
 _NOT_RUN = re.compile(r"^<!--\s*not-run:\s*(.+?)\s*-->$")
 _EXIT = re.compile(r"^\(exit (\d+)\)$")
+# A command that runs gpupack: first in its pipeline, after any VAR=value assignments.
+_CALLS_GPUPACK = re.compile(r'(^|[;&|]\s*)(\w+=("[^"]*"|\S+)\s+)*gpupack( |$)')
 _NORMALISE = [
     (re.compile(r"solved in \d+(\.\d+)? s"), "solved in X s"),
     (re.compile(r"\b\d+(\.\d+)? s\b(?=[:;,)]|$)"), "X s"),
@@ -136,7 +138,7 @@ def examples(pages: list[Path] = PAGES) -> list[Example]:
             if language != "console":
                 continue
             steps = _steps(body)
-            if not any(re.search(r"(^|[;&|]\s*)gpupack ", s.command) for s in steps):
+            if not any(_CALLS_GPUPACK.search(s.command) for s in steps):
                 continue
             reason = _NOT_RUN.match(previous)
             found.append(Example(page, line, steps, tuple(files), reason.group(1) if reason else ""))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from packer.binpacking.bounds import l2_bound
+from packer.binpacking.knapsack_pricing import solve_pattern_lp
 from packer.binpacking.one_dimension import pack_one_dimension
-from packer.binpacking.patterns import solve_pattern_lp
 from packer.binpacking.slack import minimum_slack
 from packer.check import check_plan
 from packer.planner import plan

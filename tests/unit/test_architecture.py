@@ -217,6 +217,9 @@ CLI_ENTRY_POINTS = {
     "profiler.measure.streaming.request": {"StreamingProfileRequest", "decoupled_models"},
     "profiler.measure.streaming.run": {"run_streaming_profile"},
     "profiler.measure.streaming.tokens": {"TokenLength"},
+    "profiler.measure.search_run": {"SearchRequest", "SearchResult", "run_config_search"},
+    "profiler.measure.latency_bounds": {"read_latency_bounds"},
+    "profiler.measure.variants": {"VariantSpace"},
     "profiler.measure.shards": {"Shard", "merge", "profile_in_parallel", "repository_models"},
     "profiler.profiles.profile_io": {"read_profile", "write_profile"},
     "profiler.server.install": {"find_tritonserver"},
@@ -281,3 +284,9 @@ def test_importing_the_cli_loads_neither_ortools_nor_tritonclient():
     )
     done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_test_files_have_unique_names_across_folders():
+    """The test folders are not packages: two test files of one name stop the whole run at collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

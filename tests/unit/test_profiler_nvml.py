@@ -153,3 +153,25 @@ def test_device_memory_falls_back_to_v1_when_the_driver_lacks_the_v2_call(monkey
     gpu = open_gpu(0)
     assert gpu.reserved_memory_mb is None  # unknown: the reserved memory is inside "used"
     assert NvmlGpuSource(gpu).sample(0.0, pids=()).memory_used_mb == 2435.0
+
+
+def test_a_mig_device_is_opened_by_uuid_and_reads_memory_but_no_utilization(monkeypatch: pytest.MonkeyPatch):
+    uuid = "MIG-aaaaaaaa-0000-0000-0000-000000000000"
+    # As NVML answers on a MIG device: the UUID's handle, memory, utilization NOT_SUPPORTED.
+    nvml = _stand_in(failing=("nvmlDeviceGetUtilizationRates",))
+
+    def by_uuid(asked: str) -> str:
+        if asked != uuid:
+            raise _Error(f"not found: {asked}")
+        return f"handle-{asked}"
+
+    nvml.nvmlDeviceGetHandleByUUID = by_uuid
+    nvml.nvmlDeviceGetUUID = lambda handle: uuid
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    gpu = open_gpu(uuid)
+    assert (gpu.index, gpu.uuid, gpu.mig, gpu.gpm_supported) == (uuid, uuid, True, False)
+    sample = NvmlGpuSource(gpu).sample(1.0, pids=(100,))
+    assert (sample.gpu_util_pct, sample.mem_util_pct, sample.memory_used_mb) == (None, None, 1790.0)
+    assert "nvmlGpmQueryDeviceSupport" not in nvml.calls
+    with pytest.raises(NvmlUnavailable, match="no MIG device MIG-bbbbbbbb"):
+        open_gpu("MIG-bbbbbbbb-0000-0000-0000-000000000000")

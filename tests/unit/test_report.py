@@ -3,15 +3,12 @@ each figure are the plan's."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from matplotlib.image import imread
+from report_support import Page, read_report
 
 from cli import cli
 
@@ -19,51 +16,12 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "model-analyzer"
 SMALL = Path(__file__).resolve().parents[2] / "examples" / "profiles" / "small-16gb"
 
 
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.images: list[dict[str, str]] = []
-        self.scripts: dict[str, str] = {}
-        self._script: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "img":
-            self.images.append(dict(attrs))
-        if tag == "script":
-            self._script = dict(attrs).get("id")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._script = None
-
-    def handle_data(self, data: str) -> None:
-        if self._script:
-            self.scripts[self._script] = self.scripts.get(self._script, "") + data
-
-
-def _read_report(path: Path) -> tuple[_Page, dict]:
-    page = _Page()
-    page.feed(path.read_text(encoding="utf-8"))
-    page.close()
-    assert page.images, "the report has no figure"
-    for image in page.images:
-        header, _, payload = image["src"].partition(",")
-        assert header == "data:image/png;base64"
-        embedded = imread(io.BytesIO(base64.b64decode(payload)), format="png")
-        beside = path.parent / image["data-file"]
-        assert beside.is_file()
-        assert imread(beside).shape == embedded.shape and embedded.shape[0] > 100
-    data = json.loads(page.scripts["figure-data"])
-    assert data == json.loads((path.parent / f"{path.stem}_files" / "figures.json").read_text())
-    return page, data
-
-
-def _plan(tmp_path: Path, *args: str) -> tuple[dict, dict, _Page]:
+def _plan(tmp_path: Path, *args: str) -> tuple[dict, dict, Page]:
     report, output = tmp_path / "report.html", tmp_path / "plan.json"
     result = CliRunner().invoke(cli, ["plan", *args, "--report", str(report), "--output", str(output)])
     assert result.exit_code == 0, result.output
     assert "wrote the report" in result.stdout
-    page, data = _read_report(report)
+    page, data = read_report(report)
     return json.loads(output.read_text()), data, page
 
 
@@ -95,13 +53,17 @@ def test_plan_report_of_the_seed_example_draws_every_gpu_against_its_limits(tmp_
         "ffd_gpu_count": 6,
     }
     # The seed has no latencies: no throughput-latency figures, and the report says why.
-    assert len(page.images) == 1 + 6
+    assert [i["data-file"].split("/")[1] for i in page.images] == [
+        "bound.png",
+        "fleet.png",
+        *(f"gpu-{k}.png" for k in range(6)),
+    ]
     assert "no p99 latency in the profile" in (tmp_path / "report.html").read_text()
 
 
 def test_model_figures_mark_exactly_the_chosen_points_among_all_profiled_ones(tmp_path: Path):
     plan, data, page = _plan(tmp_path, "--profiles", str(SMALL), "--choose-points", "--time-limit", "5")
-    assert len(page.images) == 1 + plan["gpu_count"] + 9
+    assert len(page.images) == 2 + plan["gpu_count"] + 9
     for model, figure in zip(plan["models"], data["models"], strict=True):
         assert figure["model"] == model["name"]
         chosen = sorted((p["throughput"], p["latency_p99_ms"]) for p in model["points"])
@@ -143,14 +105,24 @@ def test_report_command_adds_promised_against_measured_from_validation_json(tmp_
     out = tmp_path / "again" / "report.html"
     result = CliRunner().invoke(cli, ["report", str(folder), "--output", str(out)])
     assert result.exit_code == 0, result.output
-    page, data = _read_report(out)
-    assert any(i["data-file"].endswith("validation.png") for i in page.images)
-    expected = [
-        [g["index"], m.get("name"), m["promised_throughput"], m["measured_throughput"]]
-        for g in validation["gpus"]
-        for m in [g, *g["models"]]
+    page, data = read_report(out)
+    files = [i["data-file"].split("/")[1] for i in page.images]
+    # No memory in this validation.json: no memory figure.
+    assert files[-2:] == ["validation-models.png", "validation-gpus.png"]
+    gpus = [
+        [g["index"], None, g["promised_throughput"], g["measured_throughput"]] for g in validation["gpus"]
     ]
-    assert [[p["gpu"], p["model"], p["promised"], p["measured"]] for p in data["validation"]] == expected
+    models = [
+        [g["index"], m["name"], m["promised_throughput"], m["measured_throughput"]]
+        for g in validation["gpus"]
+        for m in g["models"]
+    ]
+    promises = data["validation"]
+    assert [[p["gpu"], p["model"], p["promised"], p["measured"]] for p in promises["gpus"]] == gpus
+    assert [[p["gpu"], p["model"], p["promised"], p["measured"]] for p in promises["models"]] == models
+    assert [p["ratio"] for p in promises["gpus"] + promises["models"]] == [pytest.approx(0.9)] * len(
+        gpus + models
+    )
 
 
 def test_report_of_a_model_analyzer_plan_shows_memory_controller_utilization_as_not_measured(tmp_path: Path):

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from packer.binpacking import vector_full_bins, vector_search
+from packer.binpacking.diving import dive
 from packer.binpacking.ffd import first_fit_decreasing
-from packer.binpacking.vector_diving import dive
+from packer.binpacking.greedy import greedy_packings
+from packer.binpacking.item_types import ItemTypes
+from packer.binpacking.patterns import ColumnGeneration
 from packer.binpacking.vector_engine import pack_vector_exact
-from packer.binpacking.vector_patterns import VectorColumnGeneration
-from packer.binpacking.vector_pricing import exact_price, greedy_price
+from packer.binpacking.vector_pricing import VectorPricing, exact_price, greedy_price
 from packer.binpacking.vector_search import improve
-from packer.binpacking.vector_types import VectorTypes, greedy_packings
 from packer.settings import SolverSettings
 from packer.testing.vector_instances import FAMILIES, exact_fill, instance
 
@@ -48,6 +49,11 @@ def brute_force_optimum(demands: list[list[int]], capacity: list[int]) -> int:
     raise AssertionError("unreachable: one item per bin always fits")
 
 
+def vector_lp(types: ItemTypes, initial: list) -> ColumnGeneration:
+    """The pattern LP of ``types`` with the vector pricing step."""
+    return ColumnGeneration(types, initial, VectorPricing(types, SolverSettings()))
+
+
 def tiny(seed: int) -> tuple[list[list[int]], list[int]]:
     rng = random.Random(seed)
     capacity = [20, 20, 20]
@@ -68,7 +74,7 @@ def test_full_bin_search_partitions_an_exact_fill_of_five_hundred_models():
     sizes, cap = np.asarray(demands), np.asarray(capacity)
     tight = vector_full_bins.tight_resources(sizes, cap, optimum)
     assert tight == [0, 1, 2]
-    found = vector_full_bins.search(sizes, cap, tight, time.perf_counter() + 60)
+    found = vector_full_bins.search(sizes, cap, tight, time.monotonic() + 60)
     assert found.bins is not None and len(found.bins) == optimum
     assert sorted(i for b in found.bins for i in b) == list(range(500))
     assert all((sizes[b].sum(axis=0) == cap).all() for b in found.bins)
@@ -78,11 +84,9 @@ def test_full_bin_search_partitions_an_exact_fill_of_five_hundred_models():
 def test_pattern_lp_bound_never_exceeds_the_brute_forced_optimum(seed):
     demands, capacity = tiny(seed)
     optimum = brute_force_optimum(demands, capacity)
-    types = VectorTypes.of(demands, capacity)
-    lp = VectorColumnGeneration(
-        types, types.patterns(first_fit_decreasing(demands, capacity)), SolverSettings()
-    )
-    solved = lp.solve(types.counts, float("inf"), time.perf_counter() + 30)
+    types = ItemTypes.of(demands, capacity)
+    lp = vector_lp(types, types.patterns(first_fit_decreasing(demands, capacity)))
+    solved = lp.solve(types.counts, float("inf"), time.monotonic() + 30)
     assert solved.converged
     assert solved.bound <= optimum
     assert solved.dual_value <= solved.value + 1e-6
@@ -93,7 +97,7 @@ def test_pattern_lp_bound_never_exceeds_the_brute_forced_optimum(seed):
 
 def test_exact_pricing_bounds_every_greedy_pattern():
     demands, capacity, _ = instance("uniform", 60, 5)
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     sizes, cap = types.array(), np.asarray(capacity)
     duals = np.random.default_rng(5).uniform(0.0, 0.4, len(types.sizes))
     limits = np.asarray(types.counts)
@@ -109,10 +113,10 @@ def test_exact_pricing_bounds_every_greedy_pattern():
 
 def test_dive_out_of_time_still_returns_a_complete_feasible_packing():
     demands, capacity, _ = instance("anticorrelated", 80, 2)
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
-    model = VectorColumnGeneration(types, initial, SolverSettings())
-    found = dive(model, 1, time.perf_counter() - 1.0, tuple(0.0 for _ in types.sizes))
+    model = vector_lp(types, initial)
+    found = dive(model, 1, time.monotonic() - 1.0, tuple(0.0 for _ in types.sizes))
     assert found.bins is None and found.best
     assert [sum(b[t] for b in found.best) for t in range(len(types.sizes))] == list(types.counts)
     assert all(types.fits(b) for b in found.best)
@@ -127,9 +131,7 @@ def test_same_seed_gives_the_same_packing_when_the_search_completes():
     assert first.proven and second.proven
     assert first.assignment == second.assignment
     start = greedy_packings(demands, capacity)[0]
-    runs = [
-        improve(demands, capacity, start, first.count, settings, time.perf_counter() + 20) for _ in range(2)
-    ]
+    runs = [improve(demands, capacity, start, first.count, settings, time.monotonic() + 20) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
@@ -150,10 +152,10 @@ def test_engine_is_never_worse_than_first_fit_decreasing(family):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_column_generation_stops_once_its_value_cannot_beat_a_known_bound(seed):
     demands, capacity, optimum = exact_fill(60, seed)
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     initial = [p for a in greedy_packings(demands, capacity) for p in types.patterns(a)]
-    lp = VectorColumnGeneration(types, initial, SolverSettings())
-    stopped = lp.solve(types.counts, float("inf"), time.perf_counter() + 60, known=optimum)
+    lp = vector_lp(types, initial)
+    stopped = lp.solve(types.counts, float("inf"), time.monotonic() + 60, known=optimum)
     # (4): the restricted LP's value is within the known bound, and nothing proven goes past the optimum
     assert math.ceil(stopped.value - 1e-6) <= optimum
     assert not stopped.converged
@@ -163,16 +165,16 @@ def test_column_generation_stops_once_its_value_cannot_beat_a_known_bound(seed):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_diving_node_lp_stops_pricing_once_its_value_fits_the_bins_left(seed):
     demands, capacity, optimum = exact_fill(40, seed)
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     singles = [tuple(int(t == u) for u in range(len(types.sizes))) for t in range(len(types.sizes))]
-    deadline = time.perf_counter() + 60
+    deadline = time.monotonic() + 60
     # (5): one item per bin already fits in len(demands) bins: no pricing, no new column
-    roomy = VectorColumnGeneration(types, singles, SolverSettings())
-    at_once = roomy.solve(types.counts, len(demands) + 1, deadline, exact=False)
+    roomy = vector_lp(types, singles)
+    at_once = roomy.solve(types.counts, len(demands) + 1, deadline, exact=False, stop_at=len(demands))
     assert at_once.value == pytest.approx(len(demands)) and len(at_once.patterns) == len(singles)
     # a target the LP cannot reach: heuristic pricing runs until it finds nothing better
-    tight = VectorColumnGeneration(types, singles, SolverSettings())
-    priced = tight.solve(types.counts, optimum, deadline, exact=False)
+    tight = vector_lp(types, singles)
+    priced = tight.solve(types.counts, optimum, deadline, exact=False, stop_at=optimum - 1)
     assert len(priced.patterns) > len(singles) and priced.value < len(demands) / 2
     assert not priced.converged and priced.bound == 0
 
@@ -180,11 +182,9 @@ def test_diving_node_lp_stops_pricing_once_its_value_fits_the_bins_left(seed):
 @pytest.mark.parametrize("seed", [3, 4])
 def test_farley_bound_of_an_exact_fill_never_exceeds_its_optimum_and_reaches_it_when_converged(seed):
     demands, capacity, optimum = exact_fill(24, seed)
-    types = VectorTypes.of(demands, capacity)
-    lp = VectorColumnGeneration(
-        types, types.patterns(first_fit_decreasing(demands, capacity)), SolverSettings()
-    )
-    solved = lp.solve(types.counts, float("inf"), time.perf_counter() + 60)
+    types = ItemTypes.of(demands, capacity)
+    lp = vector_lp(types, types.patterns(first_fit_decreasing(demands, capacity)))
+    solved = lp.solve(types.counts, float("inf"), time.monotonic() + 60)
     assert solved.dual_value <= optimum + 1e-6 and solved.bound <= optimum
     if solved.converged:
         assert solved.bound == optimum
@@ -213,7 +213,7 @@ def test_local_search_keeps_its_bin_index_consistent_with_its_bins_after_moves()
 def test_local_search_never_returns_a_worse_or_infeasible_packing(family):
     demands, capacity, _ = instance(family, 80, 6)
     start = greedy_packings(demands, capacity)[0]
-    found = improve(demands, capacity, start, 0, SolverSettings(), time.perf_counter() + 1.0)
+    found = improve(demands, capacity, start, 0, SolverSettings(), time.monotonic() + 1.0)
     assert_feasible(demands, capacity, found)
     assert max(found) <= max(start)
 
@@ -221,7 +221,7 @@ def test_local_search_never_returns_a_worse_or_infeasible_packing(family):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_pricing_finds_a_pattern_worth_more_than_one_whenever_a_full_bin_is(seed):
     demands, capacity, _ = exact_fill(30, seed)
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     sizes, cap, limits = types.array(), np.asarray(capacity), np.asarray(types.counts)
     # each item priced at 1.02 x its mean share: every bin of the exact fill is worth 1.02
     duals = 1.02 * (sizes / cap).mean(axis=1)
@@ -240,7 +240,7 @@ def test_pricing_finds_a_pattern_worth_more_than_one_whenever_a_full_bin_is(seed
 
 def test_pricing_from_the_lp_patterns_keeps_within_the_copies_left_and_the_capacity():
     demands, capacity, _ = instance("correlated", 60, 2)
-    types = VectorTypes.of(demands, capacity)
+    types = ItemTypes.of(demands, capacity)
     sizes, cap = types.array(), np.asarray(capacity)
     duals = np.random.default_rng(2).uniform(0.0, 0.5, len(types.sizes))
     basis = tuple(types.patterns(greedy_packings(demands, capacity)[0]))
