@@ -1,7 +1,8 @@
 """A model's candidate options on each GPU type: which profiled points, and what each demands.
 
 An option is one profiled point on one GPU type, with the model's own demand per packed resource
-(``resources.own_demand``: the server removed, utilizations inflated by a measured slowdown). Per
+(``resources.point_demand``: the server removed, a streaming model's memory its weights + KV cache
+× sequences in flight, utilizations inflated by a measured slowdown). Per
 type, a ``TypeContext`` holds the server's load and the room a GPU has for models
 (``resources.limit`` − server). Without ``choose_points`` a model's one option is the point
 ``select_point`` picks; with it every measured point that fits an empty GPU (and meets the model's
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from packer.inputs import DEFAULT_TYPE, GpuType, Target
-from packer.resources import Resource, limit, own_demand
+from packer.resources import Resource, limit, point_demand
 from packer.settings import Selection, Thresholds
 from profiler import InputError, Profile, ProfilePoint
 
@@ -27,11 +28,12 @@ class Option:
     type_index: int
     point: ProfilePoint
     demand: tuple[float, ...]
+    target: Target | None = None
 
     @property
     def throughput(self) -> float:
-        """The point's profiled throughput, infer/s."""
-        return self.point.throughput or 0.0
+        """What the replica serves: the point's infer/s, or its tokens/s for a target in tokens/s."""
+        return self.target.rate(self.point) if self.target else self.point.throughput or 0.0
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,13 @@ class TypeContext:
 
 
 def _demand(ctx: TypeContext, point: ProfilePoint) -> tuple[float, ...]:
+    slowdown = ctx.slowdown.get(point.model, 1.0)
     values = []
-    for r in ctx.resources:
-        value = getattr(point, r.attr)
+    for r, s, c in zip(ctx.resources, ctx.server, ctx.room, strict=True):
         if r in ctx.absent:
-            value = 0.0  # not measured by this type's profile: not packed on it (a note says so)
+            values.append(0.0)  # not measured by this type's profile: not packed on it (a note says so)
+            continue
+        value = point_demand(r, point, s, slowdown, c)
         if value is None:
             raise InputError(
                 f"{ctx.gpu_type.profile.source}: model {point.model!r} (batch {point.batch_size}, "
@@ -69,11 +73,7 @@ def _demand(ctx: TypeContext, point: ProfilePoint) -> tuple[float, ...]:
                 "profile on a GPU, or plan without targets and with --objective min-gpus",
             )
         values.append(value)
-    slowdown = ctx.slowdown.get(point.model, 1.0)
-    return tuple(
-        own_demand(r, v, s, slowdown, c)
-        for r, v, s, c in zip(ctx.resources, values, ctx.server, ctx.room, strict=True)
-    )
+    return tuple(values)
 
 
 def _too_big(ctx: TypeContext, point: ProfilePoint, demand: tuple[float, ...]) -> str | None:
@@ -89,12 +89,11 @@ def _too_big(ctx: TypeContext, point: ProfilePoint, demand: tuple[float, ...]) -
 def _fits(ctx: TypeContext, point: ProfilePoint) -> bool:
     """True when ``point`` fits an empty GPU of this type; an unmeasured resource does not count."""
     slowdown = ctx.slowdown.get(point.model, 1.0)
-    return all(
-        getattr(point, r.attr) is None
-        or r in ctx.absent
-        or own_demand(r, getattr(point, r.attr), s, slowdown, c) <= c
+    demands = (
+        None if r in ctx.absent else point_demand(r, point, s, slowdown, c)
         for r, c, s in zip(ctx.resources, ctx.room, ctx.server, strict=True)
     )
+    return all(d is None or d <= c for d, c in zip(demands, ctx.room, strict=True))
 
 
 def _dominated(options: list[Option]) -> list[Option]:
@@ -151,16 +150,15 @@ def _candidates(
         wanted = f"batch {selection.batch_size or 'any'}, concurrency {selection.concurrency or 'any'}"
         have = ", ".join(f"b{p.batch_size}/c{p.concurrency}" for p in measured)
         return [], ctx.why(f"has no profiled point at {wanted} (has {have})")
-    bound = target.max_latency_p99_ms if target else None
-    if bound is not None:
-        p99 = [p.latency_p99_ms for p in points if p.latency_p99_ms is not None]
-        points = [p for p in points if p.latency_p99_ms is not None and p.latency_p99_ms <= bound]
+    for attr, name, bound in target.bounds() if target else ():
+        measured = [getattr(p, attr) for p in points if getattr(p, attr) is not None]
+        points = [p for p in points if getattr(p, attr) is not None and getattr(p, attr) <= bound]
         if not points:
-            best = f"lowest p99 {min(p99):g} ms" if p99 else "no latency_p99_ms measured"
-            return [], ctx.why(f"no point with p99 ≤ {bound:g} ms ({best})")
+            best = f"lowest {name} {min(measured):g} ms" if measured else f"no {attr} measured"
+            return [], ctx.why(f"no point with {name} ≤ {bound:g} ms ({best})")
     if target is not None:
-        points = [p for p in points if (p.throughput or 0) > 0]
-    return points, ctx.why("no point with throughput above 0")
+        points = [p for p in points if target.rate(p) > 0]
+    return points, ctx.why(f"no point with {target.unit if target else 'throughput'} above 0")
 
 
 def options_on(
@@ -186,7 +184,7 @@ def options_on(
         if reason:
             reasons.append(reason)
         else:
-            options.append(Option(ctx.index, p, demand))
+            options.append(Option(ctx.index, p, demand, target))
     return _dominated(options), (ctx.why(reasons[0]) if reasons else why)
 
 

@@ -17,7 +17,7 @@ from packer.inputs import GpuType
 from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
 from packer.problem import Problem
-from packer.resources import Resource, limit, own_demand
+from packer.resources import Resource, limit, point_demand
 from packer.settings import Goal
 
 # Totals are summed in another order than the planner's: allow float noise only.
@@ -42,9 +42,7 @@ def _check_capacity(
         server = getattr(gpu_type.profile.server, r.attr) or 0.0
         allowed = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct)
         total = server + sum(
-            own_demand(
-                r, getattr(p, r.attr) or 0.0, server, problem.slowdown.get(p.model, 1.0), allowed - server
-            )
+            point_demand(r, p, server, problem.slowdown.get(p.model, 1.0), allowed - server) or 0.0
             for p in gpu.points
         )
         if total > allowed + _TOLERANCE:
@@ -81,15 +79,24 @@ def _shown(keys: list[tuple[int, int]]) -> list:
     return [g if start < 0 else f"{g}@{start}" for g, start in keys]
 
 
+def _served(problem: Problem, plan: Plan) -> Counter:
+    """Per model, what its replicas serve in its target's unit (infer/s without a target)."""
+    targets = {item.model: item.target for item in problem.items}
+    served: Counter = Counter()
+    for gpu in plan.gpus:
+        for p in gpu.points:
+            target = targets.get(p.model)
+            served[p.model] += target.rate(p) if target else p.throughput or 0.0
+    return served
+
+
 def _check_models(problem: Problem, plan: Plan) -> list[str]:
     """Replicas and targets per model, and the plan's per-model summary."""
     out = []
     # A model's servers: (GPU, MIG slice start or -1 for the whole GPU); the rules hold per server.
     hosts: dict[str, list[tuple[int, int]]] = {item.model: [] for item in problem.items}
-    served: Counter = Counter()
+    served = _served(problem, plan)
     for gpu in plan.gpus:
-        for p in gpu.points:
-            served[p.model] += p.throughput or 0.0
         for key, names in servers(gpu):
             for name in names:
                 hosts.setdefault(name, []).append(key)
@@ -107,7 +114,7 @@ def _check_models(problem: Problem, plan: Plan) -> list[str]:
             and served[item.model] < item.target.throughput * (1 - _TOLERANCE)
         ):
             out.append(
-                f"model {item.model} serves {served[item.model]:g} infer/s "
+                f"model {item.model} serves {served[item.model]:g} {item.target.unit} "
                 f"< target {item.target.throughput:g}"
             )
     for a, b in problem.rules.apart_pairs:
@@ -137,10 +144,7 @@ def _check_goal(problem: Problem, plan: Plan) -> list[str]:
     cost = sum(g.cost_per_hour or 0.0 for g in plan.gpus)
     if plan.total_cost_per_hour is not None and not _close(plan.total_cost_per_hour, cost):
         out.append(f"reported cost {plan.total_cost_per_hour:g}/h, actual {cost:g}/h")
-    served: Counter = Counter()
-    for g in plan.gpus:
-        for p in g.points:
-            served[p.model] += p.throughput or 0.0
+    served = _served(problem, plan)
     fractions = [served[i.model] / i.target.throughput for i in problem.items if i.target is not None]
     actual = {
         Goal.MIN_GPUS: float(plan.gpu_count),

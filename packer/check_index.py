@@ -60,9 +60,10 @@ def point_problems(
         elif not problem.choose_points and index.fixed.get((p.model, t)) != p:
             out.append(f"{where}: {p.model} runs at a point the problem did not choose")
         target = index.targets[p.model]
-        bound = target.max_latency_p99_ms if target else None
-        if bound is not None and (p.latency_p99_ms is None or p.latency_p99_ms > bound):
-            out.append(f"{where}: {p.model} p99 {p.latency_p99_ms} ms above its bound {bound:g} ms")
+        for attr, name, bound in target.bounds() if target else ():
+            value = getattr(p, attr)
+            if value is None or value > bound:
+                out.append(f"{where}: {p.model} {name} {value} ms above its bound {bound:g} ms")
         if pins.get(p.model, gpu_type.name) != gpu_type.name:
             out.append(f"{where}: {p.model} is pinned to {pins[p.model]}")
     return out

@@ -15,8 +15,10 @@ many as needed, ``rules`` to none)::
       headroom_pct: 10
 
 Targets file: YAML ``model: infer/s`` or ``model: {throughput: infer/s, max_latency_p99_ms: ms}``, or
-CSV with columns ``model,throughput[,max_latency_p99_ms]``. Every error is an ``InputError`` naming
-the file and the entry; unknown keys get a "did you mean".
+CSV with columns ``model,throughput[,max_latency_p99_ms]``. A streaming (LLM) model may instead ask for
+output tokens/s with time-to-first-token and inter-token p99 bounds: ``model: {tokens_per_s: 400,
+max_ttft_p99_ms: 300, max_itl_p99_ms: 50}`` (either rate may carry any of the three bounds).
+Every error is an ``InputError`` naming the file and the entry; unknown keys get a "did you mean".
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from packer.inputs import Fleet, GpuType, Target, read_plan_profile
+from packer.inputs import INFER, TOKENS, Fleet, GpuType, Target, read_plan_profile
 from packer.rules import Rules
 from packer.units import MEMORY_FORMS, parse_memory_mb
 from profiler import InputError, did_you_mean, read_csv, read_text
@@ -35,7 +37,9 @@ from profiler import InputError, did_you_mean, read_csv, read_text
 FLEET_KEYS = ("gpu_types", "rules")
 TYPE_KEYS = ("name", "memory", "count", "cost_per_hour", "profile", "product_label", "mig")
 RULE_KEYS = ("pin", "apart", "together", "max_models_per_gpu", "headroom_pct")
-TARGET_KEYS = ("throughput", "max_latency_p99_ms")
+TARGET_KEYS = ("throughput", "max_latency_p99_ms", "tokens_per_s", "max_ttft_p99_ms", "max_itl_p99_ms")
+# The rate keys: one of them per target (requests/s, or a streaming model's output tokens/s).
+RATE_KEYS = {"throughput": INFER, "tokens_per_s": TOKENS}
 # The largest number a fleet or targets file may give (infer/s, ms, cost, counts): beyond it, a typo.
 MAX_NUMBER = 1e12
 # A Kubernetes label value: up to 63 letters, digits, '-', '_', '.', starting and ending alphanumeric.
@@ -169,23 +173,29 @@ def read_fleet(path: Path) -> Fleet:
 
 
 def _target(where: str, model: str, value: object) -> Target:
-    if isinstance(value, dict):
-        _check_keys(where, value, TARGET_KEYS)
-        if "throughput" not in value:
-            raise InputError(f"{where}: missing 'throughput' (infer/s)")
-        bound = value.get("max_latency_p99_ms")
-        return Target(
-            model,
-            _number(f"{where}: throughput", value["throughput"]),
-            None if bound is None else _number(f"{where}: max_latency_p99_ms", bound),
+    if not isinstance(value, dict):
+        return Target(model, _number(f"{where}: throughput", value))
+    _check_keys(where, value, TARGET_KEYS)
+    rates = [key for key in RATE_KEYS if value.get(key) is not None]
+    if len(rates) != 1:
+        raise InputError(
+            f"{where}: give one of 'throughput' (infer/s) or 'tokens_per_s' (output tokens/s), "
+            f"got {' and '.join(rates) or 'neither'}"
         )
-    return Target(model, _number(f"{where}: throughput", value))
+    bounds = {
+        key: None if value.get(key) is None else _number(f"{where}: {key}", value[key])
+        for key in ("max_latency_p99_ms", "max_ttft_p99_ms", "max_itl_p99_ms")
+    }
+    return Target(model, _number(f"{where}: {rates[0]}", value[rates[0]]), unit=RATE_KEYS[rates[0]], **bounds)
 
 
 def _targets_csv(path: Path) -> tuple[Target, ...]:
     header, rows = read_csv(path)  # the strict reader: a row with extra cells is refused
-    if not rows or "model" not in header or "throughput" not in header:
-        raise InputError(f"{path}: expected a header model,throughput[,max_latency_p99_ms] and rows")
+    if not rows or "model" not in header or not set(RATE_KEYS) & set(header):
+        raise InputError(
+            f"{path}: expected a header model,throughput[,max_latency_p99_ms] (or model,tokens_per_s"
+            "[,max_ttft_p99_ms,max_itl_p99_ms]) and rows"
+        )
     _check_keys(str(path), dict.fromkeys(header), ("model", *TARGET_KEYS))
     targets = []
     for i, row in enumerate(rows, start=1):

@@ -15,6 +15,9 @@ from packer.rules import NO_RULES, Rules
 from profiler import InputError, Profile, ProfilePoint, read_profile
 
 DEFAULT_TYPE = "default"
+# A target's units: requests (inferences) per second, or a streaming model's output tokens per second.
+INFER = "infer/s"
+TOKENS = "tokens/s"
 # The memory measures a point's first request at its batch size can raise (allocator growth, CUDA
 # graph capture): a deployed model goes through that first request whatever its concurrency.
 _FIRST_USE = ("memory_mb", "host_memory_mb")
@@ -24,6 +27,7 @@ _FIRST_USE = ("memory_mb", "host_memory_mb")
 # models sharing a GPU take a little more than their profiles sum to (two ResNet-18 stubs: 2.2 MB
 # over 2,649 MB planned). 1 % keeps the plan above the peak and well within 5 % of it.
 MEASURED_MEMORY_MARGIN = 0.01
+_LLM_MEMORY = ("weights_mb", "kv_mb_per_sequence")
 
 
 def with_first_use_memory(profile: Profile) -> Profile:
@@ -67,6 +71,11 @@ def with_memory_margin(profile: Profile) -> Profile:
         if p.memory_mb is None
         else replace(p, memory_mb=p.memory_mb + MEASURED_MEMORY_MARGIN * max(0.0, p.memory_mb - server))
         for p in profile.points
+    )
+    # A streaming model's memory model is its own memory too (``resources.streaming_memory_mb``).
+    points = tuple(
+        replace(p, **{a: getattr(p, a) * (1 + MEASURED_MEMORY_MARGIN) for a in _LLM_MEMORY if getattr(p, a)})
+        for p in points
     )
     return replace(profile, points=points)
 
@@ -128,17 +137,43 @@ class GpuType:
 
 @dataclass(frozen=True)
 class Target:
-    """A model's required throughput (infer/s, summed over its replicas) and optional p99 bound (ms)."""
+    """A model's required rate, summed over its replicas, and optional p99 bounds (ms).
+
+    The rate is requests/s (``unit`` ``INFER``, the profile's ``throughput``) or, for a streaming (LLM)
+    model, output tokens/s (``unit`` ``TOKENS``, the profile's ``tokens_per_s``). A streaming model may
+    also bound its time to first token and inter-token latency at p99.
+    """
 
     model: str
     throughput: float
     max_latency_p99_ms: float | None = None
+    unit: str = "infer/s"
+    max_ttft_p99_ms: float | None = None
+    max_itl_p99_ms: float | None = None
 
     def __post_init__(self) -> None:
+        if self.unit not in (INFER, TOKENS):
+            raise InputError(f"target of model {self.model!r}: unit {self.unit!r} is not {INFER} or {TOKENS}")
         if not (self.throughput > 0 and math.isfinite(self.throughput)):
-            raise InputError(f"target of model {self.model!r}: throughput must be above 0 infer/s")
-        if self.max_latency_p99_ms is not None and not self.max_latency_p99_ms > 0:
-            raise InputError(f"target of model {self.model!r}: max_latency_p99_ms must be above 0 ms")
+            raise InputError(f"target of model {self.model!r}: throughput must be above 0 {self.unit}")
+        for name in ("max_latency_p99_ms", "max_ttft_p99_ms", "max_itl_p99_ms"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise InputError(f"target of model {self.model!r}: {name} must be above 0 ms")
+
+    def rate(self, point: ProfilePoint) -> float:
+        """What one replica at ``point`` serves toward this target, in ``unit``."""
+        value = point.tokens_per_s if self.unit == TOKENS else point.throughput
+        return value or 0.0
+
+    def bounds(self) -> tuple[tuple[str, str, float], ...]:
+        """The p99 bounds set: (profile attribute, name in messages, ms)."""
+        named = (
+            ("latency_p99_ms", "p99", self.max_latency_p99_ms),
+            ("ttft_p99_ms", "TTFT p99", self.max_ttft_p99_ms),
+            ("itl_p99_ms", "ITL p99", self.max_itl_p99_ms),
+        )
+        return tuple((attr, name, bound) for attr, name, bound in named if bound is not None)
 
 
 @dataclass(frozen=True)

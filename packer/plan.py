@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from packer.resources import streaming_memory_mb
 from packer.settings import Goal, Objective
 from profiler import ProfilePoint, versioned
 
@@ -95,9 +96,25 @@ class Gpu:
                 {"name": p.model}
                 | _point_dict(p)
                 | {"memory_mb": p.memory_mb, "gpu_util_pct": p.gpu_util_pct, "mem_util_pct": p.mem_util_pct}
+                | self._share_dict(p)
                 for p in self.points
             ],
         } | ({} if self.mig is None else {"mig": [s.to_dict() for s in self.mig]})
+
+    def _share_dict(self, p: ProfilePoint) -> dict:
+        """A streaming model's memory share and token figures (none for a classic model)."""
+        share = streaming_memory_mb(p)
+        if share is None:
+            return {}
+        return {
+            "memory_share_mb": round(share, 3),
+            "memory_share_fraction": round(share / self.gpu_memory_mb, 6),
+            "tokens_per_s": p.tokens_per_s,
+            "ttft_p99_ms": p.ttft_p99_ms,
+            "itl_p99_ms": p.itl_p99_ms,
+            "input_tokens": p.input_tokens,
+            "output_tokens": p.output_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,10 @@ class ModelPlan:
     replicas: tuple[tuple[int, ProfilePoint], ...]
     target: float | None
     max_latency_p99_ms: float | None
+    # A streaming (LLM) model's target may be in output tokens/s, with TTFT and ITL p99 bounds.
+    target_unit: str = "infer/s"
+    max_ttft_p99_ms: float | None = None
+    max_itl_p99_ms: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -115,9 +136,20 @@ class ModelPlan:
         return sum(p.throughput or 0.0 for _, p in self.replicas)
 
     @property
+    def tokens_per_s(self) -> float | None:
+        """Sum of the replicas' output tokens/s (streaming models), ``None`` for a classic model."""
+        values = [p.tokens_per_s for _, p in self.replicas]
+        return None if any(v is None for v in values) or not values else sum(values)
+
+    @property
+    def served(self) -> float:
+        """What the replicas serve in the target's unit."""
+        return (self.tokens_per_s or 0.0) if self.target_unit == "tokens/s" else self.throughput
+
+    @property
     def target_fraction(self) -> float | None:
-        """Served throughput over the target (1.0 = met exactly), ``None`` without a target."""
-        return None if self.target is None else self.throughput / self.target
+        """Served rate over the target (1.0 = met exactly), ``None`` without a target."""
+        return None if self.target is None else self.served / self.target
 
     def to_dict(self) -> dict:
         """The model as in the plan JSON's ``models`` list."""
@@ -129,6 +161,17 @@ class ModelPlan:
             "target_fraction": None if self.target is None else round(self.target_fraction, 6),
             "max_latency_p99_ms": self.max_latency_p99_ms,
             "points": [{"gpu": gpu} | _point_dict(p) for gpu, p in self.replicas],
+        } | self._streaming_dict()
+
+    def _streaming_dict(self) -> dict:
+        """A streaming model's keys (none for a classic model, so its JSON is as before)."""
+        if self.tokens_per_s is None and self.target_unit == "infer/s":
+            return {}
+        return {
+            "target_unit": self.target_unit,
+            "tokens_per_s": None if self.tokens_per_s is None else round(self.tokens_per_s, 6),
+            "max_ttft_p99_ms": self.max_ttft_p99_ms,
+            "max_itl_p99_ms": self.max_itl_p99_ms,
         }
 
 

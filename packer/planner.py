@@ -122,6 +122,11 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
             tuple(sorted(replicas[i], key=lambda r: r[0])),
             item.target.throughput if item.target else None,
             item.target.max_latency_p99_ms if item.target else None,
+            *(
+                (item.target.unit, item.target.max_ttft_p99_ms, item.target.max_itl_p99_ms)
+                if item.target
+                else ()
+            ),
         )
         for i, item in enumerate(problem.items)
     )

@@ -125,8 +125,9 @@ def _reachable(item: Item, types: tuple[GpuType, ...]) -> None:
     most = sum(types[t].count * w for t, w in best.items())
     if most < item.target.throughput:
         raise InputError(
-            f"model {item.model!r}: target {item.target.throughput:g} infer/s is unreachable: at most "
-            f"{most:g} infer/s with one replica per available GPU at its fastest allowed point",
+            f"model {item.model!r}: target {item.target.throughput:g} {item.target.unit} is unreachable: at "
+            f"most {most:g} {item.target.unit} with one replica per available GPU at its fastest allowed "
+            "point",
             "raise the GPU counts in the fleet file, relax the p99 bound, or lower the target",
         )
 

@@ -11,7 +11,7 @@ from collections import Counter
 
 from packer.inputs import DEFAULT_TYPE
 from packer.labels import point_label
-from packer.plan import Gpu, Plan
+from packer.plan import Gpu, ModelPlan, Plan
 from packer.problem import Problem
 from packer.resources import HOST_MEMORY, limit_pct
 from packer.settings import Goal, Objective
@@ -65,25 +65,35 @@ def _layout(gpu: Gpu) -> str:
     return ", ".join(f"{s.profile}@{s.start}: {' + '.join(p.model for p in s.points)}" for s in gpu.mig)
 
 
+def _worst(m: ModelPlan, attr: str) -> float | None:
+    values = [getattr(p, attr) for _, p in m.replicas if getattr(p, attr) is not None]
+    return max(values) if values else None
+
+
 def _model_rows(plan: Plan) -> tuple[list[str], list[list]]:
     headers = ["MODEL", "REPLICAS", "POINTS (batch, concurrency)", "THROUGHPUT (infer/s)", "TARGET (infer/s)"]
     headers += ["TARGET MET (%)", "P99 (ms, worst)", "P99 BOUND (ms)"]
+    # Streaming (LLM) models: their tokens/s and token latencies; a target in tokens/s says so.
+    streaming = any(m.tokens_per_s is not None for m in plan.models)
+    if streaming:
+        headers += ["TOKENS/S", "TTFT P99 (ms, worst)", "ITL P99 (ms, worst)"]
     rows = []
     for m in plan.models:
         points = Counter(_point(p) for _, p in m.replicas)
-        p99 = [p.latency_p99_ms for _, p in m.replicas if p.latency_p99_ms is not None]
-        rows.append(
-            [
-                m.model,
-                len(m.replicas),
-                ", ".join(f"{n}× {pt}" if n > 1 else pt for pt, n in points.items()),
-                m.throughput,
-                m.target,
-                None if m.target_fraction is None else 100 * m.target_fraction,
-                max(p99) if p99 else None,
-                m.max_latency_p99_ms,
-            ]
-        )
+        target = m.target if m.target is None or m.target_unit == "infer/s" else f"{m.target:g} tokens/s"
+        row = [
+            m.model,
+            len(m.replicas),
+            ", ".join(f"{n}× {pt}" if n > 1 else pt for pt, n in points.items()),
+            m.throughput,
+            target,
+            None if m.target_fraction is None else 100 * m.target_fraction,
+            _worst(m, "latency_p99_ms"),
+            m.max_latency_p99_ms,
+        ]
+        if streaming:
+            row += [m.tokens_per_s, _worst(m, "ttft_p99_ms"), _worst(m, "itl_p99_ms")]
+        rows.append(row)
     return headers, rows
 
 

@@ -2,7 +2,7 @@
 
 Memory model (the blog's): a GPU running models M holds ``server + Σ_M (model − server)``. Every
 profiled value includes the server, so a model's own demand is its profiled value minus the
-server's, and a GPU's room for models is ``limit − server`` with
+server's (``own_demand``), and a GPU's room for models is ``limit − server`` with
 
     limit = capacity × min(threshold, 100 − headroom) / 100
 
@@ -10,6 +10,11 @@ where capacity is the GPU's usable memory in MB (its memory less what the driver
 ``GpuType.usable_memory_mb``), or 100 % for a utilization. Every layer (problem, check, report)
 computes a limit through ``limit`` here and nowhere else. A utilization a profile does not measure
 is absent, not zero (``measured``, ``split_absent``).
+
+A streaming (LLM) model's memory is not one number per point: it holds its weights, plus its KV cache
+for each sequence in flight (``streaming_memory_mb``: ``weights_mb + kv_mb_per_sequence × sequences``,
+both measured without the server, at the profile's token lengths, so context is in the per-sequence
+figure). ``point_demand`` is the one place a point's own demand is read, for both.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from packer.settings import Thresholds
-from profiler import Profile
+from profiler import Profile, ProfilePoint
 
 if TYPE_CHECKING:
     from packer.inputs import GpuType
@@ -91,6 +96,44 @@ def own_demand(
     """
     own = max(0.0, value - server)
     return own if resource.is_memory else min(own * slowdown, max(own, room))
+
+
+def sequences_in_flight(point: ProfilePoint) -> float:
+    """The sequences a streaming point keeps in flight.
+
+    Its concurrency, or at a request rate (open loop) Little's law with the p99 request latency
+    (requests/s × seconds each, rounded up: an upper estimate).
+    """
+    if point.concurrency > 0:
+        return float(point.concurrency)
+    latency_s = (point.latency_p99_ms or 0.0) / 1000
+    return math.ceil((point.throughput or 0.0) * latency_s)
+
+
+def streaming_memory_mb(point: ProfilePoint) -> float | None:
+    """A streaming model's own memory at ``point``: weights + KV cache × sequences in flight.
+
+    ``None`` for a point without the memory model (a classic model, or a streaming one whose fit failed):
+    its measured peak is used instead.
+    """
+    if point.weights_mb is None or point.kv_mb_per_sequence is None:
+        return None
+    return point.weights_mb + point.kv_mb_per_sequence * sequences_in_flight(point)
+
+
+def point_demand(
+    resource: Resource, point: ProfilePoint, server: float, slowdown: float = 1.0, room: float = math.inf
+) -> float | None:
+    """``point``'s own demand of ``resource``, or ``None`` when the profile lacks the value.
+
+    ``own_demand`` of its profiled value; a streaming model's memory from its memory model instead.
+    """
+    if resource.is_memory:
+        llm = streaming_memory_mb(point)
+        if llm is not None:
+            return llm
+    value = getattr(point, resource.attr)
+    return None if value is None else own_demand(resource, value, server, slowdown, room)
 
 
 def units_up(value: float) -> int:

@@ -87,7 +87,9 @@ GENERALIZED_OPTIONS = option_group(
         "max_latency_p99_ms: ms}) or CSV (model,throughput[,max_latency_p99_ms]). Places as many "
         "replicas as each target needs (one profiled point on one GPU each, at most one per model per "
         "GPU); points above a p99 bound are never used; models not listed run once. Packs GPU and "
-        "memory-controller utilization too, whatever --objective.",
+        "memory-controller utilization too, whatever --objective. A streaming (LLM) model may ask for "
+        "output tokens/s instead, with TTFT and ITL bounds: {tokens_per_s: N, max_ttft_p99_ms: ms, "
+        "max_itl_p99_ms: ms}.",
     ),
     click.option(
         "--gpus",

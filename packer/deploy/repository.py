@@ -9,7 +9,8 @@ server, Python stub, numpy<2 Python).
 One server per GPU is the right shape: a Triton server allocates memory on every GPU it can see. A
 GPU cut into MIG slices runs one server per slice, each seeing only its slice (``gpu<i>/mig<s>/``,
 its launch script pins each by MIG device UUID), and the plan directory gets a mig-parted config.
-Configs are rewritten as ``configs`` says. Links in the source are copied as the files they point
+Configs are rewritten as ``configs`` says; a streaming (LLM) model's engine gets its planned memory
+share as ``shares`` says. Links in the source are copied as the files they point
 to, so nothing outside the output is ever written; FIFOs, sockets and devices are refused. The
 whole tree is built in a temporary sibling directory and renamed into place (``write_plan_directory``).
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packer.deploy.configs import CONFIG, rewrite_config
+from packer.deploy.shares import gpu_shares, write_share
 from packer.deploy.source import SourceModel, SourceRepository
 from packer.deploy.variants import deployments
 from packer.mig.parted import mig_parted_yaml
@@ -177,17 +179,26 @@ def write_repositories(
     notes: list[str] = []
     scripts = _scripts(plan, base_port, gpupack)
     by_index = {gpu.index: gpu for gpu in plan.gpus}
+    # Streaming models' memory shares, whole GPUs only (a MIG slice is its own memory limit); refused
+    # before anything is written.
+    shares = {gpu.index: gpu_shares(gpu) if gpu.mig is None else {} for gpu in plan.gpus}
 
-    def fill_one(points: tuple[ProfilePoint, ...], gpu_type: str, repo: Path) -> None:
+    def fill_one(
+        points: tuple[ProfilePoint, ...], gpu_type: str, repo: Path, index: int | None = None
+    ) -> None:
         planned = _deployed(points, (profiles or {}).get(gpu_type), source, notes)
+        mine = shares.get(index, {}) if index is not None else {}
         for name in dict.fromkeys(m for model in planned for m in source.closure(model)):
             point, variant = planned.get(name, (None, None))
             _copy_model(source.models[name], repo, point, variant)
+            if name in mine:
+                note = write_share(source.models[name], repo / name, mine[name])
+                notes.append(f"GPU {index}: {note or f'{name}: its backend has no memory knob'}")
 
     def fill(index: int, repo: Path) -> None:
         gpu = by_index[index]
         if gpu.mig is None:
-            fill_one(gpu.points, gpu.gpu_type, repo)
+            fill_one(gpu.points, gpu.gpu_type, repo, index)
             return
         # A sliced GPU: one repository per slice, each served by its own server.
         for part in gpu.mig:

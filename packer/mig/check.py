@@ -17,7 +17,7 @@ from packer.mig.layouts import Slice, layout_problems
 from packer.mig.products import COMPUTE_SLICES, mig_product
 from packer.plan import Gpu, MigSlice
 from packer.problem import Problem
-from packer.resources import limit, own_demand
+from packer.resources import limit, point_demand
 
 _TOLERANCE = 1e-6
 
@@ -49,7 +49,7 @@ def _capacity(
         # A slowdown inflates a utilization at most to a whole GPU's room, as the problem counts it.
         whole = limit(r, gpu_type.usable_memory_mb, problem.thresholds, problem.rules.headroom_pct) - raw
         total = server + sum(
-            scale * own_demand(r, getattr(p, r.attr) or 0.0, raw, problem.slowdown.get(p.model, 1.0), whole)
+            scale * (point_demand(r, p, raw, problem.slowdown.get(p.model, 1.0), whole) or 0.0)
             for p in part.points
         )
         if total > allowed + _TOLERANCE:

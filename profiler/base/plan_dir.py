@@ -65,6 +65,17 @@ class PlannedModel:
     concurrency: int
     throughput: float
     memory_mb: float | None = None
+    # A streaming (LLM) model's promise and the token lengths it was profiled with; None otherwise.
+    tokens_per_s: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p99_ms: float | None = None
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+
+    @property
+    def streaming(self) -> bool:
+        """True for a streaming (LLM) model: validated over gRPC streaming with its token lengths."""
+        return self.tokens_per_s is not None and self.output_tokens is not None
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,9 @@ def _typed(where: str, data: Mapping, key: str, kind: type, required: bool = Tru
     return float(value) if kind is float else value
 
 
+_STREAMING_KEYS = ("tokens_per_s", "ttft_p99_ms", "itl_p99_ms", "input_tokens", "output_tokens")
+
+
 def _model(where: str, data: object) -> PlannedModel:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected an object")
@@ -178,6 +192,7 @@ def _model(where: str, data: object) -> PlannedModel:
         concurrency=_typed(where, data, "concurrency", int),
         throughput=_typed(where, data, "throughput", float),
         memory_mb=_typed(where, data, "memory_mb", float, required=False),
+        **{key: _typed(where, data, key, float, required=False) for key in _STREAMING_KEYS},
     )
     if model.batch_size < 1 or model.concurrency < 1 or model.throughput < 0:
         raise InputError(f"{where} ({name}): batch_size and concurrency must be ≥ 1, throughput ≥ 0")

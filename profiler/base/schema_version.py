@@ -17,7 +17,9 @@ from profiler.base.errors import InputError
 KEY = "schema_version"
 # What this gpupack writes in each of its files, and reads back.
 # 1.1 (2026-12-05): plan.json gained MIG slices (`mig`) and the config-search variant keys of a point.
-SCHEMA_VERSION = "1.1"
+# 1.2 (2026-12-05): streaming (LLM) models: plan.json's memory shares, token rates, TTFT/ITL bounds and
+# token lengths; validation.json's promised and measured tokens/s, TTFT and ITL.
+SCHEMA_VERSION = "1.2"
 # Files from before the key existed.
 UNVERSIONED = "1.0"
 _FORM = re.compile(r"(\d{1,6})\.(\d{1,6})")

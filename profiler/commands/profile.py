@@ -38,6 +38,7 @@ from profiler.commands.options import (
     search_options,
     server_options,
 )
+from profiler.commands.streaming import STREAMING_OPTIONS, profile_streaming, streaming_models
 
 if TYPE_CHECKING:
     from profiler.measure.request import ProfileRequest, ProfileResult
@@ -121,6 +122,13 @@ def _models(opts: dict) -> tuple[str, ...]:
                 f"shard {opts['shard']} of {len(opts['models'] or ())} models: nothing to profile", err=True
             )
     return models
+
+
+def _listed(opts: dict) -> tuple[str, ...]:
+    """--models, else every model of --model-repository (all of them, whatever --shard says)."""
+    from profiler.measure.shards import repository_models
+
+    return opts["models"] or repository_models(opts["model_repository"])
 
 
 def _job(opts: dict, given: tuple[str, ...] = ()) -> ProfileJob:
@@ -307,6 +315,7 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
     "shard i on the i-th; the shards go to OUTPUT/shards/ and their merge to OUTPUT.",
 )
 @search_options()
+@STREAMING_OPTIONS
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON instead of the table.")
 @click.pass_context
 def profile(ctx: click.Context, **opts: object) -> None:
@@ -325,10 +334,16 @@ def profile(ctx: click.Context, **opts: object) -> None:
     With --search brute|quick, each model's server config (instance count, dynamic batcher, max batch
     size) is searched too: each variant's points carry its variant columns, and the planner chooses
     among them (`gpupack plan --choose-points` or `--targets`).
+
+    Decoupled (streaming, LLM) models are profiled over gRPC streaming instead (the --input-tokens ...
+    --request-rate options): per point TTFT and inter-token latency p50/p90/p99, tokens/s, requests/s;
+    per model its weights and memory per sequence in flight.
     """
     from profiler.measure.report import profile_json, profile_report, progress_line
     from profiler.measure.run import run_profile
 
+    if opts["model_repository"] and streaming_models(opts, _listed(opts)):
+        profile_streaming(ctx, opts, _listed(opts))
     job = _job(opts, _given(ctx))
     conflict = job.conflict()
     if conflict:

@@ -172,18 +172,20 @@ def measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Mea
     """Drive every load at once and measure each, in ``loads``' order (see the module docstring)."""
     if not loads:
         return ()
+    with signals.deferred():  # leaving it raises a stop signal that arrived
+        return asyncio.run(measure_loads_async(loads, settings))
+
+
+async def measure_loads_async(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Measurement, ...]:
+    """``measure_loads`` as a coroutine, for a caller driving other loads (streams) in the same event loop."""
     limit = settings.point_limit_s
-    with signals.deferred():
-        try:
-            return asyncio.run(asyncio.wait_for(_measure_loads(loads, settings), limit))
-        except _Stopped:
-            pass  # leaving the deferred block raises the interrupt
-        except asyncio.TimeoutError:
-            failed = Measurement(
-                error=f"no result after {limit:.0f} s (the point's deadline)", timed_out=True
-            )
-            return tuple(failed for _ in loads)
-    return tuple(Measurement(error="interrupted") for _ in loads)
+    try:
+        return await asyncio.wait_for(_measure_loads(loads, settings), limit)
+    except _Stopped:
+        return tuple(Measurement(error="interrupted") for _ in loads)
+    except asyncio.TimeoutError:
+        failed = Measurement(error=f"no result after {limit:.0f} s (the point's deadline)", timed_out=True)
+        return tuple(failed for _ in loads)
 
 
 def infer_inputs(specs: Sequence[InputSpec]) -> list[grpcclient.InferInput]:

@@ -76,6 +76,8 @@ def merge(profiles: Sequence[Profile]) -> Profile:
     for other in profiles[1:]:
         for attr, words in _SAME:
             mine, theirs = getattr(first.metadata, attr), getattr(other.metadata, attr)
+            if attr == "load_generator" and _streaming(first) != _streaming(other):
+                continue  # streaming (LLM) models are measured by their own generator, by design
             if mine != theirs:
                 raise InputError(
                     f"{other.source}: measured with another {words} ({theirs or 'unknown'!r}) than "
@@ -91,6 +93,7 @@ def merge(profiles: Sequence[Profile]) -> Profile:
     metadata = dataclasses.replace(
         first.metadata,
         notes=f"merged from {len(profiles)} shards" + (f"; {notes}" if notes else ""),
+        load_generator="; ".join(dict.fromkeys(p.metadata.load_generator for p in profiles)),
     )
     return Profile(
         points=tuple(p for profile in profiles for p in profile.points),
@@ -98,6 +101,11 @@ def merge(profiles: Sequence[Profile]) -> Profile:
         metadata=metadata,
         source=" + ".join(p.source for p in profiles),
     )
+
+
+def _streaming(profile: Profile) -> bool:
+    """True for a profile of streaming (LLM) models (``gpupack profile`` of decoupled models)."""
+    return any(p.tokens_per_s is not None or p.weights_mb is not None for p in profile.points)
 
 
 def repository_models(repository: Path) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ driven at once at its planned point, and each GPU's ``GpuCheck`` is built from w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +18,21 @@ from dataclasses import dataclass, field
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from profiler.base import signals
 from profiler.base.errors import GpupackError, InputError
 from profiler.measure.inputs import InputSpec, input_specs
-from profiler.measure.loadgen import Load, Measurement, infer_inputs, inference_error, measure_loads
+from profiler.measure.loadgen import (
+    Load,
+    Measurement,
+    MeasureSettings,
+    infer_inputs,
+    inference_error,
+    measure_loads_async,
+)
 from profiler.measure.perf_analyzer import PerfAnalyzerEngine, find_perf_analyzer, pytriton_library_dirs
 from profiler.measure.sampler import Sampler
+from profiler.measure.streaming.driver import StreamLoad, StreamMeasurement, measure_stream_async
+from profiler.measure.streaming.formats import TensorValue
 from profiler.server.install import describe_install, find_tritonserver
 from profiler.server.launcher import LocalServer, LocalServerSettings
 from profiler.server.nvml import GpuInfo, NoSuchGpu, NvmlGpuSource, NvmlUnavailable, close_nvml, open_gpu
@@ -29,6 +40,7 @@ from profiler.server.procfs import TreeUsage
 from profiler.server.triton import TritonControl
 from profiler.validation.plan_file import Deployment, PlannedGpu
 from profiler.validation.records import GpuCheck, ModelCheck, ValidateRequest, ValidationReporter
+from profiler.validation.streams import stream_check, stream_requests, stream_settings
 
 # Requests per model before measuring, at its largest planned batch: the first one allocates
 # (workspaces, CUDA graphs, cuDNN autotuning), the second shows the steady state is reached.
@@ -47,6 +59,8 @@ class _Served:
     loaded_at: float
     specs: dict[str, tuple[InputSpec, ...]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Streaming models: their requests (the stream's own warm-up replaces the classic one).
+    streams: dict[str, tuple[tuple[TensorValue, ...], ...]] = field(default_factory=dict)
 
 
 class GroupValidator:
@@ -127,6 +141,9 @@ class GroupValidator:
             for model in served.planned.models:
                 try:
                     config = control.model_config(model.name)
+                    if model.streaming:
+                        served.streams[model.name] = stream_requests(model, config)
+                        continue
                     for batch in dict.fromkeys((self.deployment.largest_batch(model.name), model.batch_size)):
                         inputs = infer_inputs(input_specs(model.name, config, batch, shapes))
                         for _ in range(WARMUP_REQUESTS):
@@ -137,20 +154,35 @@ class GroupValidator:
                 except GpupackError as exc:
                     served.errors[model.name] = exc.message
 
-    def _drive(self, served: Sequence[_Served]) -> dict[tuple[int, str], Measurement]:
-        """Every warmed-up model of every served GPU at once; measurements by (GPU index, model)."""
-        keys, loads = [], []
+    def _drive(self, served: Sequence[_Served]) -> dict[tuple[int, str], Measurement | StreamMeasurement]:
+        """Every warmed-up model of every served GPU at once; measurements by (GPU index, model).
+
+        Streaming models run on their own gRPC streams in the classic loads' event loop.
+        """
+        keys, loads, streams = [], [], {}
         for one in served:
+            url = one.server.endpoints.grpc
             for model in one.planned.models:
                 if model.name in one.specs:
                     keys.append((one.planned.index, model.name))
-                    url = one.server.endpoints.grpc
                     loads.append(Load(url, model.name, one.specs[model.name], model.concurrency))
-        if not loads:
-            return {}
-        if self.request.load_generator == "builtin":
-            return dict(zip(keys, measure_loads(loads, self.request.settings), strict=True))
-        return dict(zip(keys, self._perf_analyzer(loads), strict=True))
+                elif model.name in one.streams:
+                    load = StreamLoad(url, model.name, one.streams[model.name], model.concurrency)
+                    streams[one.planned.index, model.name] = load
+        results: dict[tuple[int, str], Measurement | StreamMeasurement] = {}
+        builtin = self.request.load_generator == "builtin"
+        with ThreadPoolExecutor(max_workers=1) as pool:  # perf_analyzer's processes beside the streams
+            external = pool.submit(self._perf_analyzer, loads) if loads and not builtin else None
+            ours = loads if builtin else []
+            if ours or streams:
+                with signals.deferred():  # leaving it raises a stop signal that arrived
+                    together = _together(ours, self.request.settings, list(streams.values()))
+                    classic, measured = asyncio.run(together)
+                results.update(zip(keys if ours else [], classic, strict=True))
+                results.update(zip(streams, measured, strict=True))
+            if external is not None:
+                results.update(zip(keys, external.result(), strict=True))
+        return results
 
     def _perf_analyzer(self, loads: Sequence[Load]) -> list[Measurement]:
         """One perf_analyzer process per load, all in parallel."""
@@ -170,6 +202,16 @@ class GroupValidator:
                 engine.close()
 
 
+async def _together(
+    loads: Sequence[Load], settings: MeasureSettings, streams: Sequence[StreamLoad]
+) -> tuple[tuple[Measurement, ...], list[StreamMeasurement]]:
+    """The classic loads and the streams at once, in one event loop (as gRPC's asyncio client wants)."""
+    stream = stream_settings(settings)
+    classic = measure_loads_async(loads, settings) if loads else asyncio.sleep(0, result=())
+    results = await asyncio.gather(classic, *(measure_stream_async(load, stream) for load in streams))
+    return results[0], list(results[1:])
+
+
 def _failed(planned: PlannedGpu, device: str, gpu: GpuInfo | None, error: str) -> GpuCheck:
     models = tuple(
         ModelCheck(m.name, m.batch_size, m.concurrency, m.throughput, error="server did not start")
@@ -187,11 +229,18 @@ def _failed(planned: PlannedGpu, device: str, gpu: GpuInfo | None, error: str) -
     )
 
 
-def _check(served: _Served, measurements: dict[tuple[int, str], Measurement]) -> GpuCheck:
+def _check(served: _Served, measurements: dict[tuple[int, str], Measurement | StreamMeasurement]) -> GpuCheck:
     planned = served.planned
     models, starts, ends = [], [], []
     for m in planned.models:
         measured = measurements.get((planned.index, m.name))
+        if isinstance(measured, StreamMeasurement) or m.streaming:
+            check, window = stream_check(m, measured, served.errors.get(m.name, ""))
+            models.append(check)
+            if window:
+                starts.append(window[0])
+                ends.append(window[1])
+            continue
         error = served.errors.get(m.name) or (measured.error if measured else "not measured")
         if measured and not measured.error:
             starts.append(measured.start)

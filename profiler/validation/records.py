@@ -1,7 +1,8 @@
 """What ``gpupack validate`` is asked, and what it found: per model and per GPU, promised against measured.
 
 A model **falls short** (``validation_file.falls_short``) when it failed (load, warm-up or requests)
-or its measured throughput is below ``min_ratio`` × the throughput the plan promised for it. A GPU
+or its measured throughput is below ``min_ratio`` × the throughput the plan promised for it (a
+streaming model: its requests/s or its output tokens/s; its TTFT and ITL are reported beside). A GPU
 falls short when its server did not start, when any of its models falls short, or when its total
 measured throughput is below ``min_ratio`` × its total promise. A plan **holds** when no GPU falls
 short. Memory is reported against the plan (peak device memory, server included, over the whole run
@@ -33,6 +34,25 @@ def is_oom(message: str) -> bool:
 
 
 @dataclass(frozen=True)
+class StreamingCheck:
+    """A streaming model's token figures: what the plan's point promised, what was measured."""
+
+    promised_tokens_per_s: float
+    promised_ttft_p99_ms: float | None = None
+    promised_itl_p99_ms: float | None = None
+    measured_tokens_per_s: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p99_ms: float | None = None
+
+    @property
+    def tokens_ratio(self) -> float | None:
+        """Measured / promised output tokens/s."""
+        return throughput_ratio(self.measured_tokens_per_s, self.promised_tokens_per_s)
+
+
+@dataclass(frozen=True)
 class ModelCheck:
     """One model on one GPU: the plan's point and promise, and what was measured there."""
 
@@ -46,6 +66,8 @@ class ModelCheck:
     stable: bool = False
     failed_requests: int = 0
     error: str = ""
+    # A streaming (LLM) model: tokens/s and TTFT/ITL p99, promised (the plan's point) and measured.
+    tokens: StreamingCheck | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -53,8 +75,16 @@ class ModelCheck:
         return throughput_ratio(self.measured_throughput, self.promised_throughput)
 
     def short(self, min_ratio: float) -> bool:
-        """True when it failed or delivered less than ``min_ratio`` of its promise (``falls_short``)."""
-        return falls_short(self.measured_throughput, self.promised_throughput, min_ratio, bool(self.error))
+        """True when it failed or delivered less than ``min_ratio`` of its promise (``falls_short``).
+
+        A streaming model's requests/s and its output tokens/s must both hold.
+        """
+        failed = bool(self.error)
+        if self.tokens is not None:
+            failed = failed or falls_short(
+                self.tokens.measured_tokens_per_s, self.tokens.promised_tokens_per_s, min_ratio, failed
+            )
+        return falls_short(self.measured_throughput, self.promised_throughput, min_ratio, failed)
 
 
 @dataclass(frozen=True)

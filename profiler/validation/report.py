@@ -41,6 +41,24 @@ def model_record(model: ModelCheck, min_ratio: float) -> dict[str, object]:
         "stable": model.stable,
         "failed_requests": model.failed_requests,
         "error": model.error,
+    } | _tokens_record(model)
+
+
+def _tokens_record(model: ModelCheck) -> dict[str, object]:
+    """A streaming model's token figures, promised and measured (none for a classic model)."""
+    t = model.tokens
+    if t is None:
+        return {}
+    return {
+        "promised_tokens_per_s": _round(t.promised_tokens_per_s, 2),
+        "measured_tokens_per_s": _round(t.measured_tokens_per_s, 2),
+        "tokens_ratio": _round(t.tokens_ratio),
+        "promised_ttft_p99_ms": _round(t.promised_ttft_p99_ms, 2),
+        "ttft_p50_ms": _round(t.ttft_p50_ms, 2),
+        "ttft_p99_ms": _round(t.ttft_p99_ms, 2),
+        "promised_itl_p99_ms": _round(t.promised_itl_p99_ms, 2),
+        "itl_p50_ms": _round(t.itl_p50_ms, 2),
+        "itl_p99_ms": _round(t.itl_p99_ms, 2),
     }
 
 
@@ -107,7 +125,10 @@ def validation_csv(result: ValidationResult) -> str:
         for model in record["models"]:  # type: ignore[union-attr]
             rows.append({"gpu": gpu.index, **model, **gpu_columns})  # type: ignore[dict-item]
     out = io.StringIO()
-    fields = ["gpu", *model_record(ModelCheck("", 1, 1, 0.0), 0.0), *(f"gpu_{k}" for k in _GPU_CSV_KEYS)]
+    model_keys = dict.fromkeys(model_record(ModelCheck("", 1, 1, 0.0), 0.0))
+    for row in rows:  # streaming models add their token columns
+        model_keys |= dict.fromkeys(k for k in row if k != "gpu" and not k.startswith("gpu_"))
+    fields = ["gpu", *model_keys, *(f"gpu_{k}" for k in _GPU_CSV_KEYS)]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
@@ -152,19 +173,44 @@ _GPU_COLUMNS = (
 
 
 def models_table(result: ValidationResult) -> str:
-    """Promised against measured, one row per model, GPU by GPU."""
+    """Promised against measured, one row per model, GPU by GPU (token columns when LLMs are planned)."""
+    streaming = any(m.tokens is not None for gpu in result.gpus for m in gpu.models)
     rows = [
         [gpu.index, m.name, m.batch_size, m.concurrency, _number(m.promised_throughput, 1),
          _number(m.measured_throughput, 1), _number(m.ratio, 2), _number(m.p50_ms, 1), _number(m.p99_ms, 1),
-         _verdict(m.error, m.short(result.min_ratio))]
+         *(_token_cells(m) if streaming else ()), _verdict(m.error, m.short(result.min_ratio))]
         for gpu in result.gpus
         for m in gpu.models
     ]  # fmt: skip
     headers = ["GPU", "MODEL", "BATCH", "CONCURRENCY", "PROMISED (INFER/S)", "MEASURED (INFER/S)", "RATIO",
-               "P50 (MS)", "P99 (MS)", "VERDICT"]  # fmt: skip
+               "P50 (MS)", "P99 (MS)", *(_TOKEN_HEADERS if streaming else ()), "VERDICT"]  # fmt: skip
     return tabulate(
         rows, headers=headers, disable_numparse=True, colalign=_align(headers, {"MODEL", "VERDICT"})
     )
+
+
+_TOKEN_HEADERS = (
+    "PROMISED (TOKENS/S)",
+    "MEASURED (TOKENS/S)",
+    "TTFT P99 PLANNED (MS)",
+    "TTFT P99 (MS)",
+    "ITL P99 PLANNED (MS)",
+    "ITL P99 (MS)",
+)
+
+
+def _token_cells(m: ModelCheck) -> list[str]:
+    t = m.tokens
+    if t is None:
+        return [""] * len(_TOKEN_HEADERS)
+    return [
+        _number(t.promised_tokens_per_s, 1),
+        _number(t.measured_tokens_per_s, 1),
+        _number(t.promised_ttft_p99_ms, 1),
+        _number(t.ttft_p99_ms, 1),
+        _number(t.promised_itl_p99_ms, 1),
+        _number(t.itl_p99_ms, 1),
+    ]
 
 
 def gpus_table(result: ValidationResult) -> str:

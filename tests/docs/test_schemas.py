@@ -193,3 +193,23 @@ def test_fleet_files_shown_in_the_docs_match_the_fleet_schema():
     assert shown
     for fleet in shown:
         _valid("fleet", fleet)
+
+
+def test_a_plan_of_streaming_models_with_token_targets_matches_the_plan_and_targets_schemas(tmp_path: Path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    from llm_support import write_llm_profile
+
+    targets = {
+        "llm_a": {"tokens_per_s": 150, "max_ttft_p99_ms": 300},
+        "llm_b": {"throughput": 10, "max_itl_p99_ms": 35},
+        "sleepy": 100,
+    }
+    _valid("targets", targets)
+    assert list(_validator("targets").iter_errors({"m": {"throughput": 1, "tokens_per_s": 2}}))
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(targets))
+    plan = _plan("--profiles", str(write_llm_profile(tmp_path / "profile")), "--targets", str(path))
+    assert any("memory_share_mb" in m for g in plan["gpus"] for m in g["models"])
+    _valid("plan", plan)

@@ -95,17 +95,25 @@ class StreamMeasurement:
 
 def measure_stream(load: StreamLoad, settings: StreamSettings) -> StreamMeasurement:
     """Drive ``load`` for one point (see the module docstring); errors become the measurement's."""
+    with signals.deferred():  # leaving it raises a stop signal that arrived
+        return asyncio.run(measure_stream_async(load, settings))
+
+
+async def measure_stream_async(load: StreamLoad, settings: StreamSettings) -> StreamMeasurement:
+    """``measure_stream`` as a coroutine, for a caller driving other loads in the same event loop.
+
+    gRPC's asyncio client wants one event loop: loads measured at once share it rather than run
+    event loops in several threads.
+    """
     limit = settings.point_limit_s
-    with signals.deferred():
-        try:
-            return asyncio.run(asyncio.wait_for(_measure(load, settings), limit))
-        except _Stopped:
-            pass  # leaving the deferred block raises the interrupt
-        except asyncio.TimeoutError:
-            return StreamMeasurement(
-                error=f"no result after {limit:.0f} s (the point's deadline)", timed_out=True
-            )
-    return StreamMeasurement(error="interrupted")
+    try:
+        return await asyncio.wait_for(_measure(load, settings), limit)
+    except _Stopped:
+        return StreamMeasurement(error="interrupted")
+    except asyncio.TimeoutError:
+        return StreamMeasurement(
+            error=f"no result after {limit:.0f} s (the point's deadline)", timed_out=True
+        )
 
 
 class _Stopped(Exception):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -158,3 +159,13 @@ _NUMPY = {
 def synthetic_prompt(tokens: int, rng: random.Random) -> str:
     """A prompt of ``tokens`` words drawn from ``rng`` (seeded: the same run sends the same prompts)."""
     return " ".join(rng.choice(_WORDS) for _ in range(tokens))
+
+
+def synthetic_requests(
+    fmt: RequestFormat,
+    config: model_config_pb2.ModelConfig,
+    lengths: Sequence[tuple[int, int]],
+    rng: random.Random,
+) -> tuple[tuple[TensorValue, ...], ...]:
+    """One request per (input tokens, output tokens) of ``lengths``, prompts drawn from ``rng``."""
+    return tuple(request_tensors(fmt, config, synthetic_prompt(n_in, rng), n_out) for n_in, n_out in lengths)

@@ -16,7 +16,7 @@ from profiler.base.errors import InputError, did_you_mean
 from profiler.base.files import read_text
 from profiler.measure.sampler import DEFAULT_INTERVAL_S
 from profiler.measure.streaming.driver import StreamSettings
-from profiler.measure.streaming.formats import FORMAT_CHOICES, detect_format
+from profiler.measure.streaming.formats import FORMAT_CHOICES, detect_format, is_decoupled
 from profiler.measure.streaming.tokens import MemoryFit, TokenLength
 from profiler.profiles.schema import Profile
 
@@ -94,6 +94,22 @@ def read_repository_config(repository: Path, model: str) -> model_config_pb2.Mod
         return text_format.Parse(read_text(path), model_config_pb2.ModelConfig())
     except text_format.ParseError as exc:
         raise InputError(f"{path}: not a valid model configuration ({exc})") from None
+
+
+def decoupled_models(repository: Path, models: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``models`` whose ``config.pbtxt`` in ``repository`` is decoupled (streaming).
+
+    A name that is not a model folder of the repository is not one (the profile's own checks name it).
+    """
+    if not repository.is_dir():
+        return ()
+    known = {p.name for p in repository.iterdir() if p.is_dir()}
+    decoupled = []
+    for model in (m for m in models if m in known):
+        config = read_repository_config(repository, model)
+        if config is not None and is_decoupled(config):
+            decoupled.append(model)
+    return tuple(decoupled)
 
 
 def check_request(request: StreamingProfileRequest) -> None:

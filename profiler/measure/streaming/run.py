@@ -39,8 +39,7 @@ from profiler.measure.streaming.formats import (
     RequestFormat,
     TensorValue,
     detect_format,
-    request_tensors,
-    synthetic_prompt,
+    synthetic_requests,
 )
 from profiler.measure.streaming.request import (
     StreamingProfileRequest,
@@ -188,15 +187,9 @@ class _Run:
     ) -> tuple[tuple[TensorValue, ...], ...]:
         """``PROMPTS`` requests of the asked lengths, seeded by the run's seed and the model's name."""
         rng = random.Random(f"{self.request.seed}:{model}")
-        return tuple(
-            request_tensors(
-                fmt,
-                config,
-                synthetic_prompt(self.request.input_tokens.draw(rng), rng),
-                self.request.output_tokens.draw(rng),
-            )
-            for _ in range(PROMPTS)
-        )
+        r = self.request
+        lengths = [(r.input_tokens.draw(rng), r.output_tokens.draw(rng)) for _ in range(PROMPTS)]
+        return synthetic_requests(fmt, config, lengths, rng)
 
     def _point(self, load: StreamLoad, m: StreamMeasurement) -> ProfilePoint:
         base = {"model": load.model, "batch_size": 1, "concurrency": load.concurrency}
