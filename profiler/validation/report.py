@@ -32,7 +32,6 @@ def model_record(model: ModelCheck, min_ratio: float) -> dict[str, object]:
         "name": model.name,
         "batch_size": model.batch_size,
         "concurrency": model.concurrency,
-        "request_rate": model.request_rate,
         "promised_throughput": _round(model.promised_throughput, 2),
         "measured_throughput": _round(model.measured_throughput, 2),
         "ratio": _round(model.ratio),
@@ -42,6 +41,7 @@ def model_record(model: ModelCheck, min_ratio: float) -> dict[str, object]:
         "stable": model.stable,
         "failed_requests": model.failed_requests,
         "error": model.error,
+        "request_rate": model.request_rate,
     } | _tokens_record(model)
 
 

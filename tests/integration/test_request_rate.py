@@ -40,7 +40,7 @@ def test_a_rate_point_delivers_its_rate_when_profiled_and_when_planned_and_valid
     rows = json.loads(profiled.stdout)["points"]
     point = next(p for p in rows if p["request_rate"] is not None)
     assert point["concurrency"] == 0 and point["request_rate"] == RATE and point["error"] == ""
-    assert abs(point["throughput_infer_per_sec"] - RATE) <= 0.1 * RATE, point  # below saturation: what arrives
+    assert abs(point["throughput_infer_per_sec"] - RATE) <= 0.1 * RATE, point  # below saturation
     assert SERVICE_TIME_MS <= point["latency_p50_ms"] < 2 * SERVICE_TIME_MS, point
     assert "rate 20 requests/s" in profiled.stderr  # the progress line names the load
 
