@@ -12,8 +12,9 @@ import pytest
 from profiler.base.errors import InputError
 from profiler.commands.profile import ProfileJob
 from profiler.measure.arrivals import poisson_gaps
-from profiler.measure.loadgen import Load
+from profiler.measure.loadgen import Load, _Driver
 from profiler.measure.request import ProfileRequest
+from profiler.measure.stats import STABLE_WINDOWS
 from profiler.measure.sweep import SweepSpec, load_text
 from profiler.validation.plan_file import read_deployment
 
@@ -90,3 +91,15 @@ def test_a_planned_point_with_concurrency_0_needs_a_rate_and_a_rate_needs_concur
     model = {"name": "m", "batch_size": 1, "throughput": 20} | load
     with pytest.raises(InputError, match=message):
         read_deployment(_plan(tmp_path, model))
+
+
+def test_arrivals_dropped_past_the_in_flight_cap_count_in_their_window_and_make_the_point_unstable():
+    driver = _Driver(Load("h:1", "m", (), 0, request_rate=RATE), client=None)  # type: ignore[arg-type]
+    for window in range(STABLE_WINDOWS):
+        driver.latencies_ms += [20.0] * 50
+        driver.ends += [float(window)] * 50
+        driver.dropped += 2 if window == 1 else 0
+        driver.cut(float(window), window + 1.0)
+    assert driver.window_drops == [0, 2, 0] and driver.recent_drops() == 2
+    measured = driver.measurement(stability_pct=10.0)
+    assert measured.throughput == 50.0 and measured.failed_requests == 2 and measured.stable is False
