@@ -65,6 +65,8 @@ class PlannedModel:
     concurrency: int
     throughput: float
     memory_mb: float | None = None
+    # An open-loop point: Poisson arrivals per second (concurrency then 0), validated at that rate.
+    request_rate: float | None = None
     # A streaming (LLM) model's promise and the token lengths it was profiled with; None otherwise.
     tokens_per_s: float | None = None
     ttft_p99_ms: float | None = None
@@ -192,10 +194,18 @@ def _model(where: str, data: object) -> PlannedModel:
         concurrency=_typed(where, data, "concurrency", int),
         throughput=_typed(where, data, "throughput", float),
         memory_mb=_typed(where, data, "memory_mb", float, required=False),
+        request_rate=_typed(where, data, "request_rate", float, required=False),
         **{key: _typed(where, data, key, float, required=False) for key in _STREAMING_KEYS},
     )
-    if model.batch_size < 1 or model.concurrency < 1 or model.throughput < 0:
-        raise InputError(f"{where} ({name}): batch_size and concurrency must be ≥ 1, throughput ≥ 0")
+    rate = model.request_rate
+    open_loop = rate is not None and math.isfinite(rate) and rate > 0 and model.concurrency == 0
+    if model.batch_size < 1 or (model.concurrency < 1 and not open_loop) or model.throughput < 0:
+        raise InputError(
+            f"{where} ({name}): batch_size and concurrency must be ≥ 1 (concurrency 0 with a positive "
+            "request_rate), throughput ≥ 0"
+        )
+    if rate is not None and not open_loop:
+        raise InputError(f"{where} ({name}): a request_rate point has concurrency 0 and a positive rate")
     return model
 
 

@@ -76,6 +76,8 @@ class ProfileJob:
                 )
             if self.gpus or self.shard is not None:
                 return "--search runs one server on its own repository of variants: drop --gpus/--shard"
+            if self.request.request_rates:
+                return "--search measures concurrencies: drop --request-rate, or profile the chosen config"
         return None
 
     def search_request(self) -> SearchRequest:
@@ -154,6 +156,7 @@ def _job(opts: dict, given: tuple[str, ...] = ()) -> ProfileJob:
         sample_interval_s=sample_interval_s(opts),
         resume=opts["resume"],
         reload_per_batch=opts["reload_per_batch"],
+        request_rates=opts["request_rate"] or (),
     )
     space = None
     if opts["search"] is not None:
@@ -321,7 +324,8 @@ def _in_parallel(ctx: click.Context, job: ProfileJob) -> None:
 def profile(ctx: click.Context, **opts: object) -> None:
     """Measure models on a real Triton server, one model loaded at a time.
 
-    For each model and each (batch, concurrency) point: throughput (infer/s), client latency
+    For each model and each (batch, concurrency) point, and each (batch, --request-rate) point (open
+    loop, Poisson arrivals; concurrency recorded as 0): throughput (infer/s), client latency
     p50/p90/p95/p99 (ms), and the maxima of GPU utilization, memory-controller utilization, SM
     activity (%), GPU memory (MB = 10^6 bytes, server included), server CPU (% of one core) and host
     memory (MB); plus the server alone, with no model loaded. The profile is rewritten after every

@@ -19,7 +19,6 @@ STREAMING_FLAGS = {
     "output_tokens": "--output-tokens",
     "request_format": "--request-format",
     "duration": "--duration",
-    "request_rate": "--request-rate",
 }
 DEFAULT_TOKENS = "128"
 DEFAULT_DURATION_S = 10.0
@@ -84,8 +83,9 @@ STREAMING_OPTIONS = option_group(
         "--request-rate",
         callback=_rates,
         metavar="LIST",
-        help="Streaming models: open-loop points at these Poisson request rates (requests/s, "
-        "comma-separated), besides the --concurrency points.",
+        help="Open-loop points at these request rates (requests/s, comma-separated): requests start at "
+        "Poisson arrivals whatever is in flight, besides the --concurrency points, recorded with "
+        "concurrency 0 (classic models: per batch size). Either load generator; not with --search.",
     ),
 )
 

@@ -17,12 +17,21 @@ and the whole measurement has a deadline (``MeasureSettings.point_limit_s``), so
 hold a sweep. The event loop runs with signals deferred (``signals.deferred``): Ctrl-C ends the
 measurement between two polls, with every request cancelled and the clients closed, and is raised
 after.
+
+Open loop instead (a ``request_rate`` r, concurrency 0; perf_analyzer's ``--request-rate-range r
+--request-distribution poisson``): requests start at the Poisson arrivals of rate r/s
+(``arrivals.poisson_ticks``, seeded), whatever is in flight, so a model slower than r queues them and
+its latency grows. The warm-up is ``warmup_s``; the windows are cut as above from the completions. At
+most ``OPEN_LOOP_MAX_IN_FLIGHT`` requests are in flight: an arrival past it is dropped and counted in
+its window, and a point with drops in its last windows is recorded as unstable (the rate is more than
+the model sustains).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -35,6 +44,7 @@ import tritonclient.grpc.aio as aioclient
 from tritonclient.utils import InferenceServerException
 
 from profiler.base import signals
+from profiler.measure.arrivals import poisson_ticks
 from profiler.measure.inputs import InputSpec
 from profiler.measure.stats import STABLE_WINDOWS, Window, summarize_windows, windows_agree
 
@@ -47,6 +57,9 @@ _CLOSE_TIMEOUT_S = 5.0
 _POINT_SLACK_S = 10.0
 # gRPC's status for a request past its deadline: the model did not answer in time.
 _DEADLINE = "DEADLINE_EXCEEDED"
+# Open loop: requests in flight at most (one asyncio task and gRPC call each). Far above rate x latency
+# of any rate a model sustains (1,000 requests/s at 100 ms is 100), so only an overloaded point drops.
+OPEN_LOOP_MAX_IN_FLIGHT = 1000
 
 
 @dataclass(frozen=True)
@@ -123,9 +136,17 @@ class LoadEngine(Protocol):
     description: str
 
     def measure(
-        self, model: str, specs: Sequence[InputSpec], concurrency: int, settings: MeasureSettings
+        self,
+        model: str,
+        specs: Sequence[InputSpec],
+        concurrency: int,
+        settings: MeasureSettings,
+        request_rate: float | None = None,
     ) -> Measurement:
-        """Measure ``model`` with requests shaped by ``specs``, ``concurrency`` in flight."""
+        """Measure ``model`` with requests shaped by ``specs``: ``concurrency`` in flight, or open loop.
+
+        ``request_rate``: Poisson arrivals per second (open loop); ``concurrency`` is then 0.
+        """
 
 
 def _tritonclient_version() -> str:
@@ -137,15 +158,24 @@ def _tritonclient_version() -> str:
 
 @dataclass(frozen=True)
 class Load:
-    """One model driven at one point: its server's gRPC ``host:port``, its inputs, requests in flight."""
+    """One model driven at one point: its server's gRPC ``host:port``, its inputs, the load.
+
+    The load is ``concurrency`` requests in flight (closed loop), or ``request_rate`` Poisson arrivals
+    per second (open loop, ``concurrency`` 0) drawn from ``seed``.
+    """
 
     url: str
     model: str
     specs: tuple[InputSpec, ...]
     concurrency: int
+    request_rate: float | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
+        if self.request_rate is not None:
+            if self.concurrency != 0 or not (math.isfinite(self.request_rate) and self.request_rate > 0):
+                raise ValueError(f"an open-loop load has concurrency 0 and a positive rate, got {self}")
+        elif self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
 
     @property
@@ -162,10 +192,16 @@ class BuiltinLoadGenerator:
         self.description = f"gpupack built-in (tritonclient {_tritonclient_version()}, gRPC asyncio)"
 
     def measure(
-        self, model: str, specs: Sequence[InputSpec], concurrency: int, settings: MeasureSettings
+        self,
+        model: str,
+        specs: Sequence[InputSpec],
+        concurrency: int,
+        settings: MeasureSettings,
+        request_rate: float | None = None,
     ) -> Measurement:
         """Measure one point; inference errors become the measurement's ``error``."""
-        return measure_loads([Load(self.url, model, tuple(specs), concurrency)], settings)[0]
+        load = Load(self.url, model, tuple(specs), concurrency, request_rate)
+        return measure_loads([load], settings)[0]
 
 
 def measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Measurement, ...]:
@@ -217,31 +253,68 @@ class _Driver:
         self.error = ""
         self.failed_requests = 0
         self.timed_out = False
+        self.in_flight: set[asyncio.Task] = set()
+        self.dropped = 0  # open-loop arrivals past OPEN_LOOP_MAX_IN_FLIGHT
+        self.window_drops: list[int] = []
+
+    def tasks(self, timeout_s: float, failed: asyncio.Event) -> list[asyncio.Task]:
+        """The load's traffic: ``concurrency`` closed-loop workers, or the open-loop arrivals."""
+        if self.load.request_rate is not None:
+            return [asyncio.create_task(self.arrivals(self.load.request_rate, timeout_s, failed))]
+        return [asyncio.create_task(self.worker(timeout_s, failed)) for _ in range(self.load.concurrency)]
 
     async def worker(self, timeout_s: float, failed: asyncio.Event) -> None:
-        while not self.error:
-            sent = time.monotonic()
-            try:
-                await self.client.infer(self.load.model, self.inputs, client_timeout=timeout_s)
-            except InferenceServerException as exc:
-                self.failed_requests += 1
-                self.error = self.error or inference_error(exc)
-                self.timed_out = self.timed_out or _DEADLINE in (exc.status() or "")
-                failed.set()
-                return
-            done = time.monotonic()
-            self.ends.append(done)
-            self.latencies_ms.append((done - sent) * 1000)
+        while not self.error and await self.request(timeout_s, failed):
+            pass
+
+    async def arrivals(self, rate: float, timeout_s: float, failed: asyncio.Event) -> None:
+        """Start a request at each Poisson arrival, whatever is in flight (up to the cap)."""
+        try:
+            async for _ in poisson_ticks(rate, self.load.seed):
+                if self.error:
+                    return
+                if len(self.in_flight) >= OPEN_LOOP_MAX_IN_FLIGHT:
+                    self.dropped += 1
+                    continue
+                task = asyncio.create_task(self.request(timeout_s, failed))
+                self.in_flight.add(task)
+                task.add_done_callback(self.in_flight.discard)
+        finally:
+            for task in list(self.in_flight):
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+    async def request(self, timeout_s: float, failed: asyncio.Event) -> bool:
+        """Send one request and record its latency; False (and the load's error set) when it failed."""
+        sent = time.monotonic()
+        try:
+            await self.client.infer(self.load.model, self.inputs, client_timeout=timeout_s)
+        except InferenceServerException as exc:
+            self.failed_requests += 1
+            self.error = self.error or inference_error(exc)
+            self.timed_out = self.timed_out or _DEADLINE in (exc.status() or "")
+            failed.set()
+            return False
+        done = time.monotonic()
+        self.ends.append(done)
+        self.latencies_ms.append((done - sent) * 1000)
+        return True
 
     def cut(self, start: float, end: float) -> None:
         """Close a window: the completions since the last cut ended before ``end`` (one thread appends)."""
         count = len(self.ends)
         self.windows.append(Window(start, end, tuple(self.latencies_ms[self.cursor : count])))
+        self.window_drops.append(self.dropped - sum(self.window_drops))
         self.cursor = count
+
+    def recent_drops(self) -> int:
+        """Arrivals dropped in the windows a measurement uses."""
+        return sum(self.window_drops[-STABLE_WINDOWS:])
 
     def stable(self, stability_pct: float) -> bool:
         batch = self.load.batch_size
-        return windows_agree([w.throughput(batch) for w in self.windows], stability_pct)
+        throughputs = [w.throughput(batch) for w in self.windows]
+        return windows_agree(throughputs, stability_pct) and not self.recent_drops()
 
     def measurement(self, stability_pct: float) -> Measurement:
         if self.error:
@@ -252,18 +325,15 @@ class _Driver:
                 timed_out=self.timed_out,
             )
         stable = self.stable(stability_pct)
-        return Measurement.from_windows(self.windows, self.load.batch_size, stable)
+        measured = Measurement.from_windows(self.windows, self.load.batch_size, stable)
+        return dataclasses.replace(measured, failed_requests=self.recent_drops())
 
 
 async def _measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tuple[Measurement, ...]:
     clients = {url: aioclient.InferenceServerClient(url) for url in dict.fromkeys(load.url for load in loads)}
     drivers = [_Driver(load, clients[load.url]) for load in loads]
     failed = asyncio.Event()
-    tasks = [
-        asyncio.create_task(driver.worker(settings.request_timeout_s, failed))
-        for driver in drivers
-        for _ in range(driver.load.concurrency)
-    ]
+    tasks = [task for driver in drivers for task in driver.tasks(settings.request_timeout_s, failed)]
     try:
         await _warm_up(drivers, failed, settings)
         start = time.monotonic()

@@ -1,10 +1,10 @@
 """perf_analyzer as the load generator (``--load-generator perf_analyzer``), to compare with ours.
 
-It runs once per point in concurrency mode over gRPC with our window, stability and max windows,
-and its CSV report gives throughput and the latency percentiles. Its stability rule is stricter than
-ours (average latency as well as throughput). When it finds no stable measurement it reports no
-numbers at all, so the point is measured again with the check off (3 windows, ±1000 %) and recorded
-as unstable. Resource maxima are taken over its last 3 windows.
+It runs once per point in concurrency mode (a rate point: request-rate mode, Poisson arrivals) over
+gRPC with our window, stability and max windows, and its CSV report gives throughput and the latency
+percentiles. Its stability rule is stricter than ours (average latency as well as throughput). When
+it finds no stable measurement it reports no numbers at all, so the point is measured again with the
+check off (3 windows, ±1000 %) and recorded as unstable. Resource maxima are taken over its last 3 windows.
 
 The binary (tritonclient's wheel up to 2.51; the GPU bundle's ``client-site/bin``) needs
 ``libb64.so.0d`` and ``libcudart.so.12``; where nvidia-pytriton is installed, its copies are linked
@@ -128,14 +128,27 @@ class PerfAnalyzerEngine:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def measure(
-        self, model: str, specs: Sequence[InputSpec], concurrency: int, settings: MeasureSettings
+        self,
+        model: str,
+        specs: Sequence[InputSpec],
+        concurrency: int,
+        settings: MeasureSettings,
+        request_rate: float | None = None,
     ) -> Measurement:
-        """Measure one point; if perf_analyzer finds no stable measurement, again with the check off."""
-        result = self._run(model, specs, concurrency, settings, settings.stability_pct, settings.max_windows)
+        """Measure one point; if perf_analyzer finds no stable measurement, again with the check off.
+
+        ``request_rate``: open loop instead, Poisson arrivals per second (``concurrency`` then 0).
+        """
+        load = (
+            [f"--concurrency-range={concurrency}:{concurrency}"]
+            if request_rate is None
+            else [f"--request-rate-range={request_rate:g}:{request_rate:g}", "--request-distribution=poisson"]
+        )
+        result = self._run(model, specs, load, settings, settings.stability_pct, settings.max_windows)
         if isinstance(result, Measurement):
             return result
         if UNSTABLE_MARK in result:
-            again = self._run(model, specs, concurrency, settings, _NO_STABILITY_PCT, STABLE_WINDOWS)
+            again = self._run(model, specs, load, settings, _NO_STABILITY_PCT, STABLE_WINDOWS)
             if isinstance(again, Measurement):
                 return dataclasses.replace(again, stable=False, windows=settings.max_windows)
             result = again
@@ -147,7 +160,7 @@ class PerfAnalyzerEngine:
         self,
         model: str,
         specs: Sequence[InputSpec],
-        concurrency: int,
+        load: Sequence[str],
         settings: MeasureSettings,
         stability_pct: float,
         max_windows: int,
@@ -160,7 +173,7 @@ class PerfAnalyzerEngine:
         command = [
             str(self.binary),
             *("-m", model, "-u", self.url, "-i", "grpc", "-b", str(batch_size), "-f", str(report)),
-            f"--concurrency-range={concurrency}:{concurrency}",
+            *load,
             f"--measurement-interval={window_ms}",
             f"--stability-percentage={stability_pct:g}",
             f"--max-trials={max_windows}",

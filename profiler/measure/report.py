@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from profiler.measure.sweep import Progress
+from profiler.measure.sweep import Progress, load_text
 from profiler.profiles.schema import POINT_COLUMNS, Profile, ProfilePoint, ServerBaseline
 
 # (header, ProfilePoint attribute, decimals); measure columns empty for every row are left out.
@@ -20,6 +20,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("VARIANT", "variant", 0),
     ("BATCH", "batch_size", 0),
     ("CONCURRENCY", "concurrency", 0),
+    ("REQUEST RATE (REQ/S)", "request_rate", 1),
     ("THROUGHPUT (INFER/S)", "throughput", 1),
     ("P50 (MS)", "latency_p50_ms", 2),
     ("P99 (MS)", "latency_p99_ms", 2),
@@ -138,6 +139,7 @@ def progress_line(event: Progress) -> str:
         what = "failed: " + _cell(p.error, 0)
     model = f"{p.model} ({p.variant})" if p.variant else p.model
     return (
-        f"[{event.done}/{event.total}] {model} batch {p.batch_size} concurrency {p.concurrency}: {what}"
+        f"[{event.done}/{event.total}] {model} batch {p.batch_size} "
+        f"{load_text(p.concurrency, p.request_rate)}: {what}"
         f" | elapsed {clock(event.elapsed_s)}, ETA {clock(event.eta_s)}"
     )

@@ -5,6 +5,7 @@ Also the profile's metadata for a run, and the rules for resuming an existing pr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,7 @@ class ProfileRequest:
     sample_interval_s: float = DEFAULT_INTERVAL_S
     resume: bool = False
     reload_per_batch: bool = True
+    request_rates: tuple[float, ...] = ()  # open-loop points (requests/s), besides the concurrencies
 
     def __post_init__(self) -> None:
         if (self.model_repository is None) == (self.triton_url is None):
@@ -56,6 +58,8 @@ class ProfileRequest:
             raise InputError("--metrics-url is for remote mode (--triton-url)")
         if not self.models or not self.batch_sizes or not self.concurrencies:
             raise InputError("give at least one model, batch size and concurrency")
+        if any(not (math.isfinite(r) and r > 0) for r in self.request_rates):
+            raise InputError(f"--request-rate: positive requests/s, got {self.request_rates}")
         for model in self.models:
             problem = model_name_problem(model)
             if problem:

@@ -275,6 +275,7 @@ def run_profile(request: ProfileRequest, reporter: Reporter) -> ProfileResult:
             request.shapes,
             request.settings,
             request.reload_per_batch,
+            request.request_rates,
         )
         outcome = Sweep(target.handle, engine, sampler, request.output, reporter).run(
             spec, metadata, existing

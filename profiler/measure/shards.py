@@ -148,6 +148,8 @@ def shard_args(request: ProfileRequest, shard: Shard, gpu: int, output: Path) ->
         args += ["--shape", f"{name}:{','.join(map(str, dims))}"]
     if not request.reload_per_batch:
         args.append("--no-reload-per-batch")
+    if request.request_rates:
+        args += ["--request-rate", ",".join(map(repr, request.request_rates))]
     return args + (["--resume"] if request.resume else [])
 
 

@@ -1,4 +1,7 @@
-"""The sweep: every model at every (batch size, concurrency) point, one model loaded at a time.
+"""The sweep: every model at every (batch size, load) point, one model loaded at a time.
+
+A load is a concurrency (closed loop) or a request rate (open loop, Poisson arrivals; the point's
+concurrency is then 0): each batch size is measured at every concurrency, then at every rate.
 
 First the server alone (no model loaded) for the baseline; then, per model: load, measure each point
 not yet in the output, unload (and wait until the server has let it go, so that each model's memory
@@ -48,6 +51,14 @@ INTERRUPTED_UNLOAD_S = 10.0
 # Unloading to reload for the next batch size: past this, a server of ours is restarted instead.
 RELOAD_UNLOAD_S = 30.0
 
+# (batch size, concurrency, request rate): a closed-loop point has no rate, an open-loop one concurrency 0.
+GridPoint = tuple[int, int, float | None]
+
+
+def load_text(concurrency: int, request_rate: float | None) -> str:
+    """``concurrency 4`` or ``rate 20 requests/s``: a point's load, for messages."""
+    return f"concurrency {concurrency}" if request_rate is None else f"rate {request_rate:g} requests/s"
+
 
 class ServerHandle(Protocol):
     """The server the sweep runs against, as far as the sweep acts on it."""
@@ -67,7 +78,7 @@ class ServerHandle(Protocol):
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to measure: models × batch sizes × concurrencies, with shapes for dynamic dims."""
+    """What to measure: models × batch sizes × (concurrencies + request rates), shapes for dynamic dims."""
 
     models: tuple[str, ...]
     batch_sizes: tuple[int, ...]
@@ -75,17 +86,19 @@ class SweepSpec:
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     reload_per_batch: bool = True
+    request_rates: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.models or not self.batch_sizes or not self.concurrencies:
-            raise ValueError("a sweep needs at least one model, batch size and concurrency")
+        if not self.models or not self.batch_sizes or not (self.concurrencies or self.request_rates):
+            raise ValueError("a sweep needs at least one model, batch size and concurrency or rate")
         if len(set(self.models)) != len(self.models):
             raise ValueError("a model is listed twice")
 
     @property
-    def grid(self) -> list[tuple[int, int]]:
-        """The (batch size, concurrency) points of every model, in sweep order."""
-        return [(b, c) for b in self.batch_sizes for c in self.concurrencies]
+    def grid(self) -> list[GridPoint]:
+        """The (batch size, concurrency, request rate) points of every model, in sweep order."""
+        loads = [(c, None) for c in self.concurrencies] + [(0, r) for r in self.request_rates]
+        return [(b, c, r) for b in self.batch_sizes for c, r in loads]
 
 
 @dataclass(frozen=True)
@@ -124,11 +137,15 @@ class SweepOutcome:
     unsaved: int = 0  # points measured after the last successful write
 
 
-def done_keys(existing: Profile | None) -> set[tuple[str, int, int]]:
-    """(model, batch size, concurrency) of the points a resumed sweep skips: those measured without error."""
+def done_keys(existing: Profile | None) -> set[tuple[str, int, int, float | None]]:
+    """(model, batch, concurrency, rate) of the points a resumed sweep skips: those measured without error."""
     if existing is None:
         return set()
-    return {(p.model, p.batch_size, p.concurrency) for p in existing.points if p.ok}
+    return {_sweep_key(p) for p in existing.points if p.ok}
+
+
+def _sweep_key(p: ProfilePoint) -> tuple[str, int, int, float | None]:
+    return (p.model, p.batch_size, p.concurrency, p.request_rate)
 
 
 def measured_point(
@@ -186,7 +203,7 @@ class Sweep:
         self._started = time.monotonic()
         self._order = spec.models
         skip = done_keys(existing)
-        todo = {m: [(b, c) for b, c in spec.grid if (m, b, c) not in skip] for m in spec.models}
+        todo = {m: [(b, c, r) for b, c, r in spec.grid if (m, b, c, r) not in skip] for m in spec.models}
         self._total = sum(len(points) for points in todo.values())
         skipped = len(spec.grid) * len(spec.models) - self._total
         stop_signal, write_error = None, None
@@ -224,7 +241,7 @@ class Sweep:
         time.sleep(BASELINE_S)
         return ServerBaseline(**dataclasses.asdict(self.sampler.use(start, self.sampler.now())))
 
-    def _model(self, model: str, points: Sequence[tuple[int, int]], spec: SweepSpec) -> None:
+    def _model(self, model: str, points: Sequence[GridPoint], spec: SweepSpec) -> None:
         """Load, measure every point, unload; recover the server whenever the model takes it down."""
         lost = self.server.failure()
         if lost:  # it died after the last model was done with it: not this model's fault
@@ -252,7 +269,7 @@ class Sweep:
         except GpupackError as exc:
             self._recover(self.server.failure(after_error=True) or exc.message)
 
-    def _points(self, model: str, pending: list[tuple[int, int]], spec: SweepSpec) -> str | None:
+    def _points(self, model: str, pending: list[GridPoint], spec: SweepSpec) -> str | None:
         """Measure ``pending`` in order, removing each point once recorded.
 
         Returns the trouble that stopped the model early (it hangs, its stub died, the server
@@ -268,18 +285,18 @@ class Sweep:
         instances = instance_count(config)
         shapes = dict(spec.shapes)
         specs: dict[int, tuple[InputSpec, ...]] = {
-            b: input_specs(model, config, b, shapes) for b in dict.fromkeys(b for b, _ in pending)
+            b: input_specs(model, config, b, shapes) for b in dict.fromkeys(b for b, _, _ in pending)
         }
         loaded_for = pending[0][0] if pending else None
         while pending:
-            b, c = pending[0]
+            b, c, rate = pending[0]
             if b != loaded_for and spec.reload_per_batch:
                 trouble = self._reload(model)
                 if trouble:
                     return trouble
             loaded_for = b
             first_request = self.sampler.now()  # memory from here: first-request allocations count
-            measurement = self.engine.measure(model, specs[b], c, spec.settings)
+            measurement = self.engine.measure(model, specs[b], c, spec.settings, request_rate=rate)
             lost = self.server.failure(after_error=True) if measurement.error else None
             if lost:
                 measurement = Measurement(error=lost)
@@ -288,14 +305,16 @@ class Sweep:
                 if measurement.error
                 else self.sampler.use(measurement.start, measurement.end, memory_start=first_request)
             )
-            self._record(measured_point(model, b, c, measurement, use, instance_count=instances))
+            columns = {"instance_count": instances, "request_rate": rate}
+            self._record(measured_point(model, b, c, measurement, use, **columns))
             pending.pop(0)
             if lost:
                 return lost
+            where = f"batch {b}, {load_text(c, rate)}"
             if measurement.timed_out:
-                return f"{model} hung at batch {b}, concurrency {c} ({measurement.error})"
+                return f"{model} hung at {where} ({measurement.error})"
             if STUB_DIED in measurement.error:
-                return f"{model}'s stub process died at batch {b}, concurrency {c} ({measurement.error})"
+                return f"{model}'s stub process died at {where} ({measurement.error})"
         return None
 
     def _reload(self, model: str) -> str | None:
@@ -334,16 +353,19 @@ class Sweep:
         self.reporter.notice(f"{reason}; " + ("restarting tritonserver" if self.server.owned else "stopping"))
         self.server.recover(reason)
 
-    def _fail(self, model: str, points: Sequence[tuple[int, int]], reason: str) -> None:
-        for b, c in points:
-            self._record(ProfilePoint(model, b, c, stable=False, error=reason))
+    def _fail(self, model: str, points: Sequence[GridPoint], reason: str) -> None:
+        for b, c, rate in points:
+            self._record(ProfilePoint(model, b, c, stable=False, error=reason, request_rate=rate))
 
     def _record(self, point: ProfilePoint) -> None:
         """Add a finished point, rewrite the profile atomically, report progress."""
         # A resumed point replaces the failed row it retries, whatever instance count that row had.
-        kept = [p for p in self._profile.points if p.key[:3] != point.key[:3]]
+        kept = [p for p in self._profile.points if _sweep_key(p) != _sweep_key(point)]
         rank = {m: i for i, m in enumerate(self._order)}
-        ordered = sorted([*kept, point], key=lambda p: (rank.get(p.model, -1), p.batch_size, p.concurrency))
+        ordered = sorted(
+            [*kept, point],
+            key=lambda p: (rank.get(p.model, -1), p.batch_size, p.request_rate or 0.0, p.concurrency),
+        )
         self._profile = dataclasses.replace(self._profile, points=tuple(ordered))
         self._done += 1
         self._failed += 0 if point.ok else 1

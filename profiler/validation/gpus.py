@@ -165,9 +165,11 @@ class GroupValidator:
             for model in one.planned.models:
                 if model.name in one.specs:
                     keys.append((one.planned.index, model.name))
-                    loads.append(Load(url, model.name, one.specs[model.name], model.concurrency))
+                    specs = one.specs[model.name]
+                    loads.append(Load(url, model.name, specs, model.concurrency, model.request_rate))
                 elif model.name in one.streams:
-                    load = StreamLoad(url, model.name, one.streams[model.name], model.concurrency)
+                    streams_of = one.streams[model.name]
+                    load = StreamLoad(url, model.name, streams_of, model.concurrency, model.request_rate)
                     streams[one.planned.index, model.name] = load
         results: dict[tuple[int, str], Measurement | StreamMeasurement] = {}
         builtin = self.request.load_generator == "builtin"
@@ -193,7 +195,9 @@ class GroupValidator:
         try:
             with ThreadPoolExecutor(max_workers=len(loads)) as pool:
                 runs = [
-                    pool.submit(engine.measure, load.model, load.specs, load.concurrency, settings)
+                    pool.submit(
+                        engine.measure, load.model, load.specs, load.concurrency, settings, load.request_rate
+                    )
                     for engine, load in zip(engines, loads, strict=True)
                 ]
                 return [run.result() for run in runs]
@@ -214,7 +218,14 @@ async def _together(
 
 def _failed(planned: PlannedGpu, device: str, gpu: GpuInfo | None, error: str) -> GpuCheck:
     models = tuple(
-        ModelCheck(m.name, m.batch_size, m.concurrency, m.throughput, error="server did not start")
+        ModelCheck(
+            m.name,
+            m.batch_size,
+            m.concurrency,
+            m.throughput,
+            error="server did not start",
+            request_rate=m.request_rate,
+        )
         for m in planned.models
     )
     reserved = gpu.reserved_memory_mb if gpu else None
@@ -255,6 +266,7 @@ def _check(served: _Served, measurements: dict[tuple[int, str], Measurement | St
                 stable=measured.stable if ok else False,
                 failed_requests=measured.failed_requests if measured else 0,
                 error=error,
+                request_rate=m.request_rate,
             )
         )  # fmt: skip
     now = served.sampler.now()

@@ -68,6 +68,7 @@ class ModelCheck:
     error: str = ""
     # A streaming (LLM) model: tokens/s and TTFT/ITL p99, promised (the plan's point) and measured.
     tokens: StreamingCheck | None = None
+    request_rate: float | None = None  # an open-loop point's Poisson arrivals per second
 
     @property
     def ratio(self) -> float | None:

@@ -41,6 +41,7 @@ def model_record(model: ModelCheck, min_ratio: float) -> dict[str, object]:
         "stable": model.stable,
         "failed_requests": model.failed_requests,
         "error": model.error,
+        "request_rate": model.request_rate,
     } | _tokens_record(model)
 
 
@@ -172,11 +173,16 @@ _GPU_COLUMNS = (
 )
 
 
+def _load(model: ModelCheck) -> object:
+    """The CONCURRENCY cell: the concurrency, or an open-loop point's rate (``20/s``)."""
+    return model.concurrency if model.request_rate is None else f"{model.request_rate:g}/s"
+
+
 def models_table(result: ValidationResult) -> str:
     """Promised against measured, one row per model, GPU by GPU (token columns when LLMs are planned)."""
     streaming = any(m.tokens is not None for gpu in result.gpus for m in gpu.models)
     rows = [
-        [gpu.index, m.name, m.batch_size, m.concurrency, _number(m.promised_throughput, 1),
+        [gpu.index, m.name, m.batch_size, _load(m), _number(m.promised_throughput, 1),
          _number(m.measured_throughput, 1), _number(m.ratio, 2), _number(m.p50_ms, 1), _number(m.p99_ms, 1),
          *(_token_cells(m) if streaming else ()), _verdict(m.error, m.short(result.min_ratio))]
         for gpu in result.gpus

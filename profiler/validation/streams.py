@@ -8,6 +8,7 @@ token lengths its point was profiled with, beside the GPU's other models. Its st
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from tritonclient.grpc import model_config_pb2
@@ -55,16 +56,17 @@ def stream_check(
 ) -> tuple[ModelCheck, tuple[float, float] | None]:
     """The model's check and its measured window (``None`` when nothing was measured)."""
     promised = StreamingCheck(model.tokens_per_s or 0.0, model.ttft_p99_ms, model.itl_p99_ms)
-    base = (model.name, model.batch_size, model.concurrency, model.throughput)
+    check = ModelCheck(
+        model.name, model.batch_size, model.concurrency, model.throughput,
+        tokens=promised, request_rate=model.request_rate,
+    )  # fmt: skip
     error = error or (measured.error if measured is not None else "not measured")
     if error or measured is None:
-        return ModelCheck(*base, error=error, tokens=promised), None
+        return dataclasses.replace(check, error=error), None
     try:
         s = summarize_stream(measured.timings, measured.start, measured.end)
     except ValueError as exc:
-        return ModelCheck(
-            *base, error=f"{exc}: requests take longer than the stream's window", tokens=promised
-        ), None
+        return dataclasses.replace(check, error=f"{exc}: requests take longer than the stream's window"), None
     tokens = StreamingCheck(
         promised.promised_tokens_per_s,
         promised.promised_ttft_p99_ms,
@@ -75,8 +77,8 @@ def stream_check(
         itl_p50_ms=s.itl_ms.get(50),
         itl_p99_ms=s.itl_ms.get(99),
     )
-    check = ModelCheck(
-        *base,
+    check = dataclasses.replace(
+        check,
         measured_throughput=s.requests_per_s,
         p50_ms=s.latency_ms[50],
         p99_ms=s.latency_ms[99],

@@ -75,7 +75,7 @@ class Engine:
         self.script = script
         self.measured: list[tuple[str, int]] = []
 
-    def measure(self, model, specs, concurrency, settings) -> Measurement:
+    def measure(self, model, specs, concurrency, settings, request_rate=None) -> Measurement:
         self.measured.append((model, concurrency))
         steps = self.script.get(model, [])
         step = steps.pop(0) if steps else OK
@@ -164,7 +164,7 @@ def test_a_model_that_will_not_unload_gets_the_server_restarted(tmp_path):
 
 def test_an_interrupt_records_its_signal_and_skips_the_unload_of_our_own_server(tmp_path):
     class Stop(Engine):
-        def measure(self, model, specs, concurrency, settings):
+        def measure(self, model, specs, concurrency, settings, request_rate=None):
             if concurrency == 2:
                 raise Interrupted(15)
             return OK

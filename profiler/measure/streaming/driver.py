@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import math
-import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as aioclient
 
 from profiler.base import signals
+from profiler.measure.arrivals import poisson_ticks
 from profiler.measure.loadgen import inference_error
 from profiler.measure.streaming.formats import OUTPUT_NAME, TensorValue
 from profiler.measure.streaming.tokens import RequestTiming
@@ -223,12 +223,8 @@ async def _closed_loop(stream: _Stream, workers: int) -> None:
 
 
 async def _open_loop(stream: _Stream, rate: float, seed: int) -> None:
-    rng = random.Random(seed)
     tasks = []
-    arrival = time.monotonic()
-    while not stream.error:
-        arrival += rng.expovariate(rate)
-        await asyncio.sleep(max(0.0, arrival - time.monotonic()))
+    async for _ in poisson_ticks(rate, seed):
         if time.monotonic() >= stream.stop_at or stream.error:
             break
         tasks.append(asyncio.create_task(stream.send()))
