@@ -19,7 +19,9 @@ KEY = "schema_version"
 # 1.1 (2026-12-05): plan.json gained MIG slices (`mig`) and the config-search variant keys of a point.
 # 1.2 (2026-12-05): streaming (LLM) models: plan.json's memory shares, token rates, TTFT/ITL bounds and
 # token lengths; validation.json's promised and measured tokens/s, TTFT and ITL.
-SCHEMA_VERSION = "1.2"
+# 1.3 (2026-12-05): open-loop rate points: a point's concurrency may be 0 with its request_rate, and
+# validation.json's models carry request_rate.
+SCHEMA_VERSION = "1.3"
 # Files from before the key existed.
 UNVERSIONED = "1.0"
 _FORM = re.compile(r"(\d{1,6})\.(\d{1,6})")
