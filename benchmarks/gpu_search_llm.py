@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
 from tabulate import tabulate
 
 from profiler.profiles.profile_io import read_profile, write_profile
@@ -85,9 +87,9 @@ def _as_given(point) -> bool:
     return point.instance_count == 1 and not point.dynamic_batching
 
 
-def _best_variant(points) -> str:
-    """The variant whose best point serves the most: each model's pick when chosen alone."""
-    best = max((p for p in points if p.ok), key=lambda p: p.throughput)
+def _best_variant(points, p99_ms: float) -> str:
+    """The variant whose best point under the p99 bound serves the most: each model's pick alone."""
+    best = max((p for p in points if p.ok and p.latency_p99_ms <= p99_ms), key=lambda p: p.throughput)
     return best.variant
 
 
@@ -99,7 +101,7 @@ def _write(profile, source: Path, directory: Path) -> None:
     """``profile`` into ``directory``, with the search's scratch repository of variants beside it."""
     write_profile(profile, directory)
     if (source / VARIANTS_DIR).is_dir():
-        shutil.copytree(source / VARIANTS_DIR, directory / VARIANTS_DIR, dirs_exist_ok=True)
+        shutil.copytree(source / VARIANTS_DIR, directory / VARIANTS_DIR, symlinks=True, dirs_exist_ok=True)
 
 
 def _plan(profile_dir: Path, targets: Path, extra: list[str]) -> dict:
@@ -116,7 +118,9 @@ def plans(args: argparse.Namespace) -> int:
     profile = read_profile(args.search)
     models = [m for m in profile.models() if m.endswith("_light")]
     profile = _subset(profile, lambda p: p.model in models)
-    best = {m: _best_variant(profile.points_for(m)) for m in models}
+    targets = yaml.safe_load(args.targets.read_text())
+    bounds = {m: (t.get("max_latency_p99_ms") if isinstance(t, dict) else None) or math.inf for m, t in targets.items()}
+    best = {m: _best_variant(profile.points_for(m), bounds.get(m, math.inf)) for m in models}
     ways = {
         "as-given config": _subset(profile, _as_given),
         "own best variant": _subset(profile, lambda p: p.variant == best[p.model]),
@@ -133,7 +137,7 @@ def plans(args: argparse.Namespace) -> int:
             if name == "joint choice":
                 extra = ["--model-repository", str(args.repository), "--write-repositories", str(args.out)]
             plan = _plan(directory, args.targets, extra)
-            variants = sorted({f"{p['model']}:{p.get('variant') or 'as given'}" for g in plan["gpus"]
+            variants = sorted({f"{p['name']}: {p['instance_count']} inst, batcher {'on' if p.get('dynamic_batching') else 'off'}, c{p['concurrency']}" for g in plan["gpus"]
                                for p in g["models"]})  # fmt: skip
             rows.append([name, len(plan["gpus"]), plan.get("lower_bound", ""), "; ".join(variants)])
     print(tabulate(rows, headers=["CONFIGS", "GPUS", "BOUND", "CHOSEN"], disable_numparse=True))
@@ -149,7 +153,7 @@ def merge(args: argparse.Namespace) -> int:
     _write(dataclasses.replace(first, points=tuple(points)), args.sources[0], args.out)
     for source in args.sources[1:]:
         if (source / VARIANTS_DIR).is_dir():
-            shutil.copytree(source / VARIANTS_DIR, args.out / VARIANTS_DIR, dirs_exist_ok=True)
+            shutil.copytree(source / VARIANTS_DIR, args.out / VARIANTS_DIR, symlinks=True, dirs_exist_ok=True)
     print(f"{len(points)} rows of {args.models} in {args.out}")
     return 0
 

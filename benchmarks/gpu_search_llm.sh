@@ -14,6 +14,7 @@
 #   2. llm/     the streaming llm_decoder at concurrency 1, 2, 4, 8              cap $LLM_S (90 s)
 #   3. fresh/   five classification architectures, batch 1, 4 x concurrency 1, 4 cap $FRESH_S (140 s)
 #   and returns each profile as a .tar.gz, with nvidia-smi; prints the search table last.
+#   STEPS="llm fresh" runs only those; RESUME=DIR goes on from DIR/<step> (a profile that came back).
 # validate DIR...: `gpupack validate DIR` for each written plan (one planned GPU at a time), then the
 #   share check: two llm_decoder copies with vLLM's default gpu_memory_utilization 0.9 on one server,
 #   the second must fail to load. Returns DIR's validation.json + server logs per plan as .tar.gz.
@@ -82,13 +83,24 @@ if [[ $phase == profile ]]; then
   else
     repo=$root/profiler/examples
   fi
-  step search "${SEARCH_S:-250}" "${gpupack[@]}" profile --model-repository "$repo" --models "$search_models" \
-    --search quick --max-instances 2 --queue-delays-us 500 --batch 1 --concurrency 1,4,16 "${window[@]}" \
-    --output "$work/search" "${server[@]}"
-  step llm "${LLM_S:-90}" "${gpupack[@]}" profile --model-repository "$repo" --models "$llm_models" \
-    --concurrency 1,2,4,8 --input-tokens 128 --output-tokens 64 --duration 6 --output "$work/llm" "${server[@]}"
-  step fresh "${FRESH_S:-140}" "${gpupack[@]}" profile --model-repository "$repo" --models "$fresh_models" \
-    --batch 1,4 --concurrency 1,4 "${window[@]}" --output "$work/fresh" "${server[@]}"
+  # $STEPS picks the steps; a step whose profile is in $RESUME/<step> goes on from it (--resume).
+  for name in ${STEPS:-search llm fresh}; do
+    resume=()
+    if [[ -n ${RESUME:-} && -d $RESUME/$name ]]; then
+      rm -rf "${work:?}/$name" && cp -r "$RESUME/$name" "$work/$name" && resume=(--resume)
+    fi
+    case $name in
+      search) step search "${SEARCH_S:-250}" "${gpupack[@]}" profile --model-repository "$repo" \
+        --models "$search_models" --search quick --max-instances 2 --queue-delays-us 500 --batch 1 \
+        --concurrency 1,4,16 "${window[@]}" --output "$work/search" "${resume[@]}" "${server[@]}" ;;
+      llm) step llm "${LLM_S:-90}" "${gpupack[@]}" profile --model-repository "$repo" --models "$llm_models" \
+        --concurrency 1,2,4,8 --input-tokens 128 --output-tokens 64 --duration 6 --output "$work/llm" \
+        "${server[@]}" ;;
+      fresh) step fresh "${FRESH_S:-140}" "${gpupack[@]}" profile --model-repository "$repo" \
+        --models "$fresh_models" --batch 1,4 --concurrency 1,4 "${window[@]}" --output "$work/fresh" \
+        "${resume[@]}" "${server[@]}" ;;
+    esac
+  done
   for name in search llm fresh; do
     if [[ -d $work/$name ]]; then tar -czf "$OUT/$name.tar.gz" -C "$work" "$name"; fi
   done
