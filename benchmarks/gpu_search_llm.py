@@ -49,7 +49,13 @@ CONFIG = "config.pbtxt"
 LIGHT = {"classification_resnet50": 2, "classification_resnet18": 4, "segmentation_unet3d": 1}
 # Architectures the co-location figures were not fitted on (fitted: resnet50, resnet18, unet3d), with views
 # chosen so that each takes a part of an H200, not all of it.
-FRESH = {"mobilenet_v3_large": 8, "efficientnet_b0": 8, "convnext_tiny": 4, "vit_b_16": 2, "regnet_y_800mf": 8}
+FRESH = {
+    "mobilenet_v3_large": 8,
+    "efficientnet_b0": 8,
+    "convnext_tiny": 4,
+    "vit_b_16": 2,
+    "regnet_y_800mf": 8,
+}
 _PARAMETER = r'(key: "{key}", value: {{ string_value: ")[^"]*(" }})'
 
 
@@ -77,7 +83,13 @@ def repository(args: argparse.Namespace) -> int:
     for model, views in LIGHT.items():
         _copy(args.out, model, f"{model}_light", views=str(views))
     for architecture, views in FRESH.items():
-        _copy(args.out, "classification_resnet50", f"fresh_{architecture}", architecture=architecture, views=str(views))
+        _copy(
+            args.out,
+            "classification_resnet50",
+            f"fresh_{architecture}",
+            architecture=architecture,
+            views=str(views),
+        )
     _copy(args.out, "llm_decoder", "llm_decoder")
     print(f"repository: {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}")
     return 0
@@ -113,13 +125,28 @@ def _plan(profile_dir: Path, targets: Path, extra: list[str]) -> dict:
     return json.loads(result.stdout)
 
 
+def _variant(instances: int, batcher: bool | None, delay_us: int | None) -> str:
+    return f"{instances} inst, batcher " + (f"on {delay_us} us" if batcher else "off")
+
+
+def _label(placed: dict) -> str:
+    """A planned replica as ``model: variant, concurrency``."""
+    variant = _variant(
+        placed["instance_count"], placed.get("dynamic_batching"), placed.get("max_queue_delay_us")
+    )
+    return f"{placed['name']}: {variant}, c{placed['concurrency']}"
+
+
 def plans(args: argparse.Namespace) -> int:
     """GPUs for the as-given configs, each model's own best variant, and the joint choice."""
     profile = read_profile(args.search)
     models = [m for m in profile.models() if m.endswith("_light")]
     profile = _subset(profile, lambda p: p.model in models)
     targets = yaml.safe_load(args.targets.read_text())
-    bounds = {m: (t.get("max_latency_p99_ms") if isinstance(t, dict) else None) or math.inf for m, t in targets.items()}
+    bounds = {
+        m: (t.get("max_latency_p99_ms") if isinstance(t, dict) else None) or math.inf
+        for m, t in targets.items()
+    }
     best = {m: _best_variant(profile.points_for(m), bounds.get(m, math.inf)) for m in models}
     ways = {
         "as-given config": _subset(profile, _as_given),
@@ -137,8 +164,7 @@ def plans(args: argparse.Namespace) -> int:
             if name == "joint choice":
                 extra = ["--model-repository", str(args.repository), "--write-repositories", str(args.out)]
             plan = _plan(directory, args.targets, extra)
-            variants = sorted({f"{p['name']}: {p['instance_count']} inst, batcher {'on' if p.get('dynamic_batching') else 'off'}, c{p['concurrency']}" for g in plan["gpus"]
-                               for p in g["models"]})  # fmt: skip
+            variants = sorted({_label(p) for g in plan["gpus"] for p in g["models"]})
             rows.append([name, len(plan["gpus"]), plan.get("lower_bound", ""), "; ".join(variants)])
     print(tabulate(rows, headers=["CONFIGS", "GPUS", "BOUND", "CHOSEN"], disable_numparse=True))
     return 0
@@ -177,7 +203,7 @@ def search_table(args: argparse.Namespace) -> int:
             model, len(profile.points_for(model)), len({p.variant for p in points}),
             f"{g.throughput:.0f} @ c{g.concurrency} p99 {g.latency_p99_ms:.1f}" if g else "",
             f"{b.throughput:.0f} @ c{b.concurrency} p99 {b.latency_p99_ms:.1f}",
-            f"{b.instance_count} inst, batcher {'on ' + str(b.max_queue_delay_us) + ' us' if b.dynamic_batching else 'off'}",
+            _variant(b.instance_count, b.dynamic_batching, b.max_queue_delay_us),
             f"{twos - ones:.0f}" if ones and twos else "",
         ])  # fmt: skip
     headers = ["MODEL", "POINTS", "VARIANTS", "AS GIVEN (INFER/S)", "BEST (INFER/S)", "BEST VARIANT",

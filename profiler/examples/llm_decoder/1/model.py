@@ -1,11 +1,11 @@
 """llm_decoder: a streaming decoder LLM from a transformers LlamaConfig, random weights (see config.pbtxt).
 
 The config is a transformers ``LlamaConfig``; the weights are a ``LlamaForCausalLM``'s, under its names,
-random (seeded, no download); the decoding loop is this file's: one engine thread prefills each new sequence alone, then decodes every
-sequence in flight together, one token per step (greedy), and sends each token as a response of its
-own. Each sequence holds one KV *slot* (keys and values of every layer for ``max_sequence_tokens``
-positions) from its prefill until just before its final response, so the model's memory is
-weights + slots, and slots are what sequences in flight cost.
+random (seeded, no download); the decoding loop is this file's: one engine thread prefills each new
+sequence alone, then decodes every sequence in flight together, one token per step (greedy), and sends
+each token as a response of its own. Each sequence holds one KV *slot* (keys and values of every
+layer for ``max_sequence_tokens`` positions) from its prefill until just before its final response,
+so the model's memory is weights + slots, and slots are what sequences in flight cost.
 
 Memory, the way vLLM takes it: ``gpu_memory_utilization`` in the version folder's ``model.json`` is a
 fraction of the whole GPU. With it, ``initialize`` builds the weights, runs a warm-up, then reserves
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 import transformers
 import triton_python_backend_utils as pb_utils
+from torch import nn
 
 MB = 10**6
 VLLM_KNOB = "gpu_memory_utilization"
@@ -99,7 +99,7 @@ class RMSNorm(nn.Module):
         self.variance_epsilon = eps
 
     def forward(self, x):
-        """x / rms(x) * weight."""
+        """X / rms(x) * weight."""
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
@@ -175,13 +175,16 @@ class Decoder:
         self.sin = angles.sin().to(dtype)
 
     def slot_shape(self):
+        """Keys and values of every layer for every position of one sequence."""
         layers = self.config.num_hidden_layers
         return (layers, 2, self.kv_heads, self.config.max_position_embeddings, self.head_dim)
 
     def slot_bytes(self):
+        """Bytes of one slot: what one more sequence in flight costs."""
         return int(np.prod(self.slot_shape())) * torch.tensor([], dtype=self.dtype).element_size()
 
     def new_slot(self):
+        """A fresh (uninitialized) slot on the model's device."""
         return torch.empty(self.slot_shape(), device=self.device, dtype=self.dtype)
 
     def _rope(self, x, positions):
@@ -267,6 +270,7 @@ class SlotPool:
         self.count = reserve
 
     def take(self):
+        """A free slot, a new one while under the limit, else ``None`` (the sequence waits)."""
         if self.free:
             return self.free.pop()
         if self.count < self.limit:
@@ -275,6 +279,7 @@ class SlotPool:
         return None
 
     def give(self, slot):
+        """Return a sequence's slot for the next one."""
         self.free.append(slot)
 
 
@@ -284,10 +289,20 @@ class TritonPythonModel:
     def initialize(self, args):
         """Build the model, warm it up, take its memory share if it has one, start the engine thread."""
         parameters = json.loads(args["model_config"]).get("parameters", {})
-        integer = {key: int(_parameter(parameters, key)) for key in (
-            "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-            "intermediate_size", "vocab_size", "max_sequence_tokens", "max_num_seqs", "default_max_tokens",
-        )}
+        integer = {
+            key: int(_parameter(parameters, key))
+            for key in (
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "intermediate_size",
+                "vocab_size",
+                "max_sequence_tokens",
+                "max_num_seqs",
+                "default_max_tokens",
+            )
+        }
         self.max_tokens_default = integer["default_max_tokens"]
         self.max_sequence_tokens = integer["max_sequence_tokens"]
         config = transformers.LlamaConfig(
@@ -340,7 +355,7 @@ class TritonPythonModel:
         self.pool.give(sequence.slot)
 
     def _reserve(self, share):
-        """vLLM's start-up rule: take ``share`` of the whole GPU now, as KV slots after the weights."""
+        """VLLM's start-up rule: take ``share`` of the whole GPU now, as KV slots after the weights."""
         device = self.decoder.device
         free, total = torch.cuda.mem_get_info(device)
         budget = share * total
@@ -361,7 +376,8 @@ class TritonPythonModel:
         pool = SlotPool(self.decoder, held + max(0, more), reserve=max(0, more))
         pool.free.extend(self.pool.free)
         pb_utils.Logger.log_info(
-            f"{VLLM_KNOB} {share}: {pool.count} KV slots of {slot / MB:.0f} MB after {own / MB:.0f} MB ({how})"
+            f"{VLLM_KNOB} {share}: {pool.count} KV slots of {slot / MB:.0f} MB "
+            f"after {own / MB:.0f} MB ({how})"
         )
         return pool
 
@@ -454,7 +470,9 @@ class TritonPythonModel:
                     self._fail(sequence.sender, exc)
                 self.active = []
                 continue
-            self.active = [s for s, token in zip(self.active, tokens) if not self._send(s, token)]
+            self.active = [
+                s for s, token in zip(self.active, tokens, strict=True) if not self._send(s, token)
+            ]
 
     def finalize(self):
         """Stop the engine thread; sequences still in flight get an error."""
