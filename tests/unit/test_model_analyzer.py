@@ -490,3 +490,33 @@ def test_a_gpu_checkpoint_s_variants_carry_their_batching_settings():
     assert {p.variant for p in profile.points if p.dynamic_batching} == {
         f"add_sub_config_{k}" for k in range(4)
     }
+
+
+def test_a_cpu_only_export_deploys_the_variant_from_model_analyzers_output_repository(tmp_path: Path):
+    source = tmp_path / "src"
+    shutil.copytree(EXAMPLES / "batched_sleeper", source / "batched_sleeper")
+    shutil.copytree(CPU / "models", source, dirs_exist_ok=True)  # Model Analyzer's variants' configs
+    out = tmp_path / "out"
+    args = ["plan", "--profiles", str(CPU_CSV), "--gpu-memory", "100MB", "--choose-points"]
+    result = CliRunner().invoke(
+        cli, [*args, "--model-repository", str(source), "--write-repositories", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    chosen = json.loads((out / "plan.json").read_text())["gpus"][0]["models"][0]
+    assert (chosen["variant"], chosen["instance_count"], chosen["max_batch_size"]) == (
+        "batched_sleeper_config_1",
+        2,
+        4,
+    )
+    config = (out / "gpu0" / "batched_sleeper" / "config.pbtxt").read_text()
+    assert 'name: "batched_sleeper"' in config and "count: 2" in config and "dynamic_batching" in config
+
+
+def test_a_cpu_only_profile_survives_gpupack_s_own_format(tmp_path: Path):
+    from profiler.profiles.profile_io import write_profile
+
+    profile = read_profile(CPU)
+    write_profile(profile, tmp_path / "converted")
+    back = read_profile(tmp_path / "converted")
+    assert back.metadata.device == "cpu"
+    assert back.points == profile.points  # host memory, instances, batching settings
