@@ -3,8 +3,8 @@
 Top-level keys used: ``ResultManager.results`` (per model, per config variant: the run config and
 its measurements), ``ResultManager.server_only_data`` (the server alone) and
 ``MetricsManager.gpus`` (each GPU's name and total memory in bytes; empty for a CPU-only run, whose
-measurements then hold RAM, ``cpu_used_ram``, if ``collect_cpu_metrics`` was on). Newer checkpoints hold each
-variant's model config under ``_model_config_variant.model_config``; older ones (the 2021
+measurements then hold RAM, ``cpu_used_ram``, if ``collect_cpu_metrics`` was on). Newer checkpoints
+hold each variant's model config under ``_model_config_variant.model_config``; older ones (the 2021
 brute-force experiments) under ``_model_config``, named after the variant. The configs are kept
 (``Profile.variant_configs``) so the variant a plan chooses can be deployed as measured.
 """
