@@ -45,6 +45,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/ma-cpu"))
     p.add_argument("--no-cpu-metrics", action="store_true", help="collect_cpu_metrics off")
     p.add_argument("--dest", type=Path, default=HERE)
+    p.add_argument("--port", type=int, default=8000, help="the server's HTTP port; gRPC and metrics next")
     a = p.parse_args()
     prepare(a.work, 20, a.perf_analyzer.resolve())
     out = a.work / "ma"
@@ -57,6 +58,9 @@ def main() -> None:
         "triton_launch_mode": "local",
         "triton_server_path": str(a.work / "tritonserver-wrapper"),
         "perf_analyzer_path": str(a.work / "perf_analyzer-wrapper"),
+        "triton_http_endpoint": f"localhost:{a.port}",
+        "triton_grpc_endpoint": f"localhost:{a.port + 1}",
+        "triton_metrics_url": f"http://localhost:{a.port + 2}/metrics",
         "run_config_search_mode": "brute",
         "run_config_search_max_instance_count": 2,
         "run_config_search_min_model_batch_size": 4,
