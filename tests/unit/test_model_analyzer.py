@@ -24,6 +24,7 @@ from packer.settings import Goal, Objective, SolverSettings, Thresholds
 from profiler import InputError, read_profile
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "model-analyzer"
+EXAMPLES = Path(__file__).resolve().parents[2] / "profiler" / "examples"
 SINGLE, MULTI, RATE = DATA / "single-model-ckpt", DATA / "multi-model-ckpt", DATA / "request-rate-ckpt"
 SWEEPS = (DATA / "experiments-resnet50_libtorch", DATA / "experiments-vgg19_libtorch")
 EXPORTS = (SINGLE, MULTI, RATE)
@@ -323,3 +324,199 @@ def test_a_server_only_file_without_its_inference_file_says_what_is_needed(tmp_p
     shutil.copy(SINGLE / SERVER_CSV, tmp_path / SERVER_CSV)
     with pytest.raises(InputError, match="a Model Analyzer export is read from its metrics-model-inference"):
         read_profile(tmp_path / SERVER_CSV)
+
+
+# Real CPU-only runs of Model Analyzer 1.58 made here (README.md there): with and without RAM.
+CPU, CPU_NO_RAM = DATA / "cpu-only", DATA / "cpu-only-no-ram"
+CPU_CKPT, CPU_CSV = CPU / "checkpoints" / "0.ckpt", CPU / "results" / "metrics-model-inference.csv"
+
+
+def _checkpoint_readings(path: Path) -> dict[tuple[str, int], dict[str, float]]:
+    """(variant, concurrency) → the measurement's non-GPU readings, read from the JSON directly."""
+    data = json.loads(path.read_text())
+    out = {}
+    for variants in data["ResultManager.results"]["_results"].values():
+        for name, (_, runs) in variants.items():
+            for run in runs.values():
+                (part,) = run["_model_config_measurements"]
+                values = {tag: record["_value"] for tag, record in part["_non_gpu_data"]}
+                out[name, part["_model_specific_pa_params"]["concurrency-range"]] = values
+    return out
+
+
+def test_a_cpu_only_checkpoint_is_read_as_host_ram_from_cpu_used_ram():
+    profile = read_profile(CPU)
+    assert profile.source == str(CPU_CKPT)
+    assert profile.metadata.device == "cpu" and profile.metadata.gpu_memory_mb is None
+    readings = _checkpoint_readings(CPU_CKPT)
+    assert len(profile.points) == len(readings) == 9
+    for p in profile.points:
+        values = readings[p.variant, p.concurrency]
+        assert p.host_memory_mb == values["cpu_used_ram"]
+        assert p.throughput == values["perf_throughput"]
+        assert p.latency_p99_ms == values["perf_latency_p99"]
+        assert p.memory_mb is None and p.gpu_util_pct is None
+    # The recorded run: 38 MB for every variant (the tritonserver process alone; README.md).
+    assert {p.host_memory_mb for p in profile.points} == {38.0}
+    settings = {(p.variant, p.instance_count, p.dynamic_batching, p.max_queue_delay_us, p.max_batch_size)
+                for p in profile.points}  # fmt: skip
+    assert settings == {
+        ("batched_sleeper_config_default", 1, False, None, 4),
+        ("batched_sleeper_config_0", 1, True, 0, 4),
+        ("batched_sleeper_config_1", 2, True, 0, 4),
+    }
+    (note,) = profile.notes
+    assert "a CPU-only run" in note and "memory is host RAM, Model Analyzer's cpu_used_ram" in note
+
+
+def test_a_cpu_only_export_reads_the_ram_column_and_agrees_with_its_checkpoint():
+    import csv
+
+    rows = list(csv.DictReader(CPU_CSV.open()))
+    profile = read_profile(CPU / "results")
+    assert profile.source == str(CPU_CSV) and profile.metadata.device == "cpu"
+    by_key = {(p.variant, p.concurrency): p for p in profile.points}
+    assert len(by_key) == len(rows) == 9
+    for row in rows:
+        p = by_key[row["Model Config Path"], int(row["Concurrency"])]
+        assert p.host_memory_mb == float(row["RAM Usage (MB)"]) and p.memory_mb is None
+        assert p.throughput == float(row["Throughput (infer/sec)"])
+        assert p.instance_count == int(row["Instance Group"].split(":")[0])
+        assert p.max_batch_size == int(row["Max Batch Size"]) and p.dynamic_batching is None
+    ckpt = {(p.variant, p.concurrency): p for p in read_profile(CPU_CKPT).points}
+    for key, p in by_key.items():
+        assert p.throughput == pytest.approx(ckpt[key].throughput, abs=0.06)
+        assert p.host_memory_mb == ckpt[key].host_memory_mb
+    assert any("memory is host RAM" in n for n in profile.notes)
+    assert not any("beside it" in n for n in profile.notes)  # no GPU file is expected of a CPU-only run
+
+
+def test_plan_cli_plans_a_cpu_only_run_on_host_ram_and_says_so(tmp_path: Path):
+    args = ["plan", "--profiles", str(CPU), "--gpu-memory", "100MB", "--choose-points"]
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    assert "HOST MEMORY (MB, with server)" in table.output and "host memory ≤ 100 %" in table.output
+    assert "batched_sleeper (config_1 b1 c4 i2 dyn0us)" in table.output
+    notes = [line for line in table.output.splitlines() if "cpu_used_ram" in line]
+    assert len(notes) == 1 and notes[0].startswith(f"note: {CPU_CKPT}: a CPU-only run")
+    out = tmp_path / "plan"
+    source = ["--model-repository", str(EXAMPLES), "--write-repositories", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--objective", "throughput", "--json", *source])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["limits_pct"] == {"host memory": 100.0}
+    assert any("memory is host RAM, Model Analyzer's cpu_used_ram" in n for n in data["notes"])
+    (gpu,) = data["gpus"]
+    (chosen,) = gpu["models"]
+    # The fastest measured point: 2 instances, dynamic batching, concurrency 4 (38 MB of 100 MB).
+    fastest = max(read_profile(CPU).points, key=lambda p: p.throughput)
+    assert (
+        (chosen["variant"], chosen["concurrency"], chosen["throughput"])
+        == (
+            fastest.variant,
+            fastest.concurrency,
+            fastest.throughput,
+        )
+        == ("batched_sleeper_config_1", 4, 127.942)
+    )
+    assert (chosen["instance_count"], chosen["dynamic_batching"], chosen["max_batch_size"]) == (2, True, 4)
+    assert gpu["memory_mb"] == 38.0
+    # Deployed as measured: the variant's config under the model's own name, its CPU instances.
+    config = (out / "gpu0" / "batched_sleeper" / "config.pbtxt").read_text()
+    assert 'name: "batched_sleeper"' in config and "dynamic_batching" in config
+    assert "count: 2" in config and "kind: KIND_CPU" in config
+
+
+def test_plan_cli_refuses_a_cpu_only_run_without_ram_in_one_line():
+    for path in (CPU_NO_RAM, CPU_NO_RAM / "results" / "metrics-model-inference.csv"):
+        result = CliRunner().invoke(cli, ["plan", "--profiles", str(path), "--gpu-memory", "1GB"])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        error, fix = result.output.splitlines()
+        assert error.startswith("error: ") and "CPU-only Model Analyzer run" in error
+        assert "without RAM in 9 of 9 measurements" in error
+        assert "metrics-model-inference.csv" in error if path.suffix else "0.ckpt" in error
+        assert fix.startswith("To fix: profile with collect_cpu_metrics: true")
+
+
+def test_an_export_whose_gpu_file_is_missing_stays_a_gpu_profile(tmp_path: Path):
+    shutil.copy(SINGLE / INFERENCE, tmp_path / INFERENCE)  # GPU instance groups, no RAM column
+    profile = read_profile(tmp_path / INFERENCE)
+    assert profile.metadata.device == "gpu"
+    assert any(f"no {GPU_CSV} beside it" in n for n in profile.notes)
+
+
+def test_gpu_memory_for_some_measurements_and_only_ram_for_others_is_refused(tmp_path: Path):
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO((SINGLE / INFERENCE).read_text())))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, [*rows[0], "RAM Usage (MB)"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**r, "RAM Usage (MB)": "900.0"} for r in rows)
+    (tmp_path / INFERENCE).write_text(text.getvalue())
+    gpu_lines = (SINGLE / GPU_CSV).read_text().splitlines()
+    (tmp_path / GPU_CSV).write_text("\n".join(gpu_lines[:1] + gpu_lines[2:]) + "\n")  # one row's GPU gone
+    with pytest.raises(InputError, match="15 measurements record GPU memory and 1 only host RAM"):
+        read_profile(tmp_path / INFERENCE)
+    # The checkpoint: a GPU run in which one measurement has no GPU data but RAM.
+    data = json.loads(CPU_CKPT.read_text())
+    data["MetricsManager.gpus"] = {"GPU-1": {"name": "GPU", "total_memory": 16e9}}
+    runs = [
+        run
+        for v in data["ResultManager.results"]["_results"].values()
+        for _, r in v.values()
+        for run in r.values()
+    ]
+    for run in runs[1:]:
+        run["_avg_gpu_data"] = [["gpu_used_memory", {"_value": 500.0, "_timestamp": 0}]]
+        run["_gpu_data"] = {"GPU-1": run["_avg_gpu_data"]}
+    (tmp_path / "1.ckpt").write_text(json.dumps(data))
+    result = CliRunner().invoke(cli, ["plan", "--profiles", str(tmp_path / "1.ckpt")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert (
+        "8 measurements record GPU memory and 1 only host RAM (model 'batched_sleeper' first)"
+        in result.output
+    )
+
+
+def test_a_gpu_checkpoint_s_variants_carry_their_batching_settings():
+    profile = read_profile(SINGLE / "0.ckpt")
+    for p in profile.points:
+        config = profile.variant_configs["add_sub", p.variant]
+        assert p.max_batch_size == _max_batch(config)
+        assert p.dynamic_batching == ("dynamicBatching" in config)
+        assert p.max_queue_delay_us == (0 if p.dynamic_batching else None)
+    assert {p.variant for p in profile.points if p.dynamic_batching} == {
+        f"add_sub_config_{k}" for k in range(4)
+    }
+
+
+def test_a_cpu_only_export_deploys_the_variant_from_model_analyzers_output_repository(tmp_path: Path):
+    source = tmp_path / "src"
+    shutil.copytree(EXAMPLES / "batched_sleeper", source / "batched_sleeper")
+    shutil.copytree(CPU / "models", source, dirs_exist_ok=True)  # Model Analyzer's variants' configs
+    out = tmp_path / "out"
+    args = ["plan", "--profiles", str(CPU_CSV), "--gpu-memory", "100MB", "--choose-points"]
+    result = CliRunner().invoke(
+        cli, [*args, "--model-repository", str(source), "--write-repositories", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    chosen = json.loads((out / "plan.json").read_text())["gpus"][0]["models"][0]
+    assert (chosen["variant"], chosen["instance_count"], chosen["max_batch_size"]) == (
+        "batched_sleeper_config_1",
+        2,
+        4,
+    )
+    config = (out / "gpu0" / "batched_sleeper" / "config.pbtxt").read_text()
+    assert 'name: "batched_sleeper"' in config and "count: 2" in config and "dynamic_batching" in config
+
+
+def test_a_cpu_only_profile_survives_gpupack_s_own_format(tmp_path: Path):
+    from profiler.profiles.profile_io import write_profile
+
+    profile = read_profile(CPU)
+    write_profile(profile, tmp_path / "converted")
+    back = read_profile(tmp_path / "converted")
+    assert back.metadata.device == "cpu"
+    assert back.points == profile.points  # host memory, instances, batching settings

@@ -2,8 +2,9 @@
 
 Top-level keys used: ``ResultManager.results`` (per model, per config variant: the run config and
 its measurements), ``ResultManager.server_only_data`` (the server alone) and
-``MetricsManager.gpus`` (each GPU's name and total memory in bytes). Newer checkpoints hold each
-variant's model config under ``_model_config_variant.model_config``; older ones (the 2021
+``MetricsManager.gpus`` (each GPU's name and total memory in bytes; empty for a CPU-only run, whose
+measurements then hold RAM, ``cpu_used_ram``, if ``collect_cpu_metrics`` was on). Newer checkpoints
+hold each variant's model config under ``_model_config_variant.model_config``; older ones (the 2021
 brute-force experiments) under ``_model_config``, named after the variant. The configs are kept
 (``Profile.variant_configs``) so the variant a plan chooses can be deployed as measured.
 """
@@ -19,6 +20,7 @@ from profiler.profiles.model_analyzer.records import (
     LOAD_GENERATOR,
     Measurement,
     ModelLoad,
+    config_batching,
     config_instance_count,
     to_profile,
 )
@@ -86,9 +88,19 @@ def _measurement(runs: list[tuple[str, str, dict]], data: Mapping) -> Measuremen
                 latency_p99_ms=_number(results.get("perf_latency_p99")),
                 latency_p95_ms=_number(results.get("perf_latency_p95")),
                 latency_p90_ms=_number(results.get("perf_latency_p90")),
+                **config_batching(config),
             )
         )
-    return Measurement(tuple(loads), _number(gpu.get("gpu_used_memory")), _number(gpu.get("gpu_utilization")))
+    # RAM is the server process's, one reading per run: each model's part holds the same.
+    ram = next(
+        (_values(p["_non_gpu_data"]).get("cpu_used_ram") for p in data["_model_config_measurements"]), None
+    )
+    return Measurement(
+        tuple(loads),
+        _number(gpu.get("gpu_used_memory")),
+        _number(gpu.get("gpu_utilization")),
+        _number(ram),
+    )
 
 
 def _results(path: Path, results: Mapping) -> tuple[list[Measurement], dict[tuple[str, str], dict]]:
@@ -117,7 +129,7 @@ def _metadata(gpus: Mapping) -> ProfileMetadata:
     names = sorted({g.get("name", "") for g in gpus.values()})
     totals = [g["total_memory"] / BYTES_PER_MB for g in gpus.values() if g.get("total_memory")]
     return ProfileMetadata(
-        device="gpu",
+        device="gpu" if gpus else "cpu",
         gpu_name=", ".join(n for n in names if n),
         gpu_memory_mb=min(totals, default=None),
         load_generator=LOAD_GENERATOR,

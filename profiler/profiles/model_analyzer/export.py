@@ -6,6 +6,11 @@ concurrency or request rate, config variant) with throughput and latency; the GP
 keys plus ``GPU UUID`` with memory and utilization; the server-only file the server with no model.
 Rows are joined on model, batch, concurrency (or request rate) and config. Multi-model rows hold
 comma-separated lists in one cell (``"a,b"``) and per-model results as ``"total, [a,b]"``.
+
+A CPU-only run writes no GPU file (and no server-only file). Its RAM, Model Analyzer's
+``cpu_used_ram``, is a column of the inference file, "RAM Usage (MB)", only when the run lists it in
+``inference_output_fields`` (and ``collect_cpu_metrics`` is on). An export with no GPU file is a
+CPU-only run when it has that column or when every instance group is ``CPU``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ _RESULTS = {
 _MEMORY = "GPU Memory Usage (MB)"
 _UTIL = "GPU Utilization (%)"
 _FREE = "GPU Free Memory (MB)"
+_RAM = "RAM Usage (MB)"  # cpu_used_ram's header
 _REQUIRED = ("Model", "Batch", "Model Config Path", "Throughput (infer/sec)")
 _LIST = re.compile(r"^\s*([^,\[]*?)\s*,\s*\[(.*)\]\s*$")
 
@@ -86,6 +92,7 @@ def _load(where: str, row: dict[str, str], k: int, count: int, rate: bool) -> Mo
     load = cell("Request Rate" if rate else "Concurrency")
     results = {attr: _number(where, col, cell(col)) for col, attr in _RESULTS.items() if col in row}
     satisfies = row.get("Satisfies Constraints", "").lower()
+    max_batch = _number(where, "Max Batch Size", cell("Max Batch Size")) if "Max Batch Size" in row else None
     return ModelLoad(
         model=cell("Model"),
         variant=cell("Model Config Path"),
@@ -94,8 +101,26 @@ def _load(where: str, row: dict[str, str], k: int, count: int, rate: bool) -> Mo
         request_rate=_number(where, "Request Rate", load) if rate else None,
         instance_count=instance_count(cell("Instance Group")) if "Instance Group" in row else 1,
         satisfies_constraints=None if not satisfies else satisfies == "yes",
+        max_batch_size=int(max_batch) if max_batch else None,
         **results,
     )
+
+
+def _ram(where: str, row: dict[str, str], count: int) -> float | None:
+    """The run's RAM (the server process's, one reading): the largest of a multi-model row's values."""
+    if _RAM not in row:
+        return None
+    values = [_number(where, _RAM, v) for v in _split(row[_RAM], count)]
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _cpu_instances_only(rows: list[dict[str, str]]) -> bool:
+    """True when every row's instance groups (``1:CPU``, ``2:CPU/1:CPU``, ``a,b`` lists) are CPU ones."""
+    groups = [
+        part for r in rows for cell in r.get("Instance Group", "").split(",") for part in cell.split("/")
+    ]
+    return bool(rows) and all(part.strip().upper().endswith(":CPU") for part in groups)
 
 
 def _key(row: dict[str, str], rate: bool) -> tuple[str, ...]:
@@ -168,11 +193,14 @@ def read_export(inference: Path) -> Profile:
         count = len(row["Model"].split(","))
         memory, util = readings.get(_key(row, rate), (None, None))
         loads = tuple(_load(where, row, k, count, rate) for k in range(count))
-        measurements.append(Measurement(loads, memory, util))
+        measurements.append(Measurement(loads, memory, util, _ram(where, row, count)))
     server, total = _server(sibling(inference, SERVER))
+    cpu_only = not readings and (_RAM in header or _cpu_instances_only(rows))
     notes = []
-    if not readings:
+    if not readings and not cpu_only:
         gpu_file = sibling(inference, GPU).name
         notes.append(f"{inference}: no {gpu_file} beside it: no GPU memory or utilization")
-    metadata = ProfileMetadata(device="gpu", gpu_memory_mb=total, load_generator=LOAD_GENERATOR)
+    metadata = ProfileMetadata(
+        device="cpu" if cpu_only else "gpu", gpu_memory_mb=total, load_generator=LOAD_GENERATOR
+    )
     return to_profile(measurements, server, metadata, str(inference), notes=tuple(notes))
