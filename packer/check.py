@@ -4,7 +4,9 @@ It recomputes everything from the GPU types' profiles (not the solver's integers
 demands): per GPU, ``server + Σ (model − server)`` within ``capacity × min(threshold, 100 − headroom) %``
 for every packed resource; type counts and the GPU budget; each point measured in its type's profile,
 within the model's p99 bound and on its pinned type; one replica of a model per GPU; targets; the
-model limit per GPU; apart and together; and the reported totals, cost, goal value and bound.
+model limit per GPU; apart and together; the predicted ratios of models sharing a GPU, each at
+least its least allowed one (``packer.colocation``); and the reported totals, cost, goal value and
+bound.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import Counter
 from itertools import pairwise
 
 from packer.check_index import PlanIndex, point_problems
+from packer.colocation import min_ratio_for
 from packer.inputs import GpuType
 from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
@@ -71,6 +74,7 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: PlanIndex) 
         out.append(f"{where}: memory or cost differs from its type's")
     out += _check_capacity(problem, gpu, gpu_type, index.packed[gpu_type.name], where)
     out += point_problems(problem, where, gpu.points, gpu_type, index)
+    out += _check_colocation(problem, gpu, index.type_index[gpu_type.name], index, where)
     return out
 
 
@@ -84,10 +88,27 @@ def _served(problem: Problem, plan: Plan) -> Counter:
     targets = {item.model: item.target for item in problem.items}
     served: Counter = Counter()
     for gpu in plan.gpus:
-        for p in gpu.points:
+        for k, p in enumerate(gpu.points):
             target = targets.get(p.model)
-            served[p.model] += target.rate(p) if target else p.throughput or 0.0
+            served[p.model] += (target.rate(p) if target else p.throughput or 0.0) * gpu.ratio(k)
     return served
+
+
+def _check_colocation(problem: Problem, gpu: Gpu, t: int, index: PlanIndex, where: str) -> list[str]:
+    """The predicted ratios recomputed, and each at least its model's least allowed ratio."""
+    expected = problem.predicted_ratios(t, gpu.points)
+    if len(expected) != len(gpu.ratios) or not all(map(_close, expected, gpu.ratios)):
+        return [f"{where}: predicted ratios {list(gpu.ratios)}, actual {list(expected)}"]
+    out = []
+    for p, ratio in zip(gpu.points, expected, strict=False):  # none alone
+        target = index.targets.get(p.model)
+        least = min_ratio_for(p, problem.colocation or 0.0, target.max_latency_p99_ms if target else None)
+        if ratio < least - _TOLERANCE:
+            out.append(
+                f"{where}: {p.model} is predicted at {ratio:.3f} of its profiled throughput beside the "
+                f"others, below {least:.3f}"
+            )
+    return out
 
 
 def _check_models(problem: Problem, plan: Plan) -> list[str]:

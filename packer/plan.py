@@ -31,6 +31,16 @@ def _point_dict(p: ProfilePoint) -> dict:
     }
 
 
+def expected_dict(p: ProfilePoint, ratio: float, predicted: bool) -> dict:
+    """A point's expected throughput beside its partners and the predicted ratio (none when alone)."""
+    if not predicted:
+        return {}
+    return {
+        "colocation_ratio": round(ratio, 4),
+        "expected_throughput": _rounded((p.throughput or 0.0) * ratio),
+    }
+
+
 @dataclass(frozen=True)
 class MigSlice:
     """One MIG instance of a sliced GPU: its profile, first memory slice, and the models it runs.
@@ -75,11 +85,18 @@ class Gpu:
     product_label: str | None
     # The MIG layout of a sliced GPU, by start; ``None``: the GPU runs whole (one server).
     mig: tuple[MigSlice, ...] | None = None
+    # Per point, its predicted measured / profiled throughput beside the others (``packer.colocation``);
+    # empty: each runs as profiled (alone, or no prediction).
+    ratios: tuple[float, ...] = ()
+
+    def ratio(self, k: int) -> float:
+        """The predicted ratio of the ``k``-th point (1 without a prediction)."""
+        return self.ratios[k] if self.ratios else 1.0
 
     @property
     def throughput(self) -> float:
-        """Sum of the placed points' throughputs, infer/s."""
-        return sum(p.throughput or 0.0 for p in self.points)
+        """Sum of what the placed points are expected to serve, infer/s (profiled × predicted ratio)."""
+        return sum((p.throughput or 0.0) * self.ratio(k) for k, p in enumerate(self.points))
 
     def to_dict(self) -> dict:
         """The GPU as in the plan JSON."""
@@ -97,7 +114,8 @@ class Gpu:
                 | _point_dict(p)
                 | {"memory_mb": p.memory_mb, "gpu_util_pct": p.gpu_util_pct, "mem_util_pct": p.mem_util_pct}
                 | self._share_dict(p)
-                for p in self.points
+                | expected_dict(p, self.ratio(k), bool(self.ratios))
+                for k, p in enumerate(self.points)
             ],
         } | ({} if self.mig is None else {"mig": [s.to_dict() for s in self.mig]})
 
@@ -129,17 +147,25 @@ class ModelPlan:
     target_unit: str = "infer/s"
     max_ttft_p99_ms: float | None = None
     max_itl_p99_ms: float | None = None
+    # Per replica, its predicted ratio beside the models of its GPU (``Gpu.ratios``); empty: all 1.
+    ratios: tuple[float, ...] = ()
+
+    def ratio(self, k: int) -> float:
+        """The predicted ratio of the ``k``-th replica (1 without a prediction)."""
+        return self.ratios[k] if self.ratios else 1.0
 
     @property
     def throughput(self) -> float:
-        """Sum of the replicas' throughputs, infer/s."""
-        return sum(p.throughput or 0.0 for _, p in self.replicas)
+        """Sum of what the replicas are expected to serve, infer/s (profiled × predicted ratio)."""
+        return sum((p.throughput or 0.0) * self.ratio(k) for k, (_, p) in enumerate(self.replicas))
 
     @property
     def tokens_per_s(self) -> float | None:
         """Sum of the replicas' output tokens/s (streaming models), ``None`` for a classic model."""
         values = [p.tokens_per_s for _, p in self.replicas]
-        return None if any(v is None for v in values) or not values else sum(values)
+        if any(v is None for v in values) or not values:
+            return None
+        return sum(v * self.ratio(k) for k, v in enumerate(values))
 
     @property
     def served(self) -> float:
@@ -160,7 +186,10 @@ class ModelPlan:
             "target": self.target,
             "target_fraction": None if self.target is None else round(self.target_fraction, 6),
             "max_latency_p99_ms": self.max_latency_p99_ms,
-            "points": [{"gpu": gpu} | _point_dict(p) for gpu, p in self.replicas],
+            "points": [
+                {"gpu": gpu} | _point_dict(p) | expected_dict(p, self.ratio(k), self.ratio(k) < 1)
+                for k, (gpu, p) in enumerate(self.replicas)
+            ],
         } | self._streaming_dict()
 
     def _streaming_dict(self) -> dict:

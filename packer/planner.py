@@ -8,6 +8,7 @@ goal's value in real numbers and its bound.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from packer.binpacking.engines import pack
 from packer.binpacking.packing import numbered_by_first_use
@@ -21,6 +22,12 @@ from packer.progress import heartbeat
 from packer.resources import GPU_UTIL, MEM_UTIL, Resource, limit_pct, units_down, units_up
 from packer.settings import Goal, Objective, SolverSettings, remaining
 from packer.solution import Placement, Solution
+
+# Said when a plain problem's packing broke the co-location model and the choice search planned it.
+COLOCATION_SEARCH_NOTE = (
+    "packed by summed utilization, some models shared a GPU below their least predicted ratio: planned "
+    "by the multiple-choice search instead (ties: highest total expected throughput)"
+)
 
 
 def plan(problem: Problem, settings: SolverSettings | None = None, deadline: float | None = None) -> Plan:
@@ -39,6 +46,10 @@ def plan(problem: Problem, settings: SolverSettings | None = None, deadline: flo
             solution = search_sliced(problem, beating, deadline)
         elif problem.plain:
             solution = _pack_plain(problem, beating, deadline)
+            if not _colocation_holds(problem, solution):
+                # Summed utilization put models together that would lose too much beside each other.
+                solution = search(problem, beating, deadline)
+                solution = replace(solution, notes=(*solution.notes, COLOCATION_SEARCH_NOTE))
         else:
             solution = search(problem, beating, deadline)
     return to_plan(problem, solution, time.perf_counter() - started)
@@ -66,6 +77,16 @@ def _pack_plain(problem: Problem, settings: SolverSettings, deadline: float) -> 
     )
 
 
+def _colocation_holds(problem: Problem, solution: Solution) -> bool:
+    """True when every GPU of a plain solution keeps its models' predicted ratios (``colocation``)."""
+    if problem.colocation is None:
+        return True
+    on_gpu: dict[int, list] = {}
+    for p in solution.placements:
+        on_gpu.setdefault(p.slot, []).append(problem.items[p.item].options[p.option].point)
+    return all(problem.colocation_holds(0, points) for points in on_gpu.values())
+
+
 def _reported(problem: Problem, t: int, resource: Resource, options: list[Option]) -> float | None:
     """A GPU's total of ``resource``: packed, server once; else the models' profiled sum or unknown."""
     if problem.packs(t, resource):
@@ -89,6 +110,7 @@ def _gpu(problem: Problem, index: int, t: int, options: list[Option]) -> Gpu:
         cost_per_hour=gpu_type.cost_per_hour,
         gpu_memory_mb=gpu_type.memory_mb,
         product_label=gpu_type.product_label,
+        ratios=problem.predicted_ratios(t, [o.point for o in options]),
     )
 
 
@@ -116,10 +138,12 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
         replicas[p.item].append((n, option.point))
     gpus = tuple(_gpu(problem, n, keys[n][0], on_gpu[n]) for n in range(len(keys)))
     gpus = sliced_gpus(problem, solution, keys, gpus)
+    ratio_of = {(g.index, p.model): g.ratio(k) for g in gpus for k, p in enumerate(g.points) if g.ratios}
+    replicas = [sorted(r, key=lambda r: r[0]) for r in replicas]
     models = tuple(
         ModelPlan(
             item.model,
-            tuple(sorted(replicas[i], key=lambda r: r[0])),
+            tuple(replicas[i]),
             item.target.throughput if item.target else None,
             item.target.max_latency_p99_ms if item.target else None,
             *(
@@ -127,6 +151,7 @@ def to_plan(problem: Problem, solution: Solution, seconds: float) -> Plan:
                 if item.target
                 else ()
             ),
+            ratios=tuple(ratio_of.get((n, item.model), 1.0) for n, _ in replicas[i]) if ratio_of else (),
         )
         for i, item in enumerate(problem.items)
     )

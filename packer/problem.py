@@ -17,16 +17,17 @@ absent, not zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from packer.candidates import Option, options_on, type_contexts
+from packer.colocation import Load, load_of, min_ratio_for, ratios
 from packer.fleet_file import choices_hint
 from packer.inputs import DEFAULT_TYPE, GpuType, Target
-from packer.resources import Resource, packed_resources, split_absent
+from packer.resources import GPU_UTIL, Resource, packed_resources, split_absent
 from packer.rules import NO_RULES, Rules, check_rules, together_groups
 from packer.settings import ANY_POINT, Goal, Objective, Selection, Thresholds
-from profiler import InputError, Profile
+from profiler import InputError, Profile, ProfilePoint
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,39 @@ class Problem:
     absent: tuple[frozenset[Resource], ...] = ()
     # What the user should know about the inputs: said once, in the plan's notes.
     notes: tuple[str, ...] = ()
+    # The least predicted ratio (measured / profiled throughput) a model may run at beside others
+    # (``colocation``); ``None``: not predicted (memory-only plans, profiles without GPU utilization, MIG).
+    colocation: float | None = None
 
     def packs(self, t: int, resource: Resource) -> bool:
         """True when ``resource`` is packed on GPU type ``t`` (in the set and measured there)."""
         return resource in self.resources and not (self.absent and resource in self.absent[t])
+
+    def colocates(self, t: int) -> bool:
+        """True when models sharing a GPU of type ``t`` are held to their predicted ratios."""
+        return self.colocation is not None and self.packs(t, GPU_UTIL)
+
+    def colocation_holds(self, t: int, points: Sequence[ProfilePoint]) -> bool:
+        """True when every point sharing a GPU of type ``t`` keeps its least allowed ratio (or none is held).
+
+        The least ratio is ``colocation``, raised by a model's p99 bound (``colocation.min_ratio_for``).
+        """
+        predicted = self.predicted_ratios(t, points)
+        bounds = {item.model: item.target.max_latency_p99_ms for item in self.items if item.target}
+        return all(
+            r >= min_ratio_for(p, self.colocation or 0.0, bounds.get(p.model)) - 1e-9
+            for p, r in zip(points, predicted, strict=False)
+        )
+
+    def predicted_ratios(self, t: int, points: Sequence[ProfilePoint]) -> tuple[float, ...]:
+        """The predicted ratios of ``points`` sharing a GPU of type ``t`` (``colocation.ratios``).
+
+        Empty where none is predicted: one model alone, or sharing not held to the prediction.
+        """
+        if len(points) < 2 or not self.colocates(t):
+            return ()
+        server = self.server[t][self.resources.index(GPU_UTIL)]
+        return ratios([load_of(p, server) or Load(0.0) for p in points])
 
     def __post_init__(self) -> None:
         if (self.gpu_budget is None) == (not self.goal.minimizes):
@@ -144,10 +174,14 @@ def build_problem(
     choose_points: bool = False,
     gpu_budget: int | None = None,
     slowdown: Mapping[str, float] | None = None,
+    colocation: float | None = None,
 ) -> Problem:
     """Validate names and rules, build each model's options; ``InputError`` for anything unplannable.
 
     ``slowdown``: model → measured slowdown beside other models (``interference``), ≥ 1.
+    ``colocation``: the least predicted ratio a model may run at beside others (``packer.colocation``),
+    ``None`` to leave sharing to the packed utilizations; it applies only where GPU utilization is
+    packed and measured, and not to MIG slices (isolated).
     """
     slowdown = dict(slowdown or {})
     models = list(dict.fromkeys(m for t in types for m in t.profile.models()))
@@ -177,6 +211,8 @@ def build_problem(
     if goal.minimizes:
         for item in items:
             _reachable(item, types)
+    if GPU_UTIL not in resources or any(t.mig is not None for t in types):
+        colocation = None
     groups = together_groups(models, rules)
     types_of = [{o.type_index for o in item.options} for item in items]
     check_rules(models, types_of, groups, rules, [t.name for t in types])
@@ -196,6 +232,7 @@ def build_problem(
         slowdown=slowdown,
         absent=absent,
         notes=tuple(dict.fromkeys([*(n for t in types for n in t.profile.notes), *notes])),
+        colocation=colocation,
     )
 
 

@@ -128,6 +128,11 @@ def _settings_line(plan: Plan, problem: Problem, label: str | None) -> str:
     points = "points chosen with the placement" if problem.choose_points else "fixed points"
     how = "; ".join(([f"ties: {ties}"] if ties else []) + [points])
     parts = [f"goal {problem.goal.value} ({how})", types, limits]
+    if problem.colocation is not None:
+        parts.append(
+            f"a GPU shared only while each model on it is predicted ≥ {problem.colocation:g} of its profiled "
+            "throughput, and promised that (co-location)"
+        )
     slowed = [m for m, s in problem.slowdown.items() if s > 1]
     if slowed:
         parts.append(f"utilizations of {len(slowed)} models times their measured slowdown (--interference)")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packer.check import check_plan
+from packer.colocation import DEFAULT_MIN_RATIO
 from packer.deploy.repository import WrittenRepositories, write_repositories
 from packer.deploy.source import SourceRepository, read_source
 from packer.fleet_file import read_fleet, read_targets
@@ -71,6 +72,8 @@ class PlanRequest:
     minimize: str = "cost"
     rules: Rules = NO_RULES
     interference: tuple[Path, ...] = ()
+    # The least predicted ratio a model may run at beside others (``packer.colocation``); None: off.
+    colocation: float | None = DEFAULT_MIN_RATIO
     report: Path | None = None
     # The options as given (``profiler.base.cli_config.effective_settings``), recorded in the plan JSON.
     settings_record: Mapping[str, object] = field(default_factory=dict)
@@ -140,6 +143,7 @@ def build_request_problem(request: PlanRequest) -> tuple[Problem, SourceReposito
         choose_points=request.choose_points or request.gpu_budget is not None,
         gpu_budget=request.gpu_budget,
         slowdown=interference.slowdowns,
+        colocation=request.colocation,
     )
     kept_apart = tuple(
         f"kept apart, measured short together (--interference): {', '.join(g)}" for g in interference.apart

@@ -7,6 +7,9 @@ lowest cost per unit of progress. It goes on the first open GPU of that type wit
 members and their apart partners and under the model limit, else on a newly opened GPU, numbered in
 opening order per type (the model's symmetry breaking accepts that numbering as a hint). On a budget
 with targets, replicas are then added to the model furthest from its target while any fits.
+With co-location (``Params.util``), a GPU also takes a bundle only while every model on it keeps its
+partners within its room (``Params.partner_room``), and a replica counts what it serves for sure
+(``Params.sure``: it may share its GPU later).
 Returns ``None`` when it cannot place everything; the solver may still succeed.
 """
 
@@ -18,6 +21,9 @@ from packer.choice.params import Params
 from packer.problem import Problem
 from packer.settings import Goal
 from packer.solution import Placement
+
+# No co-location limit on a GPU's summed utilization.
+NO_LIMIT = np.iinfo(np.int64).max // 4
 
 
 class _Open:
@@ -31,12 +37,15 @@ class _Open:
         self.n = 0
         self.load = np.zeros((16, resources), dtype=np.int64)
         self.count = np.zeros(16, dtype=np.int64)
+        # limit[k]: the most summed GPU utilization slot k may carry (co-location), NO_LIMIT if none.
+        self.limit = np.full(16, NO_LIMIT, dtype=np.int64)
 
     def open(self) -> int:
         """A new empty GPU's slot."""
         if self.n == len(self.count):
             self.load = np.concatenate([self.load, np.zeros_like(self.load)])
             self.count = np.concatenate([self.count, np.zeros_like(self.count)])
+            self.limit = np.concatenate([self.limit, np.full_like(self.limit, NO_LIMIT)])
         self.n += 1
         return self.n - 1
 
@@ -68,10 +77,10 @@ class _Greedy:
         small = min(options, key=lambda o: (p.share(i, o), -p.throughput[i][o], o))
         if left is None or left <= 0:
             return small
-        meeting = [o for o in options if p.throughput[i][o] >= left]
+        meeting = [o for o in options if p.sure(i, o) >= left]
         if meeting:
-            return min(meeting, key=lambda o: (p.share(i, o), -p.throughput[i][o], o))
-        return max(options, key=lambda o: (p.throughput[i][o], -p.share(i, o), -o))
+            return min(meeting, key=lambda o: (p.share(i, o), -p.sure(i, o), o))
+        return max(options, key=lambda o: (p.sure(i, o), -p.share(i, o), -o))
 
     def _bundles(self, group: tuple[int, ...], left: dict[int, int | None]) -> list[tuple[int, list]]:
         """Per GPU type, the bundle to try, cheapest progress first."""
@@ -84,8 +93,7 @@ class _Greedy:
                 sum(p.demand[i][o][r] for i, o in bundle) / p.room[t][r] for r in range(len(p.room[t]))
             )
             progress = sum(
-                min(p.throughput[i][o], left[i]) / p.target[i] if left[i] and left[i] > 0 else 1
-                for i, o in bundle
+                min(p.sure(i, o), left[i]) / p.target[i] if left[i] and left[i] > 0 else 1 for i, o in bundle
             )
             scored.append((p.cost[t] * share / max(progress, 1e-9), t, bundle))
         return [(t, bundle) for _, t, bundle in sorted(scored, key=lambda s: (s[0], s[1]))]
@@ -96,6 +104,9 @@ class _Greedy:
         if gpus.n == 0:
             return None
         ok = (gpus.load[: gpus.n] + need <= self.rooms[t]).all(axis=1)
+        u = self.params.util
+        if u is not None:
+            ok &= gpus.load[: gpus.n, u] + need[u] <= np.minimum(gpus.limit[: gpus.n], self._limit(bundle))
         if self.params.max_per_gpu is not None:
             ok &= gpus.count[: gpus.n] + len(bundle) <= self.params.max_per_gpu
         members = {i for i, _ in bundle}
@@ -106,13 +117,21 @@ class _Greedy:
         first = int(ok.argmax())
         return first if ok[first] else None
 
+    def _limit(self, bundle: list[tuple[int, int]]) -> int:
+        """The most summed utilization a GPU running ``bundle`` may carry (co-location)."""
+        p, u = self.params, self.params.util
+        rooms = [(p.room_of(i, o), p.demand[i][o][u]) for i, o in bundle]
+        return min((room + own for room, own in rooms if room is not None), default=NO_LIMIT)
+
     def _can_open(self, t: int) -> bool:
         under_count = self.caps[t] is None or self.open[t].n < self.caps[t]
         return under_count and (self.budget is None or sum(g.n for g in self.open) < self.budget)
 
     def _fits_empty(self, t: int, bundle: list[tuple[int, int]], need: np.ndarray) -> bool:
         most = self.params.max_per_gpu
-        return bool((need <= self.rooms[t]).all()) and (most is None or len(bundle) <= most)
+        u = self.params.util
+        within = u is None or need[u] <= self._limit(bundle)
+        return bool((need <= self.rooms[t]).all()) and within and (most is None or len(bundle) <= most)
 
     def place(self, group: tuple[int, ...], left: dict[int, int | None]) -> list[tuple[int, int]] | None:
         """Place one bundle of ``group`` (first fit, else a new GPU); the bundle, or ``None``."""
@@ -126,9 +145,11 @@ class _Greedy:
                 continue
             self.open[t].load[slot] += need
             self.open[t].count[slot] += len(bundle)
+            if p.util is not None:
+                self.open[t].limit[slot] = min(self.open[t].limit[slot], self._limit(bundle))
             for i, o in bundle:
                 self.where[i].append((t, slot))
-                self.served_units[i] += p.throughput[i][o]
+                self.served_units[i] += p.sure(i, o)
                 self.placements.append(Placement(i, o, slot))
             return bundle
         return None
@@ -168,7 +189,7 @@ def greedy(problem: Problem, params: Params) -> tuple[Placement, ...] | None:
                 return None
             for i, o in bundle:
                 if left[i] is not None:
-                    left[i] -= params.throughput[i][o]
+                    left[i] -= params.sure(i, o)
             if all(v is None or v <= 0 for v in left.values()):
                 break
             if any(v is None for v in left.values()):

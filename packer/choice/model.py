@@ -14,20 +14,28 @@ Parameters (integers, ``choice.params``)
     w[i, o]         throughput of option o;  τ[i]  target of i;  c[t]  cost (1 per GPU for min-gpus)
     K               max models per GPU;  N  GPU budget;  L  a lower bound on the cost;  B  greedy's cost
     F = 1000        fraction scale
+    Co-location (``packer.colocation``, only where ``Problem.colocates``): u the GPU-utilization
+    resource; ρ[i, o] the most summed utilization option o's partners may have (its predicted ratio
+    stays ≥ its least allowed one θ[i, o]); s[i, o] = ⌊w[i, o]·θ[i, o]⌋ what it serves for sure shared
 ChoiceVars
     x[i, o, k] ∈ {0, 1}   a replica of i runs at option o on slot k of o's type
     used[t, k] ∈ {0, 1}   slot (t, k) is a GPU of the plan
     z ∈ ℤ≥0                min over T of served / target, in 1/F (only with targets)
     on[i, t, k] = Σ_{o ∈ O[i], type o = t} x[i, o, k]   (an expression, 0 or 1 by (1))
+    With co-location:
+    lim[t, k] ∈ [0, C[t, u]]  the most summed utilization slot (t, k) may carry
+    shared[t, k] ∈ {0, 1}     slot (t, k) runs two models or more
+    y[i, o, k] ∈ {0, 1}       x[i, o, k] on a shared slot (only where s[i, o] < w[i, o])
+    served[i] = Σ w[i, o]·x[i, o, k] − Σ (w[i, o] − s[i, o])·y[i, o, k]   (without: Σ w·x)
 Objective (stage 1)
     min-gpus, min-cost:   minimize  Σ c[t]·used[t, k]
-    max-throughput:       maximize  Σ w[i, o]·x[i, o, k]
+    max-throughput:       maximize  Σ served[i]
     max-target-fraction:  maximize  z
 Constraints
     (1) on[i, t, k] ≤ 1                         ∀ i, (t, k)   one replica of a model per GPU (one server)
     (2) Σ_{o, k} x[i, o, k] = 1                 ∀ i ∉ T       one replica without a target
-    (3) Σ_{o, k} w[i, o]·x[i, o, k] ≥ τ[i]      ∀ i ∈ T       target met (min goals)
-    (4) F·Σ w[i, o]·x[i, o, k] ≥ z·τ[i],  Σ_{o, k} x[i, o, k] ≥ 1   ∀ i ∈ T   fraction, ≥ 1 replica
+    (3) served[i] ≥ τ[i]                        ∀ i ∈ T       target met (min goals)
+    (4) F·served[i] ≥ z·τ[i],  Σ_{o, k} x[i, o, k] ≥ 1   ∀ i ∈ T   fraction, ≥ 1 replica
     (5) Σ_{i, o} d[i, o, r]·x[i, o, k] ≤ C[t, r]·used[t, k]   ∀ (t, k), r   capacity on used GPUs
     (6) x[i, o, k] ≤ used[t, k]                               models only on used GPUs
     (7) used[t, k] ≥ used[t, k + 1]                           used slots first (symmetry)
@@ -36,10 +44,14 @@ Constraints
     (10) on[a, t, k] = on[b, t, k]              ∀ a, b consecutive in a group of G   together
     (11) Σ used[t, k] ≤ N                                     the budget (max goals)
     (12) L ≤ Σ c[t]·used[t, k] ≤ B                            the bounds (min goals)
+    (14) Σ_{i, o} d[i, o, u]·x[i, o, k] ≤ lim[t, k];  x[i, o, k] ⇒ lim[t, k] ≤ d[i, o, u] + ρ[i, o]
+                                                  every model's partners within its room (co-location)
+    (15) Σ_i on[i, t, k] ≤ 1 + |I|·shared[t, k];  y[i, o, k] ≥ x[i, o, k] + shared[t, k] − 1
+                                                  a replica sharing its GPU serves s, not w
 Stage 2 (tie-break), with V the stage-1 value and X = Σ x[i, o, k] the number of replicas:
     (13) keep the goal at least as good as V, then
     min goals:  with targets maximize (|x| + 1)·z − X (the most margin on the worst target, then
-                no replica it does not need); else maximize Σ w·x
+                no replica it does not need); else maximize Σ served
     max goals:  minimize (|x| + 1)·Σ c[t]·used[t, k] + X (lowest cost, then fewest replicas)
 """
 
@@ -53,9 +65,55 @@ from ortools.sat.python import cp_model
 from packer import cpsat
 from packer.choice.params import FRACTION_UNITS, Params
 from packer.problem import Problem
+from packer.resources import units_down
 from packer.settings import Goal, SolverSettings
 from packer.solution import Placement
 from profiler import GpupackError
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Co-location's variables: shared[t, k] per slot, y[i, o, k] where sharing costs throughput."""
+
+    slot: dict[tuple[int, int], cp_model.IntVar]
+    y: dict[tuple[int, int, int], cp_model.IntVar]
+
+    def served(self, params: Params, x: dict) -> list[list[tuple[int, cp_model.IntVar]]]:
+        """Per item, its served terms (coefficient, variable): w·x, and the shared discount (s − w)·y."""
+        terms: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in params.target]
+        for (i, o, _), v in x.items():
+            terms[i].append((params.throughput[i][o], v))
+        for (i, o, _), v in self.y.items():
+            terms[i].append((params.sure(i, o) - params.throughput[i][o], v))
+        return terms
+
+
+NO_SHARED = Shared({}, {})
+
+
+def _shared_vars(
+    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, slots: list[int]
+) -> Shared:
+    """shared[t, k] and y[i, o, k] on the slots of types where co-location applies (none without)."""
+    if params.util is None:
+        return NO_SHARED
+    # shared[t, k] = 1 if slot (t, k) runs two models or more
+    slot = {
+        (t, k): model.new_bool_var(f"shared[{t},{k}]")
+        for t, n in enumerate(slots)
+        if problem.colocates(t)
+        for k in range(n)
+    }
+    # y[i, o, k] = 1 if x[i, o, k] runs on a shared slot (where sharing lowers what it surely serves)
+    y = {
+        (i, o, k): model.new_bool_var(f"y[{i},{o},{k}]")
+        for (i, o, k) in x
+        if (params.option_type[i][o], k) in slot and params.sure(i, o) < params.throughput[i][o]
+    }
+    for (i, o, k), v in y.items():
+        # (15) a replica on a shared slot serves s
+        model.add(v >= x[i, o, k] + slot[params.option_type[i][o], k] - 1)
+    return Shared(slot, y)
 
 
 @dataclass(frozen=True)
@@ -94,20 +152,21 @@ def _fraction_var(model: cp_model.CpModel, params: Params, slots: list[int]) -> 
 
 
 def _demand_constraints(
-    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, slots: list[int]
+    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, slots: list[int], shared: Shared
 ) -> cp_model.IntVar | None:
     """(2)-(4): replicas per model; returns z when there are targets."""
     fraction = _fraction_var(model, params, slots) if problem.has_targets else None
-    per_item: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in params.target]
-    for (i, o, _), v in x.items():
-        per_item[i].append((o, v))
+    per_item: list[list[cp_model.IntVar]] = [[] for _ in params.target]
+    for (i, _, _), v in x.items():
+        per_item[i].append(v)
+    terms = shared.served(params, x) if problem.has_targets else []
     for i, tau in enumerate(params.target):
-        replicas = [v for _, v in per_item[i]]
-        served = sum(params.throughput[i][o] * v for o, v in per_item[i])
+        replicas = per_item[i]
         if tau is None:
             # (2) one replica without a target
             model.add(sum(replicas) == 1)
             continue
+        served = sum(w * v for w, v in terms[i])
         if problem.goal.minimizes:
             # (3) target met
             model.add(served >= tau)
@@ -119,10 +178,46 @@ def _demand_constraints(
     return fraction
 
 
-def _gpu_constraints(
-    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, used: dict, t: int, k: int
+def _colocation_constraints(
+    model: cp_model.CpModel,
+    problem: Problem,
+    params: Params,
+    x: dict,
+    here: list[tuple[int, int]],
+    slot: tuple[int, int],
+    shared: Shared,
 ) -> None:
-    """(1), (5), (6), (8), (9), (10) for GPU slot (t, k)."""
+    """(14), (15) for slot (t, k): every model's partners within its room; shared when two or more."""
+    t, k = slot
+    u, cap = params.util, params.room[t][params.util]
+    # The ratios hold as predicted only while the GPU has the time: the models' sum stays ≤ 100 %.
+    cap = min(cap, units_down(100.0 - problem.server[t][u]))
+    room = {(i, o): params.room_of(i, o) for i, o in here}
+    limited = [(i, o) for (i, o), r in room.items() if r is not None and params.demand[i][o][u] + r < cap]
+    if limited or cap < params.room[t][u]:
+        # lim[t, k] = the most summed utilization slot (t, k) may carry
+        lim = model.new_int_var(0, cap, f"lim[{t},{k}]")
+        # (14) the sum within the tightest room of the models on it
+        model.add(sum(params.demand[i][o][u] * x[i, o, k] for i, o in here) <= lim)
+        for i, o in limited:
+            model.add(lim <= params.demand[i][o][u] + room[i, o]).only_enforce_if(x[i, o, k])
+    if any((i, o, k) in shared.y for i, o in here):
+        # (15) shared when two or more models run on it
+        models = len({i for i, _ in here})
+        model.add(sum(x[i, o, k] for i, o in here) <= 1 + models * shared.slot[t, k])
+
+
+def _gpu_constraints(  # noqa: PLR0913 (the slot's context, as the other families take it)
+    model: cp_model.CpModel,
+    problem: Problem,
+    params: Params,
+    x: dict,
+    used: dict,
+    t: int,
+    k: int,
+    shared: Shared = NO_SHARED,
+) -> None:
+    """(1), (5), (6), (8), (9), (10), (14), (15) for GPU slot (t, k)."""
     on = {i: _on(params, x, i, t, k) for i in range(len(problem.items))}
     index = {item.model: i for i, item in enumerate(problem.items)}
     # (1) one replica of a model per GPU
@@ -147,6 +242,8 @@ def _gpu_constraints(
     for group in problem.groups:
         for a, b in pairwise(group):
             model.add(sum(on[a]) == sum(on[b]))
+    if (t, k) in shared.slot:
+        _colocation_constraints(model, problem, params, x, here, (t, k), shared)
 
 
 def build_model(
@@ -164,16 +261,20 @@ def build_model(
     }
     # used[t, k] = 1 if slot k of GPU type t is a GPU of the plan
     used = {(t, k): model.new_bool_var(f"used[{t},{k}]") for t, k in gpu_slots}
+    # shared[t, k], y[i, o, k] and (15)'s y ≥ x + shared − 1, with co-location
+    shared = _shared_vars(model, problem, params, x, slots)
     # z (in ChoiceVars.fraction) and (2)-(4)
-    fraction = _demand_constraints(model, problem, params, x, slots)
+    fraction = _demand_constraints(model, problem, params, x, slots, shared)
     for t, k in gpu_slots:
-        _gpu_constraints(model, problem, params, x, used, t, k)
+        _gpu_constraints(model, problem, params, x, used, t, k, shared)
     # (7) used slots first, per type
     for t, n in enumerate(slots):
         for k in range(n - 1):
             model.add(used[t, k] >= used[t, k + 1])
     cost = sum(params.cost[t] * used[t, k] for t, k in gpu_slots)
-    throughput = sum(params.throughput[i][o] * v for (i, o, _), v in x.items())
+    throughput = sum(params.throughput[i][o] * v for (i, o, _), v in x.items()) + sum(
+        (params.sure(i, o) - params.throughput[i][o]) * v for (i, o, _), v in shared.y.items()
+    )
     if problem.gpu_budget is not None:
         # (11) the budget
         model.add(sum(used.values()) <= problem.gpu_budget)

@@ -4,16 +4,25 @@ Demands are rounded up and rooms down (``resources.UNITS``); throughputs are
 rounded down and targets up (1/100 infer/s), so an integer-feasible plan meets every target in real
 numbers too. Costs are in 1/1000 per hour (one unit per GPU when minimizing GPUs), target fractions in
 1/1000. The bounds are the solver's parameter L and the fallback's proof; each holds for every plan.
+
+Co-location (``Problem.colocation``, ``packer.colocation``): per option, the most summed GPU
+utilization its partners may have (``partner_room``, the utilization's units; ``None``: no limit), and
+what it surely serves on a shared GPU (``shared``: its throughput × its least allowed ratio, rounded
+down). Without co-location, ``shared`` is the throughput and every room ``None``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from packer.problem import Problem
-from packer.resources import units_down, units_up
+from packer.colocation import load_of, min_ratio_for, partner_room
+from packer.problem import Item, Problem
+from packer.resources import GPU_UTIL, units_down, units_up
 from packer.settings import Goal
+from packer.solution import Placement
 
 COST_UNITS = 1000
 FRACTION_UNITS = 1000
@@ -30,6 +39,11 @@ class Params:
     target: tuple[int | None, ...]
     cost: tuple[int, ...]
     max_per_gpu: int | None
+    # Co-location: the GPU utilization's resource index (None: off), per option its partners' room
+    # (None: unlimited) and what it serves for sure on a shared GPU.
+    util: int | None = None
+    partner_room: tuple[tuple[int | None, ...], ...] = ()
+    shared: tuple[tuple[int, ...], ...] = ()
 
     def share(self, i: int, o: int) -> float:
         """The largest fraction of its GPU's room any resource of option ``o`` of item ``i`` takes."""
@@ -41,10 +55,37 @@ class Params:
         """GPU types item ``i`` has an option on."""
         return set(self.option_type[i])
 
+    def room_of(self, i: int, o: int) -> int | None:
+        """Option ``o`` of item ``i``: the partners' room in utilization units, ``None`` if unlimited."""
+        return self.partner_room[i][o] if self.partner_room else None
+
+    def sure(self, i: int, o: int) -> int:
+        """What option ``o`` of item ``i`` serves whether or not it shares its GPU."""
+        return self.shared[i][o] if self.shared else self.throughput[i][o]
+
+
+def _colocation(problem: Problem, item: Item) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
+    """Per option of ``item``: its partners' room (utilization units) and what it serves for sure."""
+    rooms, shared = [], []
+    r = problem.resources.index(GPU_UTIL)
+    bound = item.target.max_latency_p99_ms if item.target else None
+    for o in item.options:
+        load = load_of(o.point, problem.server[o.type_index][r]) if problem.colocates(o.type_index) else None
+        if load is None:
+            rooms.append(None)
+            shared.append(units_down(o.throughput))
+            continue
+        least = min_ratio_for(o.point, problem.colocation or 0.0, bound)
+        room = partner_room(load, least)
+        rooms.append(None if math.isinf(room) else units_down(100 * room))
+        shared.append(units_down(o.throughput * least))
+    return tuple(rooms), tuple(shared)
+
 
 def to_integers(problem: Problem) -> Params:
     """``problem`` in integers (see the module docstring for the rounding)."""
     by_goal = problem.goal is not Goal.MIN_GPUS
+    colocation = [_colocation(problem, item) for item in problem.items] if problem.colocation else []
     return Params(
         demand=tuple(
             tuple(tuple(units_up(d) for d in o.demand) for o in item.options) for item in problem.items
@@ -58,7 +99,21 @@ def to_integers(problem: Problem) -> Params:
             for t in problem.types
         ),
         max_per_gpu=problem.rules.max_models_per_gpu,
+        util=problem.resources.index(GPU_UTIL) if colocation else None,
+        partner_room=tuple(rooms for rooms, _ in colocation),
+        shared=tuple(shared for _, shared in colocation),
     )
+
+
+def served_units(params: Params, placements: Iterable[Placement]) -> list[int]:
+    """Per item, what ``placements`` serve for sure: a replica sharing its GPU counts ``shared``."""
+    placements = list(placements)
+    count = Counter((params.option_type[p.item][p.option], p.slot) for p in placements)
+    served = [0] * len(params.target)
+    for p in placements:
+        alone = count[params.option_type[p.item][p.option], p.slot] == 1
+        served[p.item] += params.throughput[p.item][p.option] if alone else params.sure(p.item, p.option)
+    return served
 
 
 def min_replicas(params: Params, i: int, targets: bool) -> int:
@@ -120,7 +175,8 @@ def bundle_bound(problem: Problem, params: Params) -> int:
             total += 1
             continue
         for i in group:
-            slowest = min((w for w in params.throughput[i] if w > 0), default=1)
+            sure = [params.sure(i, o) for o in range(len(params.throughput[i]))]
+            slowest = min((w for w in sure if w > 0), default=1)
             total += params.target[i] // slowest + 1
     return total
 

@@ -22,6 +22,7 @@ from packer.choice.params import (
     Params,
     bundle_bound,
     lower_bound,
+    served_units,
     to_integers,
     upper_bound,
 )
@@ -64,9 +65,7 @@ def _value(problem: Problem, params: Params, placements: tuple[Placement, ...]) 
     if problem.goal.minimizes:
         opened = {(params.option_type[p.item][p.option], p.slot) for p in placements}
         return sum(params.cost[t] for t, _ in opened)
-    served = [0] * len(params.target)
-    for p in placements:
-        served[p.item] += params.throughput[p.item][p.option]
+    served = served_units(params, placements)
     if problem.goal is Goal.MAX_THROUGHPUT:
         return sum(served)
     return min(FRACTION_UNITS * s // tau for s, tau in zip(served, params.target, strict=True) if tau)

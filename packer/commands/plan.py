@@ -53,6 +53,8 @@ class PlanOptions:
     max_models_per_gpu: int | None = None
     headroom: float | None = None
     interference: tuple[Path, ...] = ()
+    colocation: bool = True
+    colocation_min_ratio: float | None = None
     report: Path | None = None
     quiet: bool = False
     wide: bool = False
@@ -66,6 +68,10 @@ class PlanOptions:
             return "--model-repository and --write-repositories go together"
         if self.interference and not throughput and not self.targets:
             return "--interference applies to --objective throughput or --targets only"
+        if self.colocation_min_ratio is not None and not self.colocation:
+            return "--colocation-min-ratio sets the co-location model, which --no-colocation turns off"
+        if self.colocation_min_ratio is not None and not throughput and not self.targets:
+            return "--colocation-min-ratio applies to --objective throughput or --targets only"
         if self.gpu_budget and not throughput:
             return "--gpus (a budget to maximize throughput on) goes with --objective throughput"
         if self.fleet and (self.profiles or self.gpu_memory):
@@ -91,7 +97,10 @@ class PlanOptions:
         from packer.service import PlanRequest
         from packer.settings import Objective, Selection, SolverSettings, Thresholds
 
+        # Co-location: the service's default least ratio unless given; None turns it off.
+        colocation = {} if self.colocation_min_ratio is None else {"colocation": self.colocation_min_ratio}
         return PlanRequest(
+            **(colocation if self.colocation else {"colocation": None}),
             profiles=self.profiles,
             objective=Objective(self.objective),
             gpu_memory_mb=self.gpu_memory,

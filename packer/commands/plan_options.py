@@ -165,6 +165,24 @@ GENERALIZED_OPTIONS = option_group(
         "oversubscribed are kept apart, so a re-plan keeps its promises. "
         "Needs --objective throughput or --targets.",
     ),
+    click.option(
+        "--colocation/--no-colocation",
+        default=True,
+        help="Predict what models sharing a GPU lose beside each other, from their profiled GPU "
+        "utilization and concurrency (packer.colocation), and share a GPU only while every model on it "
+        "keeps --colocation-min-ratio of its profiled throughput; each shared model's plan entry then "
+        "promises its profiled infer/s × that predicted ratio (expected_throughput), which is what "
+        "`gpupack validate` holds it to. Default on; applies with --objective throughput or --targets "
+        "to profiles that measure GPU utilization (not to MIG slices). --no-colocation: summed "
+        "utilization alone decides.",
+    ),
+    click.option(
+        "--colocation-min-ratio",
+        type=FiniteFloat(0, 1, low_open=True),
+        metavar="RATIO",
+        help="The least predicted measured / profiled throughput (0–1) a model may run at beside others "
+        "(and within its p99 bound, which grows as 1/ratio). Default 0.9.",
+    ),
 )
 
 

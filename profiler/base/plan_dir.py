@@ -188,11 +188,13 @@ def _model(where: str, data: object) -> PlannedModel:
     name = _typed(where, data, "name", str)
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise InputError(f"{where}: {name!r} is not a model name")
+    # A model sharing its GPU is promised its profiled throughput × its predicted co-location ratio.
+    expected = _typed(where, data, "expected_throughput", float, required=False)
     model = PlannedModel(
         name=name,
         batch_size=_typed(where, data, "batch_size", int),
         concurrency=_typed(where, data, "concurrency", int),
-        throughput=_typed(where, data, "throughput", float),
+        throughput=expected if expected is not None else _typed(where, data, "throughput", float),
         memory_mb=_typed(where, data, "memory_mb", float, required=False),
         request_rate=_typed(where, data, "request_rate", float, required=False),
         **{key: _typed(where, data, key, float, required=False) for key in _STREAMING_KEYS},

@@ -37,7 +37,8 @@ def test_plan_with_no_input_plans_the_builtin_fleet_on_four_gpus():
 
 
 def test_plan_json_follows_the_public_contract():
-    result = run("--objective", "throughput", "--json")
+    # The blog's Table 4: summed utilization alone (the co-location model: tests/unit/test_colocation.py).
+    result = run("--objective", "throughput", "--no-colocation", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert PLAN_KEYS <= data.keys()
@@ -95,7 +96,16 @@ def test_model_analyzer_export_is_accepted(tmp_path: Path, seed_dir: Path):
     )
     (tmp_path / "metrics-model.csv").write_text(header + body)
     (tmp_path / "metrics-server-only.csv").write_text(header + "triton-server,1,1,0,0,0,0,309\n")
-    result = run("--profiles", str(tmp_path), "--gpu-memory", "16GB", "--objective", "throughput", "--json")
+    result = run(
+        "--profiles",
+        str(tmp_path),
+        "--gpu-memory",
+        "16GB",
+        "--objective",
+        "throughput",
+        "--no-colocation",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["gpu_count"] == 6
 

@@ -17,7 +17,11 @@ from packer.settings import Objective, SearchProgress, Selection, SolverSettings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # A search that runs to its time limit: a budget of 6 GPUs and the targets (README example 3).
-SLOW = ["--profiles", str(EXAMPLES / "profiles" / "small-16gb"), "--objective", "throughput", "--gpus", "6"]
+# Summed utilization alone: 6 GPUs hold every model only without the co-location model.
+SLOW = [
+    *("--profiles", str(EXAMPLES / "profiles" / "small-16gb"), "--objective", "throughput"),
+    *("--gpus", "6", "--no-colocation"),
+]
 SLOW += ["--targets", str(EXAMPLES / "targets.yaml"), "--time-limit", "2", "--workers", "2"]
 
 
@@ -76,6 +80,7 @@ def test_plan_solver_settings_carry_progress_to_every_cp_sat_stage():
         settings=SolverSettings(1.5, 2, progress=seen.append),
         gpu_budget=6,
         targets=EXAMPLES / "targets.yaml",
+        colocation=None,
     )
     packer.progress.INTERVAL_S, saved = 0.2, packer.progress.INTERVAL_S
     try:

@@ -41,7 +41,8 @@ def _check_gpu_bars(plan: dict, data: dict) -> None:
 
 
 def test_plan_report_of_the_seed_example_draws_every_gpu_against_its_limits(tmp_path: Path):
-    plan, data, page = _plan(tmp_path, "--objective", "throughput")
+    # The blog's Table 4: summed utilization alone (the co-location model: tests/unit/test_colocation.py).
+    plan, data, page = _plan(tmp_path, "--objective", "throughput", "--no-colocation")
     _check_gpu_bars(plan, data)
     assert data["bound"] == {
         "goal": "min-gpus",
