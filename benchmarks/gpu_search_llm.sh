@@ -17,7 +17,7 @@
 #   STEPS="llm fresh" runs only those; RESUME=DIR goes on from DIR/<step> (a profile that came back).
 # validate DIR...: `gpupack validate DIR` for each written plan (one planned GPU at a time), then the
 #   share check: two llm_decoder copies with vLLM's default gpu_memory_utilization 0.9 on one server,
-#   the second must fail to load. Returns DIR's validation.json + server logs per plan as .tar.gz.
+#   the second must fail to load (SHARE_CHECK=0 skips it). Returns DIR's validation.json + server logs per plan as .tar.gz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -121,8 +121,9 @@ for plan_dir in "${plan_dirs[@]}"; do
   step "validate-$name" "${VALIDATE_S:-200}" "${gpupack[@]}" validate "$plan_dir" "${window[@]}"
   tar -czf "$OUT/$name.tar.gz" -C "$plan_dir" $(cd "$plan_dir" && ls validation.json validation*.csv validation-gpu*.log 2> /dev/null) \
     -C "$OUT" "validate-$name.log" 2> /dev/null || true
+  cp "$OUT/validate-$name.log" "$work/validate-$name.log" && rm -f "$OUT/validate-$name.log"
 done
-if [[ $mode == gpu ]]; then
+if [[ $mode == gpu && ${SHARE_CHECK:-1} == 1 ]]; then
   # Two LLMs at vLLM's default share on one GPU: the second must refuse to load.
   share=$work/share-check
   rm -rf "$share" && mkdir -p "$share"
@@ -158,6 +159,6 @@ EOF
 fi
 for plan_dir in "${plan_dirs[@]}"; do
   echo "== $(basename "$plan_dir")"
-  tail -40 "$OUT/validate-$(basename "$plan_dir").log"
+  tail -40 "$work/validate-$(basename "$plan_dir").log"
 done
 cat "$OUT/steps.txt"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpupack plan, GPU 0: classification_resnet18_light, segmentation_unet3d_light
+# gpupack plan, GPU 0: segmentation_unet3d_light
 # Serves gpu0/ in the foreground with one Triton server that sees only this GPU, through
 # `gpupack serve` (it finds tritonserver, puts the Python backend stub in place and a numpy<2 python3
 # first on the server's PATH). Ctrl-C, SIGTERM or SIGHUP stop the server (exit 130, 143, 129).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpupack plan, GPU 1: classification_resnet50_light, classification_resnet18_light
+# gpupack plan, GPU 1: classification_resnet18_light
 # Serves gpu1/ in the foreground with one Triton server that sees only this GPU, through
 # `gpupack serve` (it finds tritonserver, puts the Python backend stub in place and a numpy<2 python3
 # first on the server's PATH). Ctrl-C, SIGTERM or SIGHUP stop the server (exit 130, 143, 129).
