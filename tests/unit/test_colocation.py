@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,21 @@ def test_a_p99_bound_keeps_a_model_from_sharing_when_the_wait_would_break_it(tmp
     targets.write_text("model,throughput,max_latency_p99_ms\nlight_a,10,100\n")
     hosts = _hosts(_plan("--profiles", str(profile), "--targets", str(targets)))
     assert hosts["light_a"] not in {hosts["light_b"], hosts["resnet50_light"], hosts["resnet18_light"]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_plan_of_mixed_concurrencies_keeps_each_shared_model_at_its_least_ratio(
+    tmp_path: Path, seed: int
+):
+    rng = random.Random(seed)
+    rows = [
+        (f"m{k}", b, c, 10.0 * b * c, rng.uniform(2, 40) * c**0.5 / 2 + 1, rng.uniform(500, 5000))
+        for k in range(6)
+        for b, c in ((1, 1), (2, 4), (4, 8))
+    ]
+    profile = _profile(tmp_path / "p", rows)
+    for choose in ((), ("--choose-points",)):
+        plan = _plan("--profiles", str(profile), *choose)  # the service checks every plan it returns
+        for gpu in plan["gpus"]:
+            loads = [Load((m["gpu_util_pct"] - 1) / 100, m["concurrency"]) for m in gpu["models"]]
+            assert len(loads) == 1 or min(ratios(loads)) >= 0.9 - 1e-9
