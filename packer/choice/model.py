@@ -15,10 +15,10 @@ Parameters (integers, ``choice.params``)
     K               max models per GPU;  N  GPU budget;  L  a lower bound on the cost;  B  greedy's cost
     F = 1000        fraction scale
     Co-location (``packer.colocation``, only where ``Problem.colocates``): u the GPU-utilization
-    resource; a(i, o) option o's concurrency class, W[a, b] = ⌈W·w(c_a, c_b)⌉ the weight class a
-    sees class b's load with (W = 100); ρ[i, o] the most weighted load option o's partners may put on
-    it (its predicted ratio stays ≥ its least allowed one θ[i, o]); s[i, o] = ⌊w[i, o]·θ[i, o]⌋ what
-    it serves for sure shared
+    resource; a(i, o) option o's concurrency class, W[a, b] = ⌈100·ω(c_a, c_b)⌉ the weight class a
+    sees class b's load with (``colocation.weight``, in 1/100); ρ[i, o] the most weighted load option
+    o's partners may put on it (its predicted ratio stays ≥ its least allowed one θ[i, o]);
+    s[i, o] = ⌊w[i, o]·θ[i, o]⌋ what it serves for sure shared
 ChoiceVars
     x[i, o, k] ∈ {0, 1}   a replica of i runs at option o on slot k of o's type
     used[t, k] ∈ {0, 1}   slot (t, k) is a GPU of the plan
@@ -48,7 +48,7 @@ Constraints
     (12) L ≤ Σ c[t]·used[t, k] ≤ B                            the bounds (min goals)
     (14) Σ_{i, o} d[i, o, u]·x[i, o, k] ≤ 100 % − server;  per concurrency class a on the slot:
          Σ_{i, o} W[a, a(i, o)]·d[i, o, u]·x[i, o, k] ≤ lim[t, k, a],
-         x[i, o, k] ⇒ lim[t, k, a(i, o)] ≤ W·(d[i, o, u] + ρ[i, o])
+         x[i, o, k] ⇒ lim[t, k, a(i, o)] ≤ 100·(d[i, o, u] + ρ[i, o])
                                                   every model's weighted partners within its room
     (15) Σ_i on[i, t, k] ≤ 1 + |I|·shared[t, k];  y[i, o, k] ≥ x[i, o, k] + shared[t, k] − 1
                                                   a replica sharing its GPU serves s, not w
