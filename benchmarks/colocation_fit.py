@@ -20,6 +20,7 @@ A group is *forbidden* when some model is predicted below the least ratio (0.9, 
 
 Usage:
     python benchmarks/colocation_fit.py [--report benchmarks/results/colocation-fit.md]
+        [--run PROFILE_DIR VALIDATION_JSON ... ]   (a new run's groups join the fit and the table)
 """
 
 from __future__ import annotations
@@ -96,22 +97,34 @@ def _rows(profile: Path) -> tuple[dict, float]:
     return rows, server
 
 
+def run_groups(label: str, profile: Path, validations: list[Path]) -> list[Group]:
+    """Every GPU of ``validations``, joined with its models' rows in ``profile``.
+
+    Measured is validation's ratio (measured / promised) × promised / profiled: measured / *profiled*
+    throughput, as a plan made with the co-location model promises profiled × predicted ratio.
+    """
+    rows, server = _rows(profile)
+    groups = []
+    for path in validations:
+        data = json.loads(path.read_text())
+        for gpu in data["gpus"]:
+            members = []
+            for m in gpu["models"]:
+                row = rows[m["name"], m["batch_size"], m["concurrency"]]
+                util = max(0.0, float(row["max_gpu_utilization_pct"]) - server) / 100
+                measured = m["ratio"] * m["promised_throughput"] / float(row["throughput_infer_per_sec"])
+                load = Load(util, max(1, m["concurrency"]))
+                members.append(Member(m["name"], m["batch_size"], m["concurrency"], load, round(measured, 3)))
+            groups.append(Group(f"{label}/{path.parent.name}/GPU {gpu['index']}", tuple(members)))
+    return groups
+
+
 def read_groups(results: Path = RESULTS) -> list[Group]:
     """Every validated GPU of the recorded runs, joined with its models' profile rows."""
     groups = []
     for label, profile, plans in RUNS:
-        rows, server = _rows(results / profile)
         base = (results / profile).parent
-        for plan in plans:
-            data = json.loads((base / plan / "validation.json").read_text())
-            for gpu in data["gpus"]:
-                members = []
-                for m in gpu["models"]:
-                    row = rows[m["name"], m["batch_size"], m["concurrency"]]
-                    util = max(0.0, float(row["max_gpu_utilization_pct"]) - server) / 100
-                    load = Load(util, m["concurrency"])
-                    members.append(Member(m["name"], m["batch_size"], m["concurrency"], load, m["ratio"]))
-                groups.append(Group(f"{label}/{plan}/GPU {gpu['index']}", tuple(members)))
+        groups += run_groups(label, results / profile, [base / plan / "validation.json" for plan in plans])
     return groups
 
 
@@ -296,8 +309,19 @@ def main() -> None:
     parser.add_argument(
         "--report", type=Path, nargs="?", const=REPORT, help=f"write the table (default {REPORT})"
     )
+    parser.add_argument(
+        "--run",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("PROFILE", "VALIDATION"),
+        help="another run: its profile directory and validation.json files (repeatable); its groups "
+        "join the fit and the table",
+    )
     args = parser.parse_args()
     groups = read_groups()
+    for k, (profile, *validations) in enumerate(args.run):
+        groups += run_groups(f"run{k + 1}", Path(profile), [Path(v) for v in validations])
     text = report(groups, leave_one_group_out(groups))
     print(text, end="")
     if args.report:
