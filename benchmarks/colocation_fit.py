@@ -6,22 +6,21 @@ measured (measured / promised throughput, the promise being the profiled through
 predicts each ratio from the profile rows alone; the baseline, summed utilization, predicts
 min(1, 100 / Σ u).
 
-The two constants are fitted leave one group out: a group is predicted with α and κ fitted on the
-others only. Groups of the same composition (the `_a` and `_b` copies of one pair, profiled rows
-shared) are left out together, so a group is never predicted from its twin. The fit:
+The constant α is fitted leave one group out: a group is predicted with α fitted on the others
+only. Groups of the same composition (the `_a` and `_b` copies of one pair, profiled rows
+shared) are left out together, so a group is never predicted from its twin. The fit: α is the
+median, over the training compositions shared without oversubscription (Σ u ≤ 100 %), of the α
+that the group's worst-hit model needs to be predicted exactly (a composition measured twice counts
+once, with the mean of its two). The worst-hit model decides whether a GPU holds; the median keeps
+one odd group from moving it. Also printed: the other models considered, on the shared groups.
 
-* α: the median, over the training compositions shared without oversubscription (Σ u ≤ 100 %), of
-  the α that the group's worst-hit model needs to be predicted exactly (a composition measured twice
-  counts once, with the mean of its two). The worst-hit model decides
-  whether a GPU holds; the median keeps one odd group from moving it.
-* κ: from {0, 0.5, 1}, the least squared error over every model of those groups, at that α.
-
-Alone groups predict 1 whatever the constants; oversubscribed ones are dominated by the time share.
+Alone groups predict 1 whatever α; oversubscribed ones are dominated by the time share.
 A group is *forbidden* when some model is predicted below the least ratio (0.9, validation's
 ``min_ratio``); *short* when some model measured below it.
 
 Usage:
     python benchmarks/colocation_fit.py [--report benchmarks/results/colocation-fit.md]
+        [--run PROFILE_DIR VALIDATION_JSON ... ]   (a new run's groups join the fit and the table)
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from packer.colocation import DEFAULT_MIN_RATIO, Load, ratios
+from packer.colocation import DEFAULT_MIN_RATIO, Load, ratios, weight
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPORT = RESULTS / "colocation-fit.md"
@@ -47,7 +46,6 @@ RUNS = (
     ("h200", "h200-2026-12-01/profile", ("plan-uncalibrated", "plan-calibrated", "plan-min-gpus")),
     ("h200-runA", "h200-2026-12-01/run-a/profile", ("validation-1",)),
 )
-KAPPAS = (0.0, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -99,52 +97,58 @@ def _rows(profile: Path) -> tuple[dict, float]:
     return rows, server
 
 
+def run_groups(label: str, profile: Path, validations: list[Path]) -> list[Group]:
+    """Every GPU of ``validations``, joined with its models' rows in ``profile``.
+
+    Measured is validation's ratio (measured / promised) × promised / profiled: measured / *profiled*
+    throughput, as a plan made with the co-location model promises profiled × predicted ratio.
+    """
+    rows, server = _rows(profile)
+    groups = []
+    for path in validations:
+        data = json.loads(path.read_text())
+        for gpu in data["gpus"]:
+            members = []
+            for m in gpu["models"]:
+                row = rows[m["name"], m["batch_size"], m["concurrency"]]
+                util = max(0.0, float(row["max_gpu_utilization_pct"]) - server) / 100
+                measured = m["ratio"] * m["promised_throughput"] / float(row["throughput_infer_per_sec"])
+                load = Load(util, max(1, m["concurrency"]))
+                members.append(Member(m["name"], m["batch_size"], m["concurrency"], load, round(measured, 3)))
+            groups.append(Group(f"{label}/{path.parent.name}/GPU {gpu['index']}", tuple(members)))
+    return groups
+
+
 def read_groups(results: Path = RESULTS) -> list[Group]:
     """Every validated GPU of the recorded runs, joined with its models' profile rows."""
     groups = []
     for label, profile, plans in RUNS:
-        rows, server = _rows(results / profile)
         base = (results / profile).parent
-        for plan in plans:
-            data = json.loads((base / plan / "validation.json").read_text())
-            for gpu in data["gpus"]:
-                members = []
-                for m in gpu["models"]:
-                    row = rows[m["name"], m["batch_size"], m["concurrency"]]
-                    util = max(0.0, float(row["max_gpu_utilization_pct"]) - server) / 100
-                    load = Load(util, m["concurrency"])
-                    members.append(Member(m["name"], m["batch_size"], m["concurrency"], load, m["ratio"]))
-                groups.append(Group(f"{label}/{plan}/GPU {gpu['index']}", tuple(members)))
+        groups += run_groups(label, results / profile, [base / plan / "validation.json" for plan in plans])
     return groups
 
 
-def needed_alpha(group: Group, kappa: float) -> float:
+def needed_alpha(group: Group) -> float:
     """The α that predicts the group's worst-hit model exactly."""
     worst = min(group, key=lambda m: m.measured)
-    others = group.summed - worst.load.gpu_util
-    return (1 / worst.measured - 1) * worst.load.hidden(kappa) / (worst.load.gpu_util * others)
+    seen = sum(
+        weight(worst.load.concurrency, m.load.concurrency) * m.load.gpu_util for m in group if m is not worst
+    )
+    return (1 / worst.measured - 1) / (worst.load.gpu_util * seen)
 
 
-def fit(groups: list[Group]) -> tuple[float, float]:
-    """(α, κ) fitted on ``groups`` (module docstring); a composition counts once in the median."""
-    shared = [g for g in groups if g.shared]
-    best = None
-    for kappa in KAPPAS:
-        needed: dict[tuple, list[float]] = {}
-        for g in shared:
-            needed.setdefault(g.key, []).append(needed_alpha(g, kappa))
-        alpha = statistics.median(statistics.fmean(values) for values in needed.values())
-        error = sum(
-            (p - m.measured) ** 2 for g in shared for p, m in zip(predict(g, alpha, kappa), g, strict=True)
-        )
-        if best is None or error < best[0] - 1e-12:
-            best = (error, alpha, kappa)
-    return best[1], best[2]
+def fit(groups: list[Group]) -> float:
+    """α fitted on ``groups`` (module docstring); a composition counts once in the median."""
+    needed: dict[tuple, list[float]] = {}
+    for g in groups:
+        if g.shared:
+            needed.setdefault(g.key, []).append(needed_alpha(g))
+    return statistics.median(statistics.fmean(values) for values in needed.values())
 
 
-def predict(group: Group, alpha: float, kappa: float) -> tuple[float, ...]:
+def predict(group: Group, alpha: float) -> tuple[float, ...]:
     """The model's ratios for ``group``."""
-    return ratios([m.load for m in group], alpha, kappa)
+    return ratios([m.load for m in group], alpha)
 
 
 def baseline(group: Group) -> float:
@@ -160,17 +164,16 @@ class Row:
     member: Member
     predicted: float
     alpha: float
-    kappa: float
 
 
 def leave_one_group_out(groups: list[Group]) -> list[Row]:
     """Each group predicted with constants fitted on the groups of other compositions."""
     rows = []
     for key in dict.fromkeys(g.key for g in groups):
-        alpha, kappa = fit([g for g in groups if g.key != key])
+        alpha = fit([g for g in groups if g.key != key])
         for group in (g for g in groups if g.key == key):
-            for member, p in zip(group, predict(group, alpha, kappa), strict=True):
-                rows.append(Row(group, member, p, alpha, kappa))
+            for member, p in zip(group, predict(group, alpha), strict=True):
+                rows.append(Row(group, member, p, alpha))
     order = {g.where: k for k, g in enumerate(groups)}
     return sorted(rows, key=lambda r: order[r.group.where])
 
@@ -198,22 +201,21 @@ def _verdicts(
 
 def report(groups: list[Group], rows: list[Row], least: float = DEFAULT_MIN_RATIO) -> str:
     """The markdown table and its summary."""
-    alpha, kappa = fit(groups)
+    alpha = fit(groups)
     lines = [
         "# Co-location model: predicted against measured, leave one group out",
         "",
         "Written by `python benchmarks/colocation_fit.py --report` from the recorded H200 validations",
         "(`h200-2026-12-01-b`, `h200-2026-12-01`, its `run-a`); see `packer/colocation.py` for the model",
         "and the script's docstring for the fit. u: the model's profiled GPU utilization alone, server",
-        "removed; c: its concurrency. Predicted: the model with α, κ fitted on the other groups;",
+        "removed; c: its concurrency. Predicted: the model with α fitted on the other groups;",
         "baseline: summed utilization, min(1, 100 / Σu). Measured: validation's measured / promised",
         "(the promise was the profiled throughput).",
         "",
-        f"Constants fitted on every group: **α = {alpha:.2f}, κ = {kappa:g}** (`packer.colocation.ALPHA`,",
-        "`KAPPA`).",
+        f"α fitted on every group: **{alpha:.2f}** (`packer.colocation.ALPHA`).",
         "",
         "| group | Σu (%) | model (batch, concurrency, u %) | measured | predicted | error "
-        "| baseline | error | α, κ (fold) |",
+        "| baseline | error | α (fold) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
@@ -223,9 +225,9 @@ def report(groups: list[Group], rows: list[Row], least: float = DEFAULT_MIN_RATI
             f"| {g.where} | {100 * g.summed:.0f} | {m.model} (b{m.batch_size} c{m.concurrency}, "
             f"{100 * m.load.gpu_util:.0f}) | {m.measured:.3f} | {r.predicted:.3f} "
             f"| {r.predicted - m.measured:+.3f} "
-            f"| {base:.3f} | {base - m.measured:+.3f} | {r.alpha:.2f}, {r.kappa:g} |"
+            f"| {base:.3f} | {base - m.measured:+.3f} | {r.alpha:.2f} |"
         )
-    lines += ["", *summary(groups, rows, least)]
+    lines += ["", *summary(groups, rows, least), "", *alternatives(groups, rows, least)]
     return "\n".join(lines) + "\n"
 
 
@@ -261,14 +263,65 @@ def summary(groups: list[Group], rows: list[Row], least: float = DEFAULT_MIN_RAT
     return out
 
 
+def queueing(group: Group) -> tuple[float, ...]:
+    """The earlier queueing estimate, 1 / (1 − u + u / (1 − U)): an M/M/1 wait behind the partners."""
+    out = []
+    for m in group:
+        others = group.summed - m.load.gpu_util
+        u = m.load.gpu_util
+        out.append(1 / (1 - u + u / (1 - others)) if others < 1 else 0.0)
+    return tuple(out)
+
+
+def alternatives(groups: list[Group], rows: list[Row], least: float = DEFAULT_MIN_RATIO) -> list[str]:
+    """Other models on the shared groups: their errors and what they would forbid."""
+    shared = [g for g in groups if g.shared]
+    fitted = {r.group.where: [] for r in rows}
+    for r in rows:
+        fitted[r.group.where].append(r.predicted)
+    candidates = {
+        "this model, α fitted leave one group out": lambda g: fitted[g.where],
+        "processor sharing, 1 / (1 + u_i Σ u_j) (mean-value analysis, not fitted)": lambda g: ratios(
+            [Load(m.load.gpu_util) for m in g], 1.0
+        ),
+        "the queueing estimate 1 / (1 − u + u / (1 − U)) (not fitted)": queueing,
+        "summed utilization": lambda g: [baseline(g)] * len(g.members),
+    }
+    out = [
+        "## Other models on the shared groups",
+        "",
+        f"| model | model error | worst-hit error | short groups forbidden (at {least:g}) "
+        "| held, forbidden |",
+        "|---|---|---|---:|---:|",
+    ]
+    for name, model in candidates.items():
+        errors = [p - m.measured for g in shared for p, m in zip(model(g), g, strict=True)]
+        worst = [min(model(g)) - min(m.measured for m in g) for g in shared]
+        short, caught, holding, needless = _verdicts(shared, {g.where: list(model(g)) for g in shared}, least)
+        verdicts = f"{caught} of {short} | {needless} of {holding}"
+        out.append(f"| {name} | {_errors(errors)} | {_errors(worst)} | {verdicts} |")
+    return out
+
+
 def main() -> None:
     """Print the table (and write it with ``--report``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--report", type=Path, nargs="?", const=REPORT, help=f"write the table (default {REPORT})"
     )
+    parser.add_argument(
+        "--run",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("PROFILE", "VALIDATION"),
+        help="another run: its profile directory and validation.json files (repeatable); its groups "
+        "join the fit and the table",
+    )
     args = parser.parse_args()
     groups = read_groups()
+    for k, (profile, *validations) in enumerate(args.run):
+        groups += run_groups(f"run{k + 1}", Path(profile), [Path(v) for v in validations])
     text = report(groups, leave_one_group_out(groups))
     print(text, end="")
     if args.report:

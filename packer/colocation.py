@@ -3,36 +3,39 @@ r"""What models lose beside each other on one GPU, predicted from their profiles
 A model profiled alone at a point keeps the GPU busy ``u`` of the time (its own
 ``utilization.gpu``, the server's removed). Beside other models its GPU work waits for theirs, and
 closed-loop load (a fixed number of requests in flight) turns every wait into lost throughput.
-Summed utilization ≤ 100 % does not say what is lost: on an H200 pairs planned at 81–98 % summed
+Summed utilization ≤ 100 % does not say what is lost: on an H200 pairs planned at 76–98 % summed
 utilization delivered 0.67–0.89 of their promises (benchmarks/results/h200-2026-12-01-b).
 
-The model, for models i on one GPU with utilizations u_i (fractions) and concurrency c_i:
+The model, for models i on one GPU with utilizations u_i (fractions) and c_i requests in flight:
 
-    U_i        = Σ_{j ≠ i} u_j                      what its partners keep the GPU busy
-    slowdown_i = 1 + α · u_i · U_i / c_i^κ          its time per request, relative to alone
-    ratio_i    = 1 / slowdown_i                      measured / profiled throughput, predicted
+    w(c_i, c_j) = 2 c_j / (c_i + c_j)               how much j's work delays i's (1 at equal c)
+    W_i         = Σ_{j ≠ i} w(c_i, c_j) · u_j        the partners' load i sees
+    slowdown_i  = 1 + α · u_i · W_i                  its time per request, relative to alone
+    ratio_i     = 1 / slowdown_i                     measured / profiled throughput, predicted
 
 then, if the GPU would do more work than it has time for (Σ ratio_i · u_i > 1), every ratio is
 scaled down by that sum (an oversubscribed GPU serves at most its time share).
 
-Where it comes from. A closed loop (one request at a time, c = 1) spends u of its cycle on the GPU
-and 1 − u elsewhere (the stub's CPU, the network). Each GPU phase meets a partner busy with
-probability about U and waits for it: its cycle grows by u · U · (the wait per meeting, relative to
-its own GPU phase), which is α. For two loops on a processor-shared GPU, exact mean-value analysis
-gives α = 1 (ratio 1 / (1 + u_1 u_2)); the time-sliced GPU measured α ≈ 1.4–2.7 (it switches
-contexts, and does not share evenly). A model with c requests in flight loses less: the measured
-pair of a c = 4 model and a c = 1 model lost 0.89 and 0.665, the c = 4 model keeping most of the
-GPU while both had work; κ says how much of the wait its queue hides. Alone (U = 0) the ratio is 1,
-whatever the model. The two constants are fitted on the recorded H200 validations, leave one group
-out (``benchmarks/colocation_fit.py``, table and errors in ``benchmarks/results/colocation-fit.md``).
+Where it comes from. A closed loop at concurrency 1 spends u of its cycle on the GPU and 1 − u
+elsewhere (the stub's CPU, the network). Each GPU phase meets a partner busy about u_j of the time
+and waits for it: its cycle grows by u · u_j · (the wait per meeting, relative to its own GPU
+phase), α. For two loops on a processor-shared GPU, exact mean-value analysis gives α = 1
+(ratio 1 / (1 + u_1 u_2)); the H200's time-sliced GPU measured more. While both have work the GPU
+does not share evenly: it serves them about in proportion to their requests in flight, so the
+partner's share c_j / (c_i + c_j), relative to an even share, weighs its load (w). On the H200 a
+model at c = 4 (59 %) beside one at c = 1 (38 %) lost 0.11 and the other 0.335: both are α ≈ 1.4
+with w = 0.4 and 1.6. Alone the ratio is 1, whatever the model. α is fitted on the recorded H200
+validations, leave one group out (``benchmarks/colocation_fit.py``, table and errors in
+``benchmarks/results/colocation-fit.md``).
 
-What the planner needs is the converse (``partner_room``): the most summed utilization its partners
-may have for model i to keep ``ratio_i ≥ θ``,
+What the planner needs is the converse (``partner_room``): the most weighted load its partners may
+have for model i to keep ``ratio_i ≥ θ``,
 
-    U_i ≤ (1/θ − 1) · c_i^κ / (α · u_i),
+    W_i ≤ (1/θ − 1) / (α · u_i),
 
-one number per profiled point: a GPU's plan is sound when, for every model on it, the others' summed
-utilization is within that model's room. This is linear in the plan's choices (``choice.model``).
+one number per profiled point. Per GPU and per concurrency c present, W is a fixed weighted sum of
+the GPU's summed utilization per concurrency, so the plan's condition stays linear in its choices
+(``choice.model``).
 """
 
 from __future__ import annotations
@@ -44,9 +47,8 @@ from dataclasses import dataclass
 from profiler import ProfilePoint
 
 # Fitted on the recorded H200 validations (benchmarks/results/colocation-fit.md): the wait per meeting
-# relative to a model's own GPU phase, and how much of it a queue of c requests hides (c^κ).
-ALPHA = 1.81
-KAPPA = 1.0
+# relative to a model's own GPU phase.
+ALPHA = 1.39
 # The least predicted ratio (measured / profiled throughput) a model may be planned at beside others.
 DEFAULT_MIN_RATIO = 0.9
 
@@ -65,23 +67,28 @@ class Load:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.gpu_util) and self.gpu_util >= 0):
             raise ValueError(f"gpu_util must be finite and ≥ 0, not {self.gpu_util}")
-
-    def hidden(self, kappa: float = KAPPA) -> float:
-        """c^κ: how much of a wait its queue of requests in flight hides (1 at concurrency 1)."""
-        return max(1, self.concurrency) ** kappa
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be ≥ 1, not {self.concurrency}")
 
 
-def ratios(loads: Sequence[Load], alpha: float = ALPHA, kappa: float = KAPPA) -> tuple[float, ...]:
+def weight(mine: int, theirs: int) -> float:
+    """w(c_i, c_j) = 2 c_j / (c_i + c_j): how much a partner at ``theirs`` in flight delays ``mine``."""
+    return 2 * theirs / (mine + theirs)
+
+
+def ratios(loads: Sequence[Load], alpha: float = ALPHA) -> tuple[float, ...]:
     """Each model's predicted measured / profiled throughput beside the others (module docstring)."""
-    total = sum(load.gpu_util for load in loads)
-    out = [1 / (1 + alpha * x.gpu_util * (total - x.gpu_util) / x.hidden(kappa)) for x in loads]
+    out = []
+    for i, x in enumerate(loads):
+        seen = sum(weight(x.concurrency, y.concurrency) * y.gpu_util for j, y in enumerate(loads) if j != i)
+        out.append(1 / (1 + alpha * x.gpu_util * seen))
     busy = sum(r * x.gpu_util for r, x in zip(out, loads, strict=True))
     scale = 1 / busy if busy > 1 else 1.0
     return tuple(r * scale for r in out)
 
 
-def partner_room(load: Load, min_ratio: float, alpha: float = ALPHA, kappa: float = KAPPA) -> float:
-    """The most summed utilization (fraction) partners may have for ``load`` to keep ``min_ratio``.
+def partner_room(load: Load, min_ratio: float, alpha: float = ALPHA) -> float:
+    """The most weighted load (fraction) partners may put on ``load`` for it to keep ``min_ratio``.
 
     ``math.inf`` for a load that uses no GPU time or a ``min_ratio`` of 0 (nothing to keep).
     """
@@ -89,7 +96,7 @@ def partner_room(load: Load, min_ratio: float, alpha: float = ALPHA, kappa: floa
         raise ValueError(f"min_ratio must be within [0, 1], not {min_ratio}")
     if load.gpu_util <= 0 or min_ratio <= 0:
         return math.inf
-    return (1 / min_ratio - 1) * load.hidden(kappa) / (alpha * load.gpu_util)
+    return (1 / min_ratio - 1) / (alpha * load.gpu_util)
 
 
 def load_of(point: ProfilePoint, server_util_pct: float = 0.0) -> Load | None:

@@ -45,7 +45,9 @@ def plan(problem: Problem, settings: SolverSettings | None = None, deadline: flo
         if problem.sliced:
             solution = search_sliced(problem, beating, deadline)
         elif problem.plain:
-            solution = _pack_plain(problem, beating, deadline)
+            # With co-location the packing may not hold: it gets half the time, the search the rest.
+            halfway = deadline if problem.colocation is None else (time.monotonic() + deadline) / 2
+            solution = _pack_plain(problem, beating, halfway)
             if not _colocation_holds(problem, solution):
                 # Summed utilization put models together that would lose too much beside each other.
                 solution = search(problem, beating, deadline)

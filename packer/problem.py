@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from packer.candidates import Option, options_on, type_contexts
 from packer.colocation import Load, load_of, min_ratio_for, ratios
@@ -79,11 +80,15 @@ class Problem:
         The least ratio is ``colocation``, raised by a model's p99 bound (``colocation.min_ratio_for``).
         """
         predicted = self.predicted_ratios(t, points)
-        bounds = {item.model: item.target.max_latency_p99_ms for item in self.items if item.target}
         return all(
-            r >= min_ratio_for(p, self.colocation or 0.0, bounds.get(p.model)) - 1e-9
+            r >= min_ratio_for(p, self.colocation or 0.0, self.p99_bounds.get(p.model)) - 1e-9
             for p, r in zip(points, predicted, strict=False)
         )
+
+    @cached_property
+    def p99_bounds(self) -> dict[str, float | None]:
+        """Model → its target's p99 bound (ms), for the models with a target; built once."""
+        return {item.model: item.target.max_latency_p99_ms for item in self.items if item.target}
 
     def predicted_ratios(self, t: int, points: Sequence[ProfilePoint]) -> tuple[float, ...]:
         """The predicted ratios of ``points`` sharing a GPU of type ``t`` (``colocation.ratios``).

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from packer.choice.params import Params
+from packer.choice.params import WEIGHT_UNITS, Params
 from packer.problem import Problem
 from packer.settings import Goal
 from packer.solution import Placement
 
-# No co-location limit on a GPU's summed utilization.
+# No co-location limit on the weighted load a model may see.
 NO_LIMIT = np.iinfo(np.int64).max // 4
 
 
@@ -33,18 +33,21 @@ class _Open:
     in about a second on 10,000 models and 3,000 GPUs instead of a Python loop over every pair.
     """
 
-    def __init__(self, resources: int) -> None:
+    def __init__(self, resources: int, flights: int = 0) -> None:
         self.n = 0
         self.load = np.zeros((16, resources), dtype=np.int64)
         self.count = np.zeros(16, dtype=np.int64)
-        # limit[k]: the most summed GPU utilization slot k may carry (co-location), NO_LIMIT if none.
-        self.limit = np.full(16, NO_LIMIT, dtype=np.int64)
+        # Co-location: flight[k, a] the summed GPU utilization of slot k's models of concurrency class
+        # a; limit[k, a] the most weighted load a model of class a on slot k may see (NO_LIMIT: none).
+        self.flight = np.zeros((16, flights), dtype=np.int64)
+        self.limit = np.full((16, flights), NO_LIMIT, dtype=np.int64)
 
     def open(self) -> int:
         """A new empty GPU's slot."""
         if self.n == len(self.count):
             self.load = np.concatenate([self.load, np.zeros_like(self.load)])
             self.count = np.concatenate([self.count, np.zeros_like(self.count)])
+            self.flight = np.concatenate([self.flight, np.zeros_like(self.flight)])
             self.limit = np.concatenate([self.limit, np.full_like(self.limit, NO_LIMIT)])
         self.n += 1
         return self.n - 1
@@ -57,7 +60,10 @@ class _Greedy:
         self.params = params
         self.caps = [t.count for t in problem.types]
         self.budget = problem.gpu_budget
-        self.open = [_Open(len(room)) for room in params.room]
+        self.open = [_Open(len(room), len(params.flights)) for room in params.room]
+        # W[a, b]: how class a sees class b's load (co-location), in 1/WEIGHT_UNITS.
+        flights = len(params.flights)
+        self.weights = np.asarray(params.weights, dtype=np.int64).reshape(flights, flights)
         self.rooms = [np.asarray(room, dtype=np.int64) for room in params.room]
         self.placements: list[Placement] = []
         # where[i]: the (type, slot) GPUs model i runs on; served[i]: its placed throughput.
@@ -104,9 +110,8 @@ class _Greedy:
         if gpus.n == 0:
             return None
         ok = (gpus.load[: gpus.n] + need <= self.rooms[t]).all(axis=1)
-        u = self.params.util
-        if u is not None:
-            ok &= gpus.load[: gpus.n, u] + need[u] <= np.minimum(gpus.limit[: gpus.n], self._limit(bundle))
+        if self.params.util is not None:
+            ok &= self._within(t, bundle, gpus.flight[: gpus.n], gpus.limit[: gpus.n])
         if self.params.max_per_gpu is not None:
             ok &= gpus.count[: gpus.n] + len(bundle) <= self.params.max_per_gpu
         members = {i for i, _ in bundle}
@@ -117,11 +122,27 @@ class _Greedy:
         first = int(ok.argmax())
         return first if ok[first] else None
 
-    def _limit(self, bundle: list[tuple[int, int]]) -> int:
-        """The most summed utilization a GPU running ``bundle`` may carry (co-location)."""
+    def _flights(self, bundle: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """``bundle``'s utilization per concurrency class, and the tightest weighted load per class."""
         p, u = self.params, self.params.util
-        rooms = [(p.room_of(i, o), p.demand[i][o][u]) for i, o in bundle]
-        return min((room + own for room, own in rooms if room is not None), default=NO_LIMIT)
+        load = np.zeros(len(p.flights), dtype=np.int64)
+        limit = np.full(len(p.flights), NO_LIMIT, dtype=np.int64)
+        for i, o in bundle:
+            a, room = p.flight[i][o], p.room_of(i, o)
+            load[a] += p.demand[i][o][u]
+            if room is not None:
+                limit[a] = min(limit[a], WEIGHT_UNITS * (p.demand[i][o][u] + room))
+        return load, limit
+
+    def _within(
+        self, t: int, bundle: list[tuple[int, int]], flight: np.ndarray, limit: np.ndarray
+    ) -> np.ndarray:
+        """Per GPU of type ``t`` (rows of ``flight``, ``limit``): may it take ``bundle``? (co-location)."""
+        load, tightest = self._flights(bundle)
+        after = flight + load
+        # The time the ratios need (100 % less the server), and each class's weighted load in its room.
+        ok = after.sum(axis=1) <= self.params.util_cap[t]
+        return ok & (after @ self.weights.T <= np.minimum(limit, tightest)).all(axis=1)
 
     def _can_open(self, t: int) -> bool:
         under_count = self.caps[t] is None or self.open[t].n < self.caps[t]
@@ -129,8 +150,9 @@ class _Greedy:
 
     def _fits_empty(self, t: int, bundle: list[tuple[int, int]], need: np.ndarray) -> bool:
         most = self.params.max_per_gpu
-        u = self.params.util
-        within = u is None or need[u] <= self._limit(bundle)
+        flights = len(self.params.flights)
+        empty = np.zeros((1, flights), dtype=np.int64), np.full((1, flights), NO_LIMIT, dtype=np.int64)
+        within = self.params.util is None or bool(self._within(t, bundle, *empty)[0])
         return bool((need <= self.rooms[t]).all()) and within and (most is None or len(bundle) <= most)
 
     def place(self, group: tuple[int, ...], left: dict[int, int | None]) -> list[tuple[int, int]] | None:
@@ -146,7 +168,9 @@ class _Greedy:
             self.open[t].load[slot] += need
             self.open[t].count[slot] += len(bundle)
             if p.util is not None:
-                self.open[t].limit[slot] = min(self.open[t].limit[slot], self._limit(bundle))
+                load, tightest = self._flights(bundle)
+                self.open[t].flight[slot] += load
+                self.open[t].limit[slot] = np.minimum(self.open[t].limit[slot], tightest)
             for i, o in bundle:
                 self.where[i].append((t, slot))
                 self.served_units[i] += p.sure(i, o)

@@ -15,15 +15,17 @@ Parameters (integers, ``choice.params``)
     K               max models per GPU;  N  GPU budget;  L  a lower bound on the cost;  B  greedy's cost
     F = 1000        fraction scale
     Co-location (``packer.colocation``, only where ``Problem.colocates``): u the GPU-utilization
-    resource; ρ[i, o] the most summed utilization option o's partners may have (its predicted ratio
-    stays ≥ its least allowed one θ[i, o]); s[i, o] = ⌊w[i, o]·θ[i, o]⌋ what it serves for sure shared
+    resource; a(i, o) option o's concurrency class, W[a, b] = ⌈100·ω(c_a, c_b)⌉ the weight class a
+    sees class b's load with (``colocation.weight``, in 1/100); ρ[i, o] the most weighted load option
+    o's partners may put on it (its predicted ratio stays ≥ its least allowed one θ[i, o]);
+    s[i, o] = ⌊w[i, o]·θ[i, o]⌋ what it serves for sure shared
 ChoiceVars
     x[i, o, k] ∈ {0, 1}   a replica of i runs at option o on slot k of o's type
     used[t, k] ∈ {0, 1}   slot (t, k) is a GPU of the plan
     z ∈ ℤ≥0                min over T of served / target, in 1/F (only with targets)
     on[i, t, k] = Σ_{o ∈ O[i], type o = t} x[i, o, k]   (an expression, 0 or 1 by (1))
     With co-location:
-    lim[t, k] ∈ [0, C[t, u]]  the most summed utilization slot (t, k) may carry
+    lim[t, k, a] ≥ 0          the most weighted load a model of class a on slot (t, k) may see
     shared[t, k] ∈ {0, 1}     slot (t, k) runs two models or more
     y[i, o, k] ∈ {0, 1}       x[i, o, k] on a shared slot (only where s[i, o] < w[i, o])
     served[i] = Σ w[i, o]·x[i, o, k] − Σ (w[i, o] − s[i, o])·y[i, o, k]   (without: Σ w·x)
@@ -44,8 +46,10 @@ Constraints
     (10) on[a, t, k] = on[b, t, k]              ∀ a, b consecutive in a group of G   together
     (11) Σ used[t, k] ≤ N                                     the budget (max goals)
     (12) L ≤ Σ c[t]·used[t, k] ≤ B                            the bounds (min goals)
-    (14) Σ_{i, o} d[i, o, u]·x[i, o, k] ≤ lim[t, k];  x[i, o, k] ⇒ lim[t, k] ≤ d[i, o, u] + ρ[i, o]
-                                                  every model's partners within its room (co-location)
+    (14) Σ_{i, o} d[i, o, u]·x[i, o, k] ≤ 100 % − server;  per concurrency class a on the slot:
+         Σ_{i, o} W[a, a(i, o)]·d[i, o, u]·x[i, o, k] ≤ lim[t, k, a],
+         x[i, o, k] ⇒ lim[t, k, a(i, o)] ≤ 100·(d[i, o, u] + ρ[i, o])
+                                                  every model's weighted partners within its room
     (15) Σ_i on[i, t, k] ≤ 1 + |I|·shared[t, k];  y[i, o, k] ≥ x[i, o, k] + shared[t, k] − 1
                                                   a replica sharing its GPU serves s, not w
 Stage 2 (tie-break), with V the stage-1 value and X = Σ x[i, o, k] the number of replicas:
@@ -63,9 +67,8 @@ from itertools import pairwise
 from ortools.sat.python import cp_model
 
 from packer import cpsat
-from packer.choice.params import FRACTION_UNITS, Params
+from packer.choice.params import FRACTION_UNITS, WEIGHT_UNITS, Params
 from packer.problem import Problem
-from packer.resources import units_down
 from packer.settings import Goal, SolverSettings
 from packer.solution import Placement
 from profiler import GpupackError
@@ -180,7 +183,6 @@ def _demand_constraints(
 
 def _colocation_constraints(
     model: cp_model.CpModel,
-    problem: Problem,
     params: Params,
     x: dict,
     here: list[tuple[int, int]],
@@ -189,18 +191,24 @@ def _colocation_constraints(
 ) -> None:
     """(14), (15) for slot (t, k): every model's partners within its room; shared when two or more."""
     t, k = slot
-    u, cap = params.util, params.room[t][params.util]
-    # The ratios hold as predicted only while the GPU has the time: the models' sum stays ≤ 100 %.
-    cap = min(cap, units_down(100.0 - problem.server[t][u]))
+    u, cap = params.util, params.util_cap[t]
+    if cap < params.room[t][u]:
+        # (14) the ratios hold as predicted only while the GPU has the time: the sum stays ≤ 100 %
+        model.add(sum(params.demand[i][o][u] * x[i, o, k] for i, o in here) <= cap)
     room = {(i, o): params.room_of(i, o) for i, o in here}
-    limited = [(i, o) for (i, o), r in room.items() if r is not None and params.demand[i][o][u] + r < cap]
-    if limited or cap < params.room[t][u]:
-        # lim[t, k] = the most summed utilization slot (t, k) may carry
-        lim = model.new_int_var(0, cap, f"lim[{t},{k}]")
-        # (14) the sum within the tightest room of the models on it
-        model.add(sum(params.demand[i][o][u] * x[i, o, k] for i, o in here) <= lim)
+    # An option whose room exceeds any weighted load the slot can carry (weights < 2) needs no limit.
+    limited = [(i, o) for (i, o), r in room.items() if r is not None and params.demand[i][o][u] + r < 2 * cap]
+    for a in sorted({params.flight[i][o] for i, o in limited}):
+        # lim[t, k, a] = the most weighted load a model at concurrency class a on slot (t, k) may see
+        lim = model.new_int_var(0, 2 * WEIGHT_UNITS * cap, f"lim[{t},{k},{a}]")
+        # (14) the slot's load weighted as class a sees it, within the tightest room of that class
+        seen = params.weights[a]
+        weighted = sum(seen[params.flight[i][o]] * params.demand[i][o][u] * x[i, o, k] for i, o in here)
+        model.add(weighted <= lim)
         for i, o in limited:
-            model.add(lim <= params.demand[i][o][u] + room[i, o]).only_enforce_if(x[i, o, k])
+            if params.flight[i][o] == a:
+                bound = WEIGHT_UNITS * (params.demand[i][o][u] + room[i, o])
+                model.add(lim <= bound).only_enforce_if(x[i, o, k])
     if any((i, o, k) in shared.y for i, o in here):
         # (15) shared when two or more models run on it
         models = len({i for i, _ in here})
@@ -243,7 +251,7 @@ def _gpu_constraints(  # noqa: PLR0913 (the slot's context, as the other familie
         for a, b in pairwise(group):
             model.add(sum(on[a]) == sum(on[b]))
     if (t, k) in shared.slot:
-        _colocation_constraints(model, problem, params, x, here, (t, k), shared)
+        _colocation_constraints(model, params, x, here, (t, k), shared)
 
 
 def build_model(

@@ -5,10 +5,13 @@ rounded down and targets up (1/100 infer/s), so an integer-feasible plan meets e
 numbers too. Costs are in 1/1000 per hour (one unit per GPU when minimizing GPUs), target fractions in
 1/1000. The bounds are the solver's parameter L and the fallback's proof; each holds for every plan.
 
-Co-location (``Problem.colocation``, ``packer.colocation``): per option, the most summed GPU
-utilization its partners may have (``partner_room``, the utilization's units; ``None``: no limit), and
-what it surely serves on a shared GPU (``shared``: its throughput × its least allowed ratio, rounded
-down). Without co-location, ``shared`` is the throughput and every room ``None``.
+Co-location (``Problem.colocation``, ``packer.colocation``): per option, the most weighted load its
+partners may put on it (``partner_room``, the utilization's units; ``None``: no limit), its
+concurrency class (``flight``, an index into ``flights``), and what it surely serves on a shared GPU
+(``shared``: its throughput × its least allowed ratio, rounded down). ``weights[a][b]`` is
+w(flights[a], flights[b]) in 1/``WEIGHT_UNITS``, rounded up; ``util_cap[t]`` the most summed
+utilization type t's GPUs may carry for the ratios to hold (100 % less the server). Without
+co-location, ``shared`` is the throughput and every room ``None``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from packer.colocation import load_of, min_ratio_for, partner_room
+from packer.colocation import load_of, min_ratio_for, partner_room, weight
 from packer.problem import Item, Problem
 from packer.resources import GPU_UTIL, units_down, units_up
 from packer.settings import Goal
@@ -26,6 +29,7 @@ from packer.solution import Placement
 
 COST_UNITS = 1000
 FRACTION_UNITS = 1000
+WEIGHT_UNITS = 100
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class Params:
     util: int | None = None
     partner_room: tuple[tuple[int | None, ...], ...] = ()
     shared: tuple[tuple[int, ...], ...] = ()
+    flight: tuple[tuple[int, ...], ...] = ()
+    flights: tuple[int, ...] = ()
+    weights: tuple[tuple[int, ...], ...] = ()
+    util_cap: tuple[int, ...] = ()
 
     def share(self, i: int, o: int) -> float:
         """The largest fraction of its GPU's room any resource of option ``o`` of item ``i`` takes."""
@@ -62,6 +70,11 @@ class Params:
     def sure(self, i: int, o: int) -> int:
         """What option ``o`` of item ``i`` serves whether or not it shares its GPU."""
         return self.shared[i][o] if self.shared else self.throughput[i][o]
+
+
+def _flights(problem: Problem) -> tuple[int, ...]:
+    """The distinct concurrencies of the options (an open-loop rate point counts as 1)."""
+    return tuple(sorted({max(1, o.point.concurrency) for item in problem.items for o in item.options}))
 
 
 def _colocation(problem: Problem, item: Item) -> tuple[tuple[int | None, ...], tuple[int, ...]]:
@@ -86,6 +99,9 @@ def to_integers(problem: Problem) -> Params:
     """``problem`` in integers (see the module docstring for the rounding)."""
     by_goal = problem.goal is not Goal.MIN_GPUS
     colocation = [_colocation(problem, item) for item in problem.items] if problem.colocation else []
+    flights = _flights(problem) if colocation else ()
+    klass = {c: a for a, c in enumerate(flights)}
+    util = problem.resources.index(GPU_UTIL) if colocation else None
     return Params(
         demand=tuple(
             tuple(tuple(units_up(d) for d in o.demand) for o in item.options) for item in problem.items
@@ -99,9 +115,15 @@ def to_integers(problem: Problem) -> Params:
             for t in problem.types
         ),
         max_per_gpu=problem.rules.max_models_per_gpu,
-        util=problem.resources.index(GPU_UTIL) if colocation else None,
+        util=util,
         partner_room=tuple(rooms for rooms, _ in colocation),
         shared=tuple(shared for _, shared in colocation),
+        flight=tuple(tuple(klass[max(1, o.point.concurrency)] for o in i.options) for i in problem.items)
+        if colocation
+        else (),
+        flights=flights,
+        weights=tuple(tuple(math.ceil(WEIGHT_UNITS * weight(a, b) - 1e-9) for b in flights) for a in flights),
+        util_cap=tuple(units_down(100.0 - s[util]) for s in problem.server) if util is not None else (),
     )
 
 

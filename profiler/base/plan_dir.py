@@ -16,7 +16,8 @@ Nothing else names these files. The profiler must not import the packer (the GPU
 OR-Tools), so this module sits in the profiler's base and the packer reaches it through ``profiler``.
 Readers take the plan's documented keys and ignore the others: ``gpus[].index``, ``memory_mb``,
 ``gpu_util_pct``, ``type``, ``product_label`` and ``models[]`` with ``name``, ``batch_size``,
-``concurrency``, ``throughput`` (infer/s) and ``memory_mb``; ``endpoints[]``; ``gpu_memory_mb``.
+``concurrency``, ``throughput`` (infer/s) and ``memory_mb``; ``endpoints[]``; ``gpu_memory_mb``. A
+model sharing its GPU is promised its ``expected_throughput`` (and tokens/s × its ``colocation_ratio``).
 """
 
 from __future__ import annotations
@@ -190,6 +191,10 @@ def _model(where: str, data: object) -> PlannedModel:
         raise InputError(f"{where}: {name!r} is not a model name")
     # A model sharing its GPU is promised its profiled throughput × its predicted co-location ratio.
     expected = _typed(where, data, "expected_throughput", float, required=False)
+    ratio = _typed(where, data, "colocation_ratio", float, required=False)
+    streaming = {key: _typed(where, data, key, float, required=False) for key in _STREAMING_KEYS}
+    if ratio is not None and streaming["tokens_per_s"] is not None:
+        streaming["tokens_per_s"] *= ratio
     model = PlannedModel(
         name=name,
         batch_size=_typed(where, data, "batch_size", int),
@@ -197,7 +202,7 @@ def _model(where: str, data: object) -> PlannedModel:
         throughput=expected if expected is not None else _typed(where, data, "throughput", float),
         memory_mb=_typed(where, data, "memory_mb", float, required=False),
         request_rate=_typed(where, data, "request_rate", float, required=False),
-        **{key: _typed(where, data, key, float, required=False) for key in _STREAMING_KEYS},
+        **streaming,
     )
     rate = model.request_rate
     open_loop = rate is not None and math.isfinite(rate) and rate > 0 and model.concurrency == 0

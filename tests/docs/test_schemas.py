@@ -68,7 +68,7 @@ PLANS = {
     "builtin-throughput": ["--objective", "throughput"],
     "choose-points": ["--profiles", "examples/profiles/small-16gb", "--choose-points"],
     "targets": ["--profiles", "examples/profiles/small-16gb", "--targets", "examples/targets.yaml"],
-    "budget": ["--profiles", "examples/profiles/small-16gb", "--objective", "throughput", "--gpus", "7"],
+    "budget": ["--profiles", "examples/profiles/small-16gb", "--objective", "throughput", "--gpus", "6"],
     "fleet-targets": ["--fleet", "examples/fleet.yaml", "--targets", "examples/targets.yaml"],
     "fleet-rules": [
         "--fleet",

@@ -54,9 +54,11 @@ def test_plan_json_follows_the_public_contract():
 
 def test_plan_output_file_matches_printed_json(tmp_path: Path):
     out = tmp_path / "plans" / "plan.json"
+    # The blog's "never more than 80 %" rule, by summed utilization alone.
     printed = run(
         "--objective",
         "throughput",
+        "--no-colocation",
         "--max-gpu-util",
         "80",
         "--max-mem-util",

@@ -75,7 +75,10 @@ def test_a_broken_validation_file_is_refused_by_name(tmp_path: Path):
 
 
 def plan_json(*args: str) -> dict:
-    result = CliRunner().invoke(cli, ["plan", "--objective", "throughput", "--json", *args])
+    # Summed utilization alone, as the seed's plans share GPUs then (co-location: test_colocation.py).
+    result = CliRunner().invoke(
+        cli, ["plan", "--objective", "throughput", "--no-colocation", "--json", *args]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -107,7 +110,8 @@ def test_a_pair_measured_short_is_not_planned_together_again_even_when_its_slowd
     (a, pa), (b, pb) = ((m["name"], m["throughput"]) for m in shared["models"])
     slightly = validation(tmp_path / "validation.json", [[(a, pa, 0.89 * pa), (b, pb, 0.89 * pb)]], [95.0])
     result = CliRunner().invoke(
-        cli, ["plan", "--objective", "throughput", "--interference", str(slightly), "--json"]
+        cli,
+        ["plan", "--objective", "throughput", "--no-colocation", "--interference", str(slightly), "--json"],
     )
     assert result.exit_code == 0, result.output
     after = json.loads(result.output)
