@@ -21,7 +21,8 @@ KEY = "schema_version"
 # token lengths; validation.json's promised and measured tokens/s, TTFT and ITL.
 # 1.3 (2026-12-05): open-loop rate points: a point's concurrency may be 0 with its request_rate, and
 # validation.json's models carry request_rate.
-SCHEMA_VERSION = "1.3"
+# 1.4 (2026-12-05): plan.json's `stopped_by_time_limit` (the time limit cut the work budget short).
+SCHEMA_VERSION = "1.4"
 # Files from before the key existed.
 UNVERSIONED = "1.0"
 _FORM = re.compile(r"(\d{1,6})\.(\d{1,6})")
