@@ -32,11 +32,9 @@ from dataclasses import dataclass
 WORK_PER_SECOND = 0.35
 # Seconds per model outside the solve, measured on 10,000 random models at --time-limit 5 on the
 # reference host: reading the profiles and building the problem (before), and numbering, checking
-# and writing the plan (after; the same figure as ``service.AFTER_SOLVE_S_PER_MODEL``).
+# and writing the plan (after; ``service`` caps the solve's wall clock that much before the command's).
 BEFORE_S_PER_MODEL = 60e-6
 AFTER_S_PER_MODEL = 100e-6
-# Python's start and imports, before the command's clock starts but inside the user's wall time.
-START_S = 0.0
 # At most this share of the time limit is set aside for the work around the solve.
 AROUND_MOST_SHARE = 0.5
 # Once capped, the work clock jumps this far past the session's end: past every deadline in it.
