@@ -23,9 +23,9 @@ and bins (GPUs) capacities C[r]. The steps, each skipped once the best packing m
 Only the bin assignment comes back (``Packing``: bins numbered 0..k-1, the proven bound,
 ``proven`` when they meet, FFD's count); the planner's headroom stage works on it as on any plan.
 Every packing is re-checked against the capacities before it is returned. Every step reads the
-deadline (``settings.deadline``, else the time limit from the call) and gets a share of the time left;
-first-fit decreasing always runs (it is the fallback), so the caller always gets a packing. The
-deadline and the shares are on the work clock (``packer.work``): the same input takes the same steps.
+deadline (``settings.max_time_in_seconds`` of work from the call) and gets a share of the work left,
+on the work clock (``packer.work``), so the same input takes the same steps on any machine load;
+first-fit decreasing always runs (it is the fallback), so the caller always gets a packing.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from packer.binpacking.patterns import BOUND_TOLERANCE, ColumnGeneration
 from packer.binpacking.vector_pricing import VectorPricing
 from packer.settings import SolverSettings
 
-# Shares of the time left: full-bin search, first local search, column generation, diving, pattern
+# Shares of the work left: full-bin search, first local search, column generation, diving, pattern
 # IP, fixed-bin search (the last local search takes whatever is left). On the 60–250-model benchmark
 # every packing better than the greedy ones came from the first local search or the dive, so the
 # dive gets most of what the column generation leaves.
