@@ -26,8 +26,8 @@ from packer import work
 MOVES_PER_BIN = 20_000
 # Work per move: a fixed part and a part per item (the scans of best fit and swap down are
 # linear in the items; measured on the reference host).
-MOVE_S = 5e-6
-MOVE_S_PER_ITEM = 1e-7
+MOVE_S = 2.5e-6
+MOVE_S_PER_ITEM = 5e-8
 
 
 def eliminate(

@@ -60,11 +60,11 @@ FILL_PAIR_LIMIT = 20_000
 # The enumeration reads the clock every this many search nodes, and spends this much work per node
 # (measured: ~2 µs a node in CPython on the reference host).
 NODES_PER_CLOCK = 10_000
-ENUMERATION_S_PER_NODE = 2e-6
+ENUMERATION_S_PER_NODE = 1.2e-6
 # SCIP's work: the nodes of its branch and bound, ~this many per work unit on these pattern IPs, plus
 # a fixed cost per call (presolve and the root LP); its node limit makes a stopped search deterministic.
-SCIP_NODES_PER_UNIT = 200
-SCIP_S_PER_CALL = 0.02
+SCIP_NODES_PER_UNIT = 25
+SCIP_S_PER_CALL = 0.05
 
 
 @dataclass(frozen=True)
