@@ -58,13 +58,13 @@ _COST_TOLERANCE = 1e-7
 # Above this many (pattern, fill type) pairs, (3)–(4) give way to the pooled form (3')–(4').
 FILL_PAIR_LIMIT = 20_000
 # The enumeration reads the clock every this many search nodes, and spends this much work per node
-# (measured: ~2 µs a node in CPython on the reference host).
+# (measured: ~1.2 µs a node in CPython on the reference host).
 NODES_PER_CLOCK = 10_000
 ENUMERATION_S_PER_NODE = 1.2e-6
 # SCIP's work: the nodes of its branch and bound, ~this many per work unit on these pattern IPs, plus
 # a fixed cost per call (presolve and the root LP); its node limit makes a stopped search deterministic.
 SCIP_NODES_PER_UNIT = 25
-SCIP_S_PER_CALL = 0.05
+SCIP_S_PER_CALL = 0.15
 
 
 @dataclass(frozen=True)
