@@ -9,6 +9,11 @@ wall time, the solver's share (the plan's ``solve_seconds``), its peak RSS (``os
 ``--choose-points`` case gives each model three points (batch 1, 2, 4). Results go to
 results/scale.csv and results/scale.md.
 
+Determinism (issue 20's last clause): each case runs a second time while ``BUSY_LOOPS`` busy-loop
+processes load the CPU; SAME PLAN is "yes" when both runs give the same GPUs, bound and assignment
+(a hash of the plan's models and GPUs), and CAPPED counts the runs the wall clock stopped before
+their work budget (``stopped_by_time_limit``), which may then differ.
+
 Goals (issue 20): at 10,000 models wall ≤ 1.5 × --time-limit for both objectives; 100,000 models
 min-gpus within 60 s and under 4 GB RSS.
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -49,6 +55,8 @@ CASES = (
 )
 LIMITS = {100000: 30.0}
 POINTS_WHEN_CHOOSING = 3
+# Busy-loop processes beside the second run of each case.
+BUSY_LOOPS = 2
 FIELDS = [
     "models",
     "objective",
@@ -63,6 +71,11 @@ FIELDS = [
     "ffd_gpus",
     "status",
     "exit_code",
+    "plan_hash",
+    "capped",
+    "loaded_wall_s",
+    "loaded_capped",
+    "same_plan",
 ]
 
 
@@ -118,13 +131,37 @@ def run_case(case: str, time_limit: float, work: Path, timeout: float) -> dict:
         return row | {"status": "FAILED"}
     plan = json.loads(plan_json.read_text())
     solve = plan["solve_seconds"]
+    decided = json.dumps([plan["models"], plan["gpus"], plan["lower_bound"]], sort_keys=True)
     return row | {
+        "plan_hash": hashlib.sha256(decided.encode()).hexdigest()[:12],
+        "capped": int(plan.get("stopped_by_time_limit", False)),
         "solve_s": round(solve, 2),
         "solver_share_pct": round(100 * solve / wall),
         "gpus": len(plan["gpus"]),
         "lower_bound": plan["lower_bound"],
         "ffd_gpus": plan["ffd_gpu_count"],
         "status": plan["solver_status"],
+    }
+
+
+def run_loaded(case: str, time_limit: float, work: Path, timeout: float) -> dict:
+    """``run_case`` again beside ``BUSY_LOOPS`` busy loops."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BUSY_LOOPS)]
+    try:
+        return run_case(case, time_limit, work, timeout)
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def with_rerun(row: dict, loaded: dict) -> dict:
+    """``row`` with the loaded rerun's wall time, whether it was capped, and whether the plans match."""
+    same = all(row.get(k) == loaded.get(k) for k in ("gpus", "lower_bound", "plan_hash"))
+    return row | {
+        "loaded_wall_s": loaded.get("wall_s", ""),
+        "loaded_capped": loaded.get("capped", ""),
+        "same_plan": "yes" if same and "plan_hash" in row else "no",
     }
 
 
@@ -142,15 +179,20 @@ def report(rows: list[dict], load: str) -> str:
         "  `solve_seconds`, RSS the command's peak resident memory.",
         "- Goals: 10,000 models within 1.5 × --time-limit (7.5 s at 5 s) for both objectives; 100,000",
         "  models min-gpus within 60 s and under 4 GB.",
+        f"- Determinism: each case ran again beside {BUSY_LOOPS} busy-loop processes (LOADED WALL); SAME",
+        "  PLAN: the same GPUs, bound and assignment (hash of the plan's models and GPUs) in both runs;",
+        "  CAPPED: runs the wall clock stopped before their work budget (`stopped_by_time_limit`), of two.",
         "",
         "| MODELS | OBJECTIVE | CHOOSE POINTS | LIMIT (s) | WALL (s) | SOLVE (s) | SOLVER (%) "
-        "| PEAK RSS (MB) | GPUS | LOWER BOUND | FFD GPUS | STATUS |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| PEAK RSS (MB) | GPUS | LOWER BOUND | FFD GPUS | STATUS | LOADED WALL (s) | CAPPED | SAME PLAN |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
         choose = "yes" if int(r["choose_points"]) else "no"
         cells = [f"{int(r['models']):,}", r["objective"], choose, f"{float(r['time_limit_s']):g}"]
         cells += [str(r.get(k, "")) for k in FIELDS[4:12]]
+        capped = sum(int(r.get(k) or 0) for k in ("capped", "loaded_capped"))
+        cells += [str(r.get("loaded_wall_s", "")), str(capped), str(r.get("same_plan", ""))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -174,7 +216,8 @@ def main() -> None:
         rows = []
         with tempfile.TemporaryDirectory(prefix="gpupack-scale-") as work:
             for case in args.cases:
-                rows.append(run_case(case, args.time_limit, Path(work), args.timeout))
+                row = run_case(case, args.time_limit, Path(work), args.timeout)
+                rows.append(with_rerun(row, run_loaded(case, args.time_limit, Path(work), args.timeout)))
                 print(rows[-1], flush=True)
         with CSV_PATH.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=FIELDS)

@@ -213,6 +213,9 @@ class Plan:
     ``objective_value`` and ``objective_bound`` are in the goal's units: GPUs, cost per hour,
     infer/s or target fraction. ``gpu_memory_mb`` and ``server_memory_mb`` are the first GPU type's.
     ``limits_pct`` names the packed resources (``resources.Resource.name``) and their limits.
+    ``stopped_by_time_limit``: the wall-clock time limit cut the search before its work budget was
+    spent (``packer.work``), so a rerun may give another plan; otherwise the plan is a function of
+    the input and options.
     """
 
     objective: Objective
@@ -235,6 +238,7 @@ class Plan:
     limits_pct: Mapping[str, float] = field(default_factory=dict)
     # The options the plan was made with, as ``--config`` reads them back (``profiler.base.cli_config``).
     settings: Mapping[str, object] = field(default_factory=dict)
+    stopped_by_time_limit: bool = False
 
     def __post_init__(self) -> None:
         if self.lower_bound > len(self.gpus):
@@ -277,6 +281,7 @@ class Plan:
                 "gpu_memory_mb": self.gpu_memory_mb,
                 "server_memory_mb": self.server_memory_mb,
                 "notes": list(self.notes),
+                "stopped_by_time_limit": self.stopped_by_time_limit,
                 "goal": self.goal.value,
                 "objective_value": self.objective_value,
                 "objective_bound": self.objective_bound,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from packer import work
 from packer.binpacking.engines import pack
 from packer.binpacking.packing import numbered_by_first_use
 from packer.candidates import Option
@@ -28,33 +29,42 @@ COLOCATION_SEARCH_NOTE = (
     "packed by summed utilization, some models shared a GPU below their least predicted ratio: planned "
     "by the multiple-choice search instead (ties: highest total expected throughput)"
 )
+# The note a plan carries when the wall clock cut its work short (``Plan.stopped_by_time_limit``).
+CAPPED_NOTE = "stopped by the time limit before its work budget: a rerun may differ (raise --time-limit)"
 
 
 def plan(problem: Problem, settings: SolverSettings | None = None, deadline: float | None = None) -> Plan:
-    """Solve ``problem`` by ``deadline``; always a feasible plan, or ``InputError`` when none exists.
+    """Solve ``problem``; always a feasible plan, or ``InputError`` when none exists.
 
-    ``deadline`` is a ``time.monotonic()`` instant (default: ``settings.max_time_in_seconds`` from
-    now). Each engine or CP-SAT call gets the time left at the moment it starts as its
-    ``max_time_in_seconds`` (``remaining``), so the time limit bounds the whole solve.
+    The solve's work is ``work.budget`` of the time limit and the problem's size, on the work clock
+    (``packer.work``): each engine or CP-SAT call gets the work left at the moment it starts as its
+    ``max_time_in_seconds`` (``remaining``), so the plan depends on the input and options only.
+    ``deadline``, a ``time.monotonic()`` instant (default: ``settings.max_time_in_seconds`` from
+    now), is a safety cap: if it stops the work early, the plan says so (``stopped_by_time_limit``).
     """
     settings = settings or SolverSettings()
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + settings.max_time_in_seconds
-    with heartbeat(settings) as beating:
+    units = work.budget(settings.max_time_in_seconds, len(problem.items))
+    with work.until(units, deadline) as until, heartbeat(settings) as beating:
         if problem.sliced:
-            solution = search_sliced(problem, beating, deadline)
+            solution = search_sliced(problem, beating, until)
         elif problem.plain:
-            # With co-location the packing may not hold: it gets half the time, the search the rest.
-            halfway = deadline if problem.colocation is None else (time.monotonic() + deadline) / 2
+            # With co-location the packing may not hold: it gets half the work, the search the rest.
+            halfway = until if problem.colocation is None else (work.now() + until) / 2
             solution = _pack_plain(problem, beating, halfway)
             if not _colocation_holds(problem, solution):
                 # Summed utilization put models together that would lose too much beside each other.
-                solution = search(problem, beating, deadline)
+                solution = search(problem, beating, until)
                 solution = replace(solution, notes=(*solution.notes, COLOCATION_SEARCH_NOTE))
         else:
-            solution = search(problem, beating, deadline)
-    return to_plan(problem, solution, time.perf_counter() - started)
+            solution = search(problem, beating, until)
+        capped = work.capped()
+    result = to_plan(problem, solution, time.perf_counter() - started)
+    if not capped:
+        return result
+    return replace(result, stopped_by_time_limit=True, notes=(*result.notes, CAPPED_NOTE))
 
 
 def _pack_plain(problem: Problem, settings: SolverSettings, deadline: float) -> Solution:

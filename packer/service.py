@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from packer import work
 from packer.check import check_plan
 from packer.colocation import DEFAULT_MIN_RATIO
 from packer.deploy.repository import WrittenRepositories, write_repositories
@@ -40,13 +41,14 @@ if TYPE_CHECKING:
     from packer.reports import WrittenReport
 
 BUILTIN_PROFILE = Path(__file__).parent / "data" / "seed"
-# What follows the solve (numbering the plan, check_plan, the JSON and the table) takes about this
-# long per model (measured: 1–2 s for 10,000 models on the loaded 2-core development host): the
-# solver's deadline is that much before the command's, but never more than half the time limit
-# earlier. Python's start and imports (~0.5 s) come before the clock starts; writing repositories
-# (copies of model files) and the HTML report come on top: they depend on the disk and the models.
-AFTER_SOLVE_S_PER_MODEL = 100e-6
-AFTER_SOLVE_MOST_SHARE = 0.5
+# What follows the solve (numbering the plan, check_plan, the JSON and the table) takes about
+# ``work.AFTER_S_PER_MODEL`` per model (measured: 1–2 s for 10,000 models on the loaded 2-core
+# development host): the solver's wall-clock cap is that much before the command's, but never more
+# than half the time limit earlier (its work budget, ``work.budget``, sets aside the same). Python's
+# start and imports (~0.5 s) come before the clock starts; writing repositories (copies of model
+# files) and the HTML report come on top: they depend on the disk and the models.
+AFTER_SOLVE_S_PER_MODEL = work.AFTER_S_PER_MODEL
+AFTER_SOLVE_MOST_SHARE = work.AROUND_MOST_SHARE
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,17 @@
 """What a plan is asked to optimize and how hard to search: objective, goal, thresholds, solver.
 
 These small types are shared by every layer of the packer (problem, engines, plan, report) and by
-the CLI; they import nothing of the packer themselves.
+the CLI; of the packer they import only the work clock (``packer.work``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from packer import work
 from profiler import InputError
 
 
@@ -69,8 +69,9 @@ class SolverSettings:
     """Passed through to CP-SAT. ``num_workers`` 0 means all cores; ``debug`` prints the search log.
 
     ``progress``, when set, receives the search's progress (``packer.progress``: every few seconds).
-    ``deadline``, when set, is the moment (a ``time.monotonic()`` timestamp) every engine step must
-    be done by; it overrides ``max_time_in_seconds``, which otherwise counts from the engine's call.
+    Inside a plan (a ``packer.work`` session), ``max_time_in_seconds`` is work units, not wall time.
+    ``deadline``, when set, is a wall-clock cap (a ``time.monotonic()`` timestamp) for an engine
+    called on its own (outside a session); it stops the work early, as a plan's cap does.
     """
 
     max_time_in_seconds: float = 10.0
@@ -79,10 +80,6 @@ class SolverSettings:
     debug: bool = False
     progress: Callable[[SearchProgress], None] | None = None
     deadline: float | None = None
-
-    def deadline_from(self, now: float) -> float:
-        """The moment to be done by (monotonic): ``deadline``, else ``now`` + the time limit."""
-        return self.deadline if self.deadline is not None else now + self.max_time_in_seconds
 
 
 @dataclass(frozen=True)
@@ -102,9 +99,9 @@ MIN_SOLVE_S = 0.05
 
 
 def remaining(settings: SolverSettings, deadline: float) -> SolverSettings:
-    """``settings`` whose time limit is what is left until ``deadline`` (``time.monotonic()``).
+    """``settings`` whose limit is the work left until ``deadline`` (``packer.work.now()``).
 
     The planner and the choice search call it right before each engine or CP-SAT call, so that the
-    command's ``--time-limit`` bounds the whole solve; at least ``MIN_SOLVE_S``.
+    plan's work budget bounds the whole solve; at least ``MIN_SOLVE_S``.
     """
-    return dataclasses.replace(settings, max_time_in_seconds=max(MIN_SOLVE_S, deadline - time.monotonic()))
+    return dataclasses.replace(settings, max_time_in_seconds=max(MIN_SOLVE_S, deadline - work.now()))

@@ -6,5 +6,5 @@ the headroom stage). The two engines share their core and differ where the math 
 grouping (``item_types``), greedy rules (``greedy``), pattern LP (``patterns``), dive (``diving``),
 column IP (``pattern_ip.column_ip``) and "items into K bins" CP-SAT model (``fixed_bins``); the
 pricing (``knapsack_pricing`` / ``vector_pricing``), bounds and local searches are their own.
-Every step ends by one deadline, ``SolverSettings.deadline`` (``time.monotonic()``).
+Every step ends by one deadline on the work clock (``packer.work``), not the wall clock.
 """

@@ -24,12 +24,11 @@ Warm start (``add_hint``): the engine's packing, GPUs renumbered by their first 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Sequence
 
 from ortools.sat.python import cp_model
 
-from packer import cpsat
+from packer import cpsat, work
 from packer.binpacking import fixed_bins
 from packer.binpacking.ffd import decreasing_order
 from packer.binpacking.packing import Packing, numbered_by_first_use
@@ -80,12 +79,12 @@ def level(
     headroom: tuple[int, ...],
     deadline: float,
 ) -> Packing:
-    """The lowest peak load on ``headroom`` at ``packing``'s count, by ``deadline`` (monotonic)."""
+    """The lowest peak load on ``headroom`` at ``packing``'s count, by ``deadline`` (``packer.work``)."""
     order = decreasing_order(demands, capacity)
     model, x, _ = build_model(demands, capacity, order, packing.count, headroom)
     numbered = _numbered_by_first_model(packing.assignment, order)
     add_hint(model, x, [numbered[m] for m in order])
-    solver = cpsat.run(model, settings, deadline - time.monotonic(), LEVEL)
+    solver = cpsat.run(model, settings, deadline - work.now(), LEVEL)
     ranked = fixed_bins.extract(solver, x, len(order))
     if ranked is None:
         return packing

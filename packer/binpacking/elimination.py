@@ -12,16 +12,22 @@ The search succeeds when nothing is pending (B − 1 bins) and starts over on th
 attempt gives up after ``MOVES_PER_BIN`` moves and the next one starts from the same packing with
 other random kicks, until the lower bound or the deadline. The random choices come
 from a generator seeded with the plan's seed: a search that reaches the bound always takes the same
-path to the same packing; one stopped by the deadline gets as far as the machine's speed allows.
+path to the same packing. The deadline is on the work clock (``packer.work``, ``MOVE_S`` a move):
+a search stopped by it stops at the same move on any machine.
 """
 
 from __future__ import annotations
 
 import random
-import time
+
+from packer import work
 
 # Moves allowed to empty one bin before the search gives up (a few hundred suffice where it works).
 MOVES_PER_BIN = 20_000
+# Work per move: a fixed part and a part per item (the scans of best fit and swap down are
+# linear in the items; measured on the reference host).
+MOVE_S = 2.5e-6
+MOVE_S_PER_ITEM = 5e-8
 
 
 def eliminate(
@@ -30,7 +36,7 @@ def eliminate(
     """A packing with as few bins as the search reaches (never more than ``assignment``'s)."""
     rng = random.Random(seed)
     best = list(assignment)
-    while max(best) + 1 > lower and time.monotonic() < deadline:
+    while max(best) + 1 > lower and work.now() < deadline:
         # A failed attempt has moved the generator on: the next one kicks differently.
         best = _without_one_bin(sizes, capacity, best, rng, deadline) or best
     return best
@@ -47,10 +53,12 @@ def _without_one_bin(
     emptied = min(range(count), key=lambda b: (loads[b], b))
     pending = sorted(bins.pop(emptied), key=lambda i: (-sizes[i], i))
     loads.pop(emptied)
+    cost = MOVE_S + MOVE_S_PER_ITEM * len(sizes)
     for _ in range(MOVES_PER_BIN):
+        work.spend(cost)
         if not pending:
             return [b for _, b in sorted((i, b) for b, items in enumerate(bins) for i in items)]
-        if time.monotonic() >= deadline:
+        if work.now() >= deadline:
             return None
         item = pending.pop(0)
         evicted = _place(sizes, capacity, bins, loads, item, rng)

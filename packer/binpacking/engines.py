@@ -10,9 +10,7 @@ lowest peak utilization at that count (headroom), from the engine's packing; abo
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-
+from packer import work
 from packer.binpacking.assignment import level
 from packer.binpacking.one_dimension import pack_one_dimension
 from packer.binpacking.packing import Packing
@@ -35,15 +33,15 @@ def pack(
     """Pack integer ``demands`` into the fewest bins of ``capacity``; ``headroom``: resources to level.
 
     The headroom stage (lowest peak load on those resources at the fewest bins) runs on a proven
-    vector packing of up to ``HEADROOM_LIMIT`` items. Every step ends by one deadline:
-    ``settings.deadline`` (a ``time.monotonic()`` timestamp) when set, else the time limit from now.
+    vector packing of up to ``HEADROOM_LIMIT`` items. Every step ends by one deadline on the work
+    clock (``packer.work``): ``settings.max_time_in_seconds`` units from now; called outside a plan,
+    the engine meters its own work, ``settings.deadline`` (monotonic) its wall-clock cap.
     """
-    deadline = settings.deadline_from(time.monotonic())
-    settings = replace(settings, deadline=deadline)
-    if engine_for(demands, capacity) == "one_dimension":
-        return pack_one_dimension([d[0] for d in demands], capacity[0], settings)
-    packing = pack_vector_exact(demands, capacity, settings)
-    if headroom and packing.proven and packing.count > 1 and len(demands) <= HEADROOM_LIMIT:
-        if time.monotonic() < deadline:
-            return level(demands, capacity, packing, settings, headroom, deadline)
-    return packing
+    with work.until(settings.max_time_in_seconds, settings.deadline) as deadline:
+        if engine_for(demands, capacity) == "one_dimension":
+            return pack_one_dimension([d[0] for d in demands], capacity[0], settings)
+        packing = pack_vector_exact(demands, capacity, settings)
+        if headroom and packing.proven and packing.count > 1 and len(demands) <= HEADROOM_LIMIT:
+            if work.now() < deadline:
+                return level(demands, capacity, packing, settings, headroom, deadline)
+        return packing

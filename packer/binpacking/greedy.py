@@ -14,15 +14,18 @@ fraction of a second.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
+from packer import work
 from packer.binpacking.item_types import ItemTypes, Pattern, size_key
 
 # The greedy rules, tried in this order; the first one is first-fit decreasing.
 RULES = ("first", "best", "dot")
+# Work per item placed and per (item, open bin) cell scanned (NumPy; measured on the reference host).
+ITEM_S = 1e-5
+CELL_S = 7e-10
 
 
 def rules_for(resources: int) -> tuple[str, ...]:
@@ -57,6 +60,7 @@ def greedy(sizes: np.ndarray, capacity: np.ndarray, order: Sequence[int], rule: 
             b = int(np.argmax(np.where(fits, score, -1.0)))
         room[:, b] -= size
         assignment[i] = b
+    work.spend(len(order) * (ITEM_S + CELL_S * opened * len(capacity)))
     return assignment
 
 
@@ -65,14 +69,14 @@ def greedy_packings(
 ) -> list[list[int]]:
     """One packing per rule of ``rules_for``, items largest first (``size_key``); the first is FFD's.
 
-    A rule runs only before ``deadline`` (monotonic): none may come back.
+    A rule runs only before ``deadline`` (``packer.work``): none may come back.
     """
     order = sorted(range(len(demands)), key=lambda i: (*size_key(demands[i], capacity), i))
     sizes = np.asarray(demands, dtype=np.int64).reshape(len(demands), len(capacity))
     cap = np.asarray(capacity, dtype=np.int64)
     packings: list[list[int]] = []
     for rule in rules_for(len(capacity)):
-        if time.monotonic() >= deadline:
+        if work.now() >= deadline:
             break
         packings.append(greedy(sizes, cap, order, rule))
     return packings

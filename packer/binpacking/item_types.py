@@ -13,6 +13,7 @@ A one-resource item is the vector case with R = {0}.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,8 +96,9 @@ class ItemTypes:
         left = [iter(m) for m in self.members]
         assignment = [-1] * self.items
         for b, pattern in enumerate(bins):
-            for t, copies in enumerate(pattern):
-                for _ in range(copies):
+            # only the types the bin holds (compress skips the zeros in C: 10,000-type patterns)
+            for t in itertools.compress(range(len(pattern)), pattern):
+                for _ in range(pattern[t]):
                     assignment[next(left[t])] = b
         return assignment
 

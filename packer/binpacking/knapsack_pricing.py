@@ -24,11 +24,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from packer import work
 from packer.binpacking.item_types import ItemTypes, Pattern
 from packer.binpacking.patterns import ColumnGeneration, FarleyBound, Node, PatternLp, Round
 
 # A pattern improves the LP only if it is worth more than 1 + this (float noise in the duals).
 PRICE_TOLERANCE = 1e-7
+# Work per dynamic-programming cell (chunk × capacity; NumPy, measured on the reference host) and per call.
+CELL_S = 2e-9
+CALL_S = 2e-5
 # Weight of the best duals so far in the pricing point (0: plain column generation), and its step.
 SMOOTHING = 0.8
 SMOOTHING_STEP = 0.5
@@ -46,6 +50,7 @@ def price(
             chunks.append((t, take))
             left -= take
             k *= 2
+    work.spend(CALL_S + CELL_S * len(chunks) * (capacity + 1))
     best = np.zeros(capacity + 1)
     taken = np.zeros((len(chunks), capacity + 1), dtype=bool)
     for c, (t, take) in enumerate(chunks):

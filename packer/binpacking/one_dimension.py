@@ -31,17 +31,17 @@ rounded up; then step 4' on the true sizes.
 
 The result keeps the planner's contract: every item in a bin, the bound proven, ``proven`` only
 when the count meets the bound, and the best packing found (FFD's at worst) when time runs out.
-Every step reads the deadline (``settings.deadline``, else the time limit from the call): steps
-1–2 always run (they are the fallback), each later one only with time left.
+Every step reads the deadline on the work clock (``packer.work``: ``settings.max_time_in_seconds``
+units from the call): steps 1–2 always run (they are the fallback), each later one only with work left.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 
+from packer import work
 from packer.binpacking import fixed_bins
 from packer.binpacking.bounds import l2_bound
 from packer.binpacking.diving import dive
@@ -93,26 +93,26 @@ class _Job:
     types: ItemTypes
     settings: SolverSettings
     deadline: float
-    # seconds first fit and best fit took on all the items: what a step that repeats them costs
-    greedy_seconds: float = 0.0
+    # work first fit and best fit took on all the items: what a step that repeats them costs
+    greedy_work: float = 0.0
 
     def affords(self, until: float) -> bool:
-        """True when the time to ``until`` leaves room for ``GREEDY_MARGIN`` × the greedy packings."""
-        return until - time.monotonic() > GREEDY_MARGIN * self.greedy_seconds
+        """True when the work to ``until`` leaves room for ``GREEDY_MARGIN`` × the greedy packings."""
+        return until - work.now() > GREEDY_MARGIN * self.greedy_work
 
     def column_generation(self, types: ItemTypes, initial: list) -> ColumnGeneration:
         """The pattern LP of ``types`` (one resource) with its exact knapsack pricing."""
         return ColumnGeneration(types, initial, KnapsackPricing(types.column(0), types.capacity[0]))
 
     def until(self, share: float) -> float:
-        """The moment ``share`` of the time left from now has passed."""
-        now = time.monotonic()
+        """The moment ``share`` of the work left from now has been spent."""
+        now = work.now()
         return now + share * (self.deadline - now)
 
     @property
     def out_of_time(self) -> bool:
         """True once the deadline has passed."""
-        return time.monotonic() >= self.deadline
+        return work.now() >= self.deadline
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def _coarse_steps(job: _Job, best: _Best, units: int) -> _Best:
         up = pack_one_dimension(
             [-(-s // unit) for s in job.sizes],
             room,
-            dataclasses.replace(job.settings, deadline=job.until(COARSE_PACK_SHARE)),
+            dataclasses.replace(job.settings, max_time_in_seconds=job.until(COARSE_PACK_SHARE) - work.now()),
         )
         best = best.offer(list(up.assignment))
     return best
@@ -249,14 +249,18 @@ def _pattern_steps(job: _Job, best: _Best, ffd: list[int], bfd: list[int], start
 
 def pack_one_dimension(demands: list[int], capacity: int, settings: SolverSettings) -> Packing:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
-    started = time.monotonic()
-    deadline = settings.deadline_from(started)
+    with work.until(settings.max_time_in_seconds, settings.deadline) as deadline:
+        return _pack(demands, capacity, settings, deadline)
+
+
+def _pack(demands: list[int], capacity: int, settings: SolverSettings, deadline: float) -> Packing:
+    started = work.now()
     divisor = math.gcd(capacity, *demands)
     sizes, cap = [d // divisor for d in demands], capacity // divisor
     types = ItemTypes.of_sizes(sizes, cap)
     order = decreasing(sizes)
     ffd, bfd = first_fit(sizes, cap, order), best_fit(sizes, cap, order)
-    job = _Job(sizes, cap, types, settings, deadline, time.monotonic() - started)
+    job = _Job(sizes, cap, types, settings, deadline, work.now() - started)
     # Steps 1 and 2.
     best = _Best(min((ffd, bfd), key=max), "FFD", max(1, l2_bound(sizes, cap)))
     patterns_fit = len(types.sizes) * cap <= DP_CELL_LIMIT

@@ -10,9 +10,9 @@ complete enumeration proves K + 1 a lower bound.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
+from packer import work
 from packer.binpacking import pattern_ip
 from packer.binpacking.item_types import ItemTypes, Pattern
 from packer.binpacking.patterns import PatternLp
@@ -40,7 +40,7 @@ def _enumerate(
         if found.complete:
             full = threshold == gap
             return dataclasses.replace(found, complete=full, exact=full)
-        if time.monotonic() >= deadline:
+        if work.now() >= deadline:
             break
         threshold /= 4
     return dataclasses.replace(found, patterns=())
@@ -57,7 +57,7 @@ def _run_ip(
     model, variables = pattern_ip.build_model(
         types.column(0), list(types.counts), types.capacity[0], enumeration, bins
     )
-    result = pattern_ip.solve(model, settings, deadline - time.monotonic())
+    result = pattern_ip.solve(model, settings, deadline - work.now())
     answer = pattern_ip.extract(model, result, enumeration, variables)
     if not answer.groups:
         return answer.status, None
@@ -89,7 +89,7 @@ def exact_step(
     gap = lower - lp.dual_value
     if gap >= 1:
         return Step(None, lower)
-    now = time.monotonic()
+    now = work.now()
     tries = 1 if complete_only else ENUMERATION_TRIES
     enumeration = _enumerate(types, lp.duals, gap, now + ENUMERATION_SHARE * (deadline - now), tries)
     if enumeration.complete and not enumeration.patterns:
@@ -111,7 +111,7 @@ def heuristic_step(
 
     Cheap (a few hundred patterns), so it runs first, within ``HEURISTIC_SHARE`` of the time left.
     """
-    now = time.monotonic()
+    now = work.now()
     until = now + HEURISTIC_SHARE * (deadline - now)
     bins = pattern_ip.column_ip(types, lp.patterns, best - 1, settings, until)
     return Step(bins if bins is not None and len(bins) < best else None, lower)

@@ -23,17 +23,18 @@ and bins (GPUs) capacities C[r]. The steps, each skipped once the best packing m
 Only the bin assignment comes back (``Packing``: bins numbered 0..k-1, the proven bound,
 ``proven`` when they meet, FFD's count); the planner's headroom stage works on it as on any plan.
 Every packing is re-checked against the capacities before it is returned. Every step reads the
-deadline (``settings.deadline``, else the time limit from the call) and gets a share of the time left;
+deadline (``settings.max_time_in_seconds`` of work from the call) and gets a share of the work left,
+on the work clock (``packer.work``), so the same input takes the same steps on any machine load;
 first-fit decreasing always runs (it is the fallback), so the caller always gets a packing.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
+from packer import work
 from packer.binpacking import fixed_bins, vector_full_bins, vector_search
 from packer.binpacking.bounds import vector_lower_bound
 from packer.binpacking.diving import dive
@@ -46,7 +47,7 @@ from packer.binpacking.patterns import BOUND_TOLERANCE, ColumnGeneration
 from packer.binpacking.vector_pricing import VectorPricing
 from packer.settings import SolverSettings
 
-# Shares of the time left: full-bin search, first local search, column generation, diving, pattern
+# Shares of the work left: full-bin search, first local search, column generation, diving, pattern
 # IP, fixed-bin search (the last local search takes whatever is left). On the 60–250-model benchmark
 # every packing better than the greedy ones came from the first local search or the dive, so the
 # dive gets most of what the column generation leaves.
@@ -72,7 +73,7 @@ class _Best:
         return max(self.assignment) + 1
 
     def done(self, deadline: float) -> bool:
-        return self.count <= self.lower or time.monotonic() >= deadline
+        return self.count <= self.lower or work.now() >= deadline
 
     def offer(self, assignment: list[int] | None) -> None:
         if assignment is not None and max(assignment) + 1 < self.count:
@@ -80,13 +81,19 @@ class _Best:
 
 
 def _left(deadline: float, share: float) -> float:
-    now = time.monotonic()
+    now = work.now()
     return now + share * max(0.0, deadline - now)
 
 
 def pack_vector_exact(demands: list[list[int]], capacity: list[int], settings: SolverSettings) -> Packing:
     """Pack integer ``demands`` into the fewest bins of ``capacity``; see the module docstring."""
-    deadline = settings.deadline_from(time.monotonic())
+    with work.until(settings.max_time_in_seconds, settings.deadline) as deadline:
+        return _pack(demands, capacity, settings, deadline)
+
+
+def _pack(
+    demands: list[list[int]], capacity: list[int], settings: SolverSettings, deadline: float
+) -> Packing:
     if not demands:
         return Packing(assignment=(), lower=0, proven=True, status="OPTIMAL", ffd_count=0)
     ffd = first_fit_decreasing(demands, capacity)

@@ -35,13 +35,12 @@ The step (``VectorPricing``, the pattern LP's pricing for several resources):
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
 
-from packer import cpsat
+from packer import cpsat, work
 from packer.binpacking.item_types import ItemTypes, Pattern
 from packer.binpacking.patterns import BOUND_TOLERANCE, FarleyBound, Node, Round
 from packer.settings import SolverSettings
@@ -54,6 +53,10 @@ ANCHORS = 12
 PRICE_TOLERANCE = 1e-6
 # Seconds one exact pricing (CP-SAT knapsack) may take.
 EXACT_PRICING_SECONDS = 1.0
+# Work of one heuristic pricing, per start (anchors and basis patterns) and type (measured on the
+# reference host: NumPy steps of ~10 µs, a few per copy added).
+GREEDY_S_PER_START_TYPE = 3e-7
+GREEDY_S_PER_START = 5e-5
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def greedy_price(
     pattern of ``basis`` (the master LP's patterns in use: near-full bins one swap from a better one).
     """
     limits = np.where(duals > 0, limits, 0)
+    work.spend((anchors + 1 + len(basis)) * (GREEDY_S_PER_START + GREEDY_S_PER_START_TYPE * len(sizes)))
     found: dict[Pattern, float] = {}
     starts: list[np.ndarray] = []
     for anchor in [None, *np.argsort(-duals, kind="stable")[:anchors]]:
@@ -207,12 +211,13 @@ def run_small(
     about seconds) makes a stopped search stop at the same point on a busy machine as on an idle one.
     """
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(seconds, cpsat.MIN_SECONDS)
+    cpsat.set_limits(solver.parameters, seconds)
     solver.parameters.max_deterministic_time = max(seconds, cpsat.MIN_SECONDS)
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = settings.random_seed
     solver.parameters.log_search_progress = settings.debug
     solver.solve(model, callback)
+    cpsat.account(solver)
     return solver
 
 
@@ -237,7 +242,7 @@ class VectorPricing:
         if not node.exact:
             return Round(done=True)
         # 2. CP-SAT, with the time left
-        seconds = min(EXACT_PRICING_SECONDS, node.deadline - time.monotonic())
+        seconds = min(EXACT_PRICING_SECONDS, node.deadline - work.now())
         priced = exact_price(
             self._sizes, node.limits, node.duals, self._capacity, heuristic[0].pattern, self.settings, seconds
         )

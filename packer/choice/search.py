@@ -3,17 +3,17 @@
 The greedy (``choice.greedy``) gives the upper bound on GPUs per type and the warm start; the simple
 bounds (``choice.params``) and CP-SAT's give the proof. When the time limit stops the search, the best
 plan found is returned with its bound and gap; when CP-SAT finds none, the greedy's plan is. Each
-CP-SAT stage gets the time left until the deadline when it starts; a model too large to build in
-that time (``BUILD_S_PER_VARIABLE``) is not built, and the greedy's plan stands with its bound.
+CP-SAT stage gets the work left until the deadline when it starts (the work clock, ``packer.work``);
+a model too large to build in that work (``BUILD_S_PER_VARIABLE``) is not built, and the greedy's
+plan stands with its bound.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 
-from packer import cpsat
+from packer import cpsat, work
 from packer.choice.greedy import greedy
 from packer.choice.model import add_hint, add_tie_break, build_model, extract, solve
 from packer.choice.params import (
@@ -149,7 +149,7 @@ def _variables(params: Params, slots: list[int]) -> int:
 def _too_large(job: _Job) -> str | None:
     """Why CP-SAT can't be run by the deadline (the model too large to build in time), else None."""
     count = _variables(job.params, job.slots)
-    left = job.deadline - time.monotonic()
+    left = job.deadline - work.now()
     if count <= MAX_VARIABLES and count * BUILD_S_PER_VARIABLE <= left / 2:
         return None
     return (
@@ -168,6 +168,7 @@ def _stage1(job: _Job, search: _Search) -> None:
         search.notes.append(too_large)
         return
     upper = search.value if problem.goal.minimizes else None
+    work.spend(_variables(params, slots) * BUILD_S_PER_VARIABLE)
     model, variables = build_model(problem, params, slots, lower, upper)
     if search.best is not None:
         add_hint(model, params, variables, search.best)
@@ -190,11 +191,12 @@ def _stage1(job: _Job, search: _Search) -> None:
 def _stage2(job: _Job, search: _Search) -> None:
     """CP-SAT on the tie-break, the goal kept at its value, within its share of the time limit."""
     problem, params, slots, lower, settings = job.problem, job.params, job.slots, job.lower, job.settings
-    time_left = job.deadline - time.monotonic()
+    time_left = job.deadline - work.now()
     # The tie-break refines a plan already as good for the goal: it gets at most a share of the limit.
     time_left = min(time_left, TIE_BREAK_SHARE * settings.max_time_in_seconds)
     if not _has_tie_break(problem) or time_left <= 0 or _too_large(job):
         return
+    work.spend(_variables(params, slots) * BUILD_S_PER_VARIABLE)
     model, variables = build_model(problem, params, slots, lower, None)
     add_tie_break(model, problem, variables, search.value)
     add_hint(model, params, variables, search.best)
@@ -209,7 +211,7 @@ def _stage2(job: _Job, search: _Search) -> None:
 
 
 def search(problem: Problem, settings: SolverSettings, deadline: float) -> Solution:
-    """Solve ``problem`` by ``deadline`` (``time.monotonic()``; ``InputError`` if no plan exists).
+    """Solve ``problem`` by ``deadline`` (``packer.work.now()``; ``InputError`` if no plan exists).
 
     See the module docstring; each CP-SAT stage gets the time left when it starts.
     """

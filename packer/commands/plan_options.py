@@ -260,10 +260,16 @@ PLAN_OPTIONS = option_group(
         "--time-limit",
         FiniteFloat(0, MAX_TIME_LIMIT_S, low_open=True),
         10.0,
-        "Time limit of the whole command, seconds: reading, solving, checking and writing the plan; "
-        "on expiry the best plan found is returned with its gap.",
+        "Time limit of the whole command, seconds: reading, solving, checking and writing the plan. "
+        "It sizes the solver's work budget, so a rerun gives the same plan; if the clock runs out first, "
+        "the best plan found is returned with its gap and a note that a rerun may differ.",
     ),
-    defaulted_option("--workers", BoundedInt(0, MAX_WORKERS), 0, "Solver threads (0 = all cores)."),
+    defaulted_option(
+        "--workers",
+        BoundedInt(0, MAX_WORKERS),
+        0,
+        "CP-SAT threads (0 = 4 on any machine).",
+    ),
     defaulted_option("--seed", BoundedInt(-MAX_SEED - 1, MAX_SEED), 0, "Solver random seed."),
     click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON instead of the table."),
     click.option("--output", type=FILE, help="Also write the plan JSON here."),

@@ -248,7 +248,7 @@ def _stage2(problem: Problem, params: Params, job: tuple, found: _Found, setting
 
 
 def search_sliced(problem: Problem, settings: SolverSettings, deadline: float) -> Solution:
-    """Plan ``problem`` with its MIG types sliced or whole by ``deadline`` (``time.monotonic()``).
+    """Plan ``problem`` with its MIG types sliced or whole by ``deadline`` (``packer.work.now()``).
 
     Raises ``InputError`` if no plan exists.
     """

@@ -22,7 +22,8 @@ KEY = "schema_version"
 # 1.3 (2026-12-05): open-loop rate points: a point's concurrency may be 0 with its request_rate, and
 # validation.json's models carry request_rate.
 # 1.4 (2026-12-05): plan.json's models on a shared GPU carry their predicted `colocation_ratio` and
-# `expected_throughput` (the promise validation holds them to).
+# `expected_throughput` (the promise validation holds them to); plan.json's `stopped_by_time_limit`
+# (the time limit cut the work budget short).
 SCHEMA_VERSION = "1.4"
 # Files from before the key existed.
 UNVERSIONED = "1.0"

@@ -1,7 +1,8 @@
-"""--time-limit is the whole command's: each engine or CP-SAT call gets the time left when it starts.
+"""--time-limit is the whole command's: it sizes the work budget; each call gets the work left.
 
-The engines and CP-SAT are replaced by recorders here (they see only ``max_time_in_seconds``), so
-these tests check the plumbing, not how fast anything runs.
+The engines and CP-SAT are replaced by recorders here (they see only ``max_time_in_seconds``, work
+units inside a plan: ``packer.work``), so these tests check the plumbing, not how fast anything
+runs. The budget depends on the time limit and the fleet only; the wall-clock deadline is a cap.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from packer import planner, service
+from packer import planner, service, work
 from packer.check import check_plan
 from packer.choice import search as choice_search
 from packer.choice.greedy import greedy
@@ -49,12 +50,13 @@ def test_remaining_is_the_time_left_and_never_less_than_the_floor():
     assert remaining(settings, time.monotonic() - 5).max_time_in_seconds == MIN_SOLVE_S
 
 
-def test_the_plain_engine_gets_the_time_left_until_the_deadline_not_the_whole_limit(monkeypatch):
+def test_the_plain_engine_gets_the_work_budget_of_the_limit_whatever_the_wall_clock_cap(monkeypatch):
     seen = _recording(monkeypatch, planner, "pack")
     problem = plain_problem(random_fleet(50, seed=1), Objective.MIN_GPUS, 16000.0, Thresholds())
-    result = plan(problem, SolverSettings(max_time_in_seconds=30, num_workers=1), time.monotonic() + 2)
-    assert len(seen) == 1 and 1.0 < seen[0] <= 2.0
-    assert check_plan(problem, result) == []
+    for cap in (2, 60):
+        result = plan(problem, SolverSettings(max_time_in_seconds=30, num_workers=1), time.monotonic() + cap)
+        assert check_plan(problem, result) == []
+    assert seen == [pytest.approx(work.budget(30, 50))] * 2
 
 
 def test_a_command_whose_reading_took_time_leaves_the_solver_only_the_rest(monkeypatch):
@@ -70,14 +72,14 @@ def test_a_command_whose_reading_took_time_leaves_the_solver_only_the_rest(monke
         BUILTIN_PROFILE, Objective.MIN_GPUS, None, Thresholds(), Selection(), SolverSettings(3.0, 1)
     )
     run_plan(request)
-    assert len(seen) == 1 and seen[0] <= 2.0
+    assert len(seen) == 1 and seen[0] <= work.budget(3.0, 0) < 2.0
 
 
-def test_each_cp_sat_stage_of_the_choice_search_gets_the_time_left(monkeypatch):
+def test_each_cp_sat_stage_of_the_choice_search_gets_at_most_the_work_left(monkeypatch):
     seen = _recording(monkeypatch, choice_search, "solve")
     problem = _choice_problem(30, seed=2)
-    result = plan(problem, SolverSettings(max_time_in_seconds=30, num_workers=1), time.monotonic() + 3)
-    assert seen and all(s <= 3.0 for s in seen)
+    result = plan(problem, SolverSettings(max_time_in_seconds=8, num_workers=1), time.monotonic() + 60)
+    assert seen and all(s <= work.budget(8, 30) for s in seen)
     assert check_plan(problem, result) == []
 
 
