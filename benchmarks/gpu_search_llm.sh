@@ -35,7 +35,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=/tmp/gpupack-gpu-run
 mkdir -p "$work"
-window=(--window 0.5 --warmup 0.5 --max-windows 5)
+window=(--window "${WINDOW:-0.5}" --warmup "${WARMUP:-0.5}" --max-windows 5)
 
 if [[ $mode == gpu ]]; then
   # The host's Python with torch first, so that the stub's environment (install-bundle.sh) sees torch.

@@ -374,7 +374,8 @@ class TritonPythonModel:
                 f"({slot / MB:.0f} MB) after the weights ({own / MB:.0f} MB, {how})"
             )
         pool = SlotPool(self.decoder, held + max(0, more), reserve=max(0, more))
-        pool.free.extend(self.pool.free)
+        pool.free.extend(self.pool.free)  # the warm-up's slot is one of them
+        pool.count += held
         pb_utils.Logger.log_info(
             f"{VLLM_KNOB} {share}: {pool.count} KV slots of {slot / MB:.0f} MB "
             f"after {own / MB:.0f} MB ({how})"

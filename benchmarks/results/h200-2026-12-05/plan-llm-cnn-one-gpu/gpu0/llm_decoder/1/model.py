@@ -1,11 +1,11 @@
 """llm_decoder: a streaming decoder LLM from a transformers LlamaConfig, random weights (see config.pbtxt).
 
-The weights and layers are transformers' ``LlamaForCausalLM`` built from a config (no download); the
-decoding loop is this file's: one engine thread prefills each new sequence alone, then decodes every
-sequence in flight together, one token per step (greedy), and sends each token as a response of its
-own. Each sequence holds one KV *slot* (keys and values of every layer for ``max_sequence_tokens``
-positions) from its prefill until just before its final response, so the model's memory is
-weights + slots, and slots are what sequences in flight cost.
+The config is a transformers ``LlamaConfig``; the weights are a ``LlamaForCausalLM``'s, under its names,
+random (seeded, no download); the decoding loop is this file's: one engine thread prefills each new
+sequence alone, then decodes every sequence in flight together, one token per step (greedy), and sends
+each token as a response of its own. Each sequence holds one KV *slot* (keys and values of every
+layer for ``max_sequence_tokens`` positions) from its prefill until just before its final response,
+so the model's memory is weights + slots, and slots are what sequences in flight cost.
 
 Memory, the way vLLM takes it: ``gpu_memory_utilization`` in the version folder's ``model.json`` is a
 fraction of the whole GPU. With it, ``initialize`` builds the weights, runs a warm-up, then reserves
@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 import triton_python_backend_utils as pb_utils
+from torch import nn
 
 MB = 10**6
 VLLM_KNOB = "gpu_memory_utilization"
@@ -89,8 +90,67 @@ class Sequence:
         self.next_token = None
 
 
+class RMSNorm(nn.Module):
+    """Llama's RMS norm, computed in fp32 as transformers does."""
+
+    def __init__(self, size, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.variance_epsilon = eps
+
+    def forward(self, x):
+        """X / rms(x) * weight."""
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)
+        return self.weight * x.to(dtype)
+
+
+class Layer(nn.Module):
+    """One Llama decoder layer's weights, under transformers' names."""
+
+    def __init__(self, config):
+        super().__init__()
+        hidden, heads, kv_heads = config.hidden_size, config.num_attention_heads, config.num_key_value_heads
+        head_dim = hidden // heads
+        self.input_layernorm = RMSNorm(hidden, config.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(hidden, config.rms_norm_eps)
+        self.self_attn = nn.Module()
+        self.self_attn.q_proj = nn.Linear(hidden, heads * head_dim, bias=False)
+        self.self_attn.k_proj = nn.Linear(hidden, kv_heads * head_dim, bias=False)
+        self.self_attn.v_proj = nn.Linear(hidden, kv_heads * head_dim, bias=False)
+        self.self_attn.o_proj = nn.Linear(heads * head_dim, hidden, bias=False)
+        self.mlp = nn.Module()
+        self.mlp.gate_proj = nn.Linear(hidden, config.intermediate_size, bias=False)
+        self.mlp.up_proj = nn.Linear(hidden, config.intermediate_size, bias=False)
+        self.mlp.down_proj = nn.Linear(config.intermediate_size, hidden, bias=False)
+
+    def feed_forward(self, x):
+        """The SwiGLU MLP."""
+        return self.mlp.down_proj(F.silu(self.mlp.gate_proj(x)) * self.mlp.up_proj(x))
+
+
+class Llama(nn.Module):
+    """The weights of a ``LlamaForCausalLM`` of ``config``, named as transformers names them.
+
+    Built here rather than through ``transformers.LlamaForCausalLM`` so that only the config comes from
+    transformers: its modeling code imports more than a Triton stub's environment may hold.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.model = nn.Module()
+        self.model.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.model.layers = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
+        self.model.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        for module in self.modules():  # transformers' initialization: normal(0, initializer_range)
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=config.initializer_range)
+
+
 class Decoder:
-    """Prefill and batched decode over a LlamaForCausalLM's modules, with per-sequence KV slots."""
+    """Prefill and batched decode over a Llama's weights, with per-sequence KV slots."""
 
     def __init__(self, config, device, dtype):
         self.device = device
@@ -104,24 +164,27 @@ class Decoder:
         try:  # built in place, in its own dtype: no fp32 copy ever held on the GPU
             torch.set_default_dtype(dtype)
             with torch.device(device):
-                self.model = transformers.LlamaForCausalLM(config).eval()
+                self.model = Llama(config).eval()
         finally:
             torch.set_default_dtype(previous)
         positions = torch.arange(config.max_position_embeddings, device=device, dtype=torch.float32)
-        inverse = 1.0 / (_rope_theta(config) ** (torch.arange(0, self.head_dim, 2, device=device) / self.head_dim))
-        angles = torch.outer(positions, inverse.float())
+        exponents = torch.arange(0, self.head_dim, 2, device=device, dtype=torch.float32) / self.head_dim
+        angles = torch.outer(positions, 1.0 / (_rope_theta(config) ** exponents))
         angles = torch.cat((angles, angles), dim=-1)
         self.cos = angles.cos().to(dtype)
         self.sin = angles.sin().to(dtype)
 
     def slot_shape(self):
+        """Keys and values of every layer for every position of one sequence."""
         layers = self.config.num_hidden_layers
         return (layers, 2, self.kv_heads, self.config.max_position_embeddings, self.head_dim)
 
     def slot_bytes(self):
+        """Bytes of one slot: what one more sequence in flight costs."""
         return int(np.prod(self.slot_shape())) * torch.tensor([], dtype=self.dtype).element_size()
 
     def new_slot(self):
+        """A fresh (uninitialized) slot on the model's device."""
         return torch.empty(self.slot_shape(), device=self.device, dtype=self.dtype)
 
     def _rope(self, x, positions):
@@ -156,7 +219,7 @@ class Decoder:
             sequence.slot[index, 1, :, :n] = v[0]
             out = self._attend(q, k, v, causal=True).transpose(1, 2).reshape(1, n, -1)
             x = x + attention.o_proj(out)
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = x + layer.feed_forward(layer.post_attention_layernorm(x))
         sequence.length = n
         logits = self.model.lm_head(body.norm(x[:, -1]))
         return int(logits.argmax(dim=-1).item())
@@ -186,7 +249,7 @@ class Decoder:
                 outs.append(self._attend(q[i][None, :, None, :], keys, values, causal=False))
             out = torch.cat(outs).reshape(batch, 1, -1)
             x = x + attention.o_proj(out)
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = x + layer.feed_forward(layer.post_attention_layernorm(x))
         for s in sequences:
             s.length += 1
         logits = self.model.lm_head(body.norm(x[:, 0]))
@@ -207,6 +270,7 @@ class SlotPool:
         self.count = reserve
 
     def take(self):
+        """A free slot, a new one while under the limit, else ``None`` (the sequence waits)."""
         if self.free:
             return self.free.pop()
         if self.count < self.limit:
@@ -215,6 +279,7 @@ class SlotPool:
         return None
 
     def give(self, slot):
+        """Return a sequence's slot for the next one."""
         self.free.append(slot)
 
 
@@ -224,10 +289,20 @@ class TritonPythonModel:
     def initialize(self, args):
         """Build the model, warm it up, take its memory share if it has one, start the engine thread."""
         parameters = json.loads(args["model_config"]).get("parameters", {})
-        integer = {key: int(_parameter(parameters, key)) for key in (
-            "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-            "intermediate_size", "vocab_size", "max_sequence_tokens", "max_num_seqs", "default_max_tokens",
-        )}
+        integer = {
+            key: int(_parameter(parameters, key))
+            for key in (
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "intermediate_size",
+                "vocab_size",
+                "max_sequence_tokens",
+                "max_num_seqs",
+                "default_max_tokens",
+            )
+        }
         self.max_tokens_default = integer["default_max_tokens"]
         self.max_sequence_tokens = integer["max_sequence_tokens"]
         config = transformers.LlamaConfig(
@@ -280,7 +355,7 @@ class TritonPythonModel:
         self.pool.give(sequence.slot)
 
     def _reserve(self, share):
-        """vLLM's start-up rule: take ``share`` of the whole GPU now, as KV slots after the weights."""
+        """VLLM's start-up rule: take ``share`` of the whole GPU now, as KV slots after the weights."""
         device = self.decoder.device
         free, total = torch.cuda.mem_get_info(device)
         budget = share * total
@@ -301,7 +376,8 @@ class TritonPythonModel:
         pool = SlotPool(self.decoder, held + max(0, more), reserve=max(0, more))
         pool.free.extend(self.pool.free)
         pb_utils.Logger.log_info(
-            f"{VLLM_KNOB} {share}: {pool.count} KV slots of {slot / MB:.0f} MB after {own / MB:.0f} MB ({how})"
+            f"{VLLM_KNOB} {share}: {pool.count} KV slots of {slot / MB:.0f} MB "
+            f"after {own / MB:.0f} MB ({how})"
         )
         return pool
 
@@ -394,7 +470,9 @@ class TritonPythonModel:
                     self._fail(sequence.sender, exc)
                 self.active = []
                 continue
-            self.active = [s for s, token in zip(self.active, tokens) if not self._send(s, token)]
+            self.active = [
+                s for s, token in zip(self.active, tokens, strict=True) if not self._send(s, token)
+            ]
 
     def finalize(self):
         """Stop the engine thread; sequences still in flight get an error."""
