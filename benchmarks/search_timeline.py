@@ -39,7 +39,9 @@ def _log(kind: str, started: float, what: str) -> None:
     gap = started - _last_end[0]
     _last_end[0] = time.monotonic()
     TOTALS["between steps"] += max(gap, 0.0)
-    print(f"{started - T0:8.2f} s  +{took:6.2f} s  {kind:<10} {what}  (gap before {gap:.2f} s)", file=sys.stderr)
+    print(
+        f"{started - T0:8.2f} s  +{took:6.2f} s  {kind:<10} {what}  (gap before {gap:.2f} s)", file=sys.stderr
+    )
 
 
 def _timed(kind: str, describe):  # noqa: ANN001, ANN202
