@@ -79,7 +79,12 @@ def _measure_text(args, kwargs, result) -> str:  # noqa: ANN001
 def main() -> None:
     """Wrap the steps, run the CLI, print the totals."""
     triton.TritonControl.load = _timed("load", lambda a, k, r: a[1])(triton.TritonControl.load)
-    triton.TritonControl.unload = _timed("unload", lambda a, k, r: a[1])(triton.TritonControl.unload)
+    for name in ("request_unload", "wait_unloaded"):
+        setattr(
+            triton.TritonControl,
+            name,
+            _timed(name, lambda a, k, r: a[1])(getattr(triton.TritonControl, name)),
+        )
     launcher.LocalServer.start = _timed("start", lambda a, k, r: "tritonserver")(launcher.LocalServer.start)
     launcher.LocalServer.restart = _timed("restart", lambda a, k, r: "tritonserver")(
         launcher.LocalServer.restart
