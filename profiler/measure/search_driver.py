@@ -4,9 +4,9 @@
 (switching asks the server to unload the last one, loads the next meanwhile, and waits until the
 server let the last one go before measuring, so that each variant's memory is its own; past
 ``SWITCH_UNLOAD_S`` the server is restarted instead; with ``reload_per_batch`` a new batch size gets
-a fresh load too), measures with the
-sweep's load engine and sampler, and records every point at once: the profile is rewritten
-atomically after each, with the progress reported, so Ctrl-C or a crash keeps what is done.
+a fresh load too), measures with the sweep's load engine and sampler, and records every point at
+once: the profile is rewritten atomically after each, with the progress reported, so Ctrl-C or a
+crash keeps what is done.
 
 A point already measured (a resumed search) is returned from the profile without measuring: the
 search then takes the same decisions again and measures only what is missing.
