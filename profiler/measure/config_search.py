@@ -17,11 +17,15 @@ from 1 instance up:
    Model Analyzer waits for 4 such steps (its THROUGHPUT_MINIMUM_CONSECUTIVE_*_TRIES). A step whose
    p99 is clearly past the bound (by more than ``growth``) ends the line at once when the variant
    has no queue delay (``past_bound``): in a closed loop more requests then only wait longer;
-2. instances are added until the variant's best point within the bound (``best_point``) is less
-   than ``growth`` above the previous instance count's, or has none, or memory passes the limit:
-   a further instance only costs memory. A variant's concurrency starts at the previous instance
-   count's best point: below it that one was not saturated, so the extra instance would idle. When
-   that point's concurrency is no more than the previous instance count, every request of it had an
+2. instances are added until ``patience`` (2) instance counts in a row do not pay, one paying when
+   its best point within the bound (``best_point``) is at least ``growth`` above the family's best so
+   far; or at once when memory passes the limit: a further instance then only costs memory. One is
+   not enough, for the reason of step 1 on the other axis: at batch 1 with 4 requests a call,
+   concurrency 16 takes 4 instances for one round, so 3 add nothing at 8 (the load) and are past
+   the bound at 16 where 4 double the throughput (measured, benchmarks/results/model-analyzer-side-
+   by-side/large-space). A variant's concurrency starts at the family's best point: below it that
+   one was not saturated, so the extra instance would idle. When that point's concurrency is no
+   more than its instance count, every request of it had an
    instance of its own, so this variant would repeat it: the line starts at the next concurrency,
    which must beat that point (*implied*; none left: more instances cannot pay, the family stops);
 3. after each batch size, variants *dominated* there (another's best point no worse on throughput,
@@ -199,7 +203,8 @@ def _family_line(
     """Step 2: one family at one batch size, instances added until they stop paying."""
     points: list[ProfilePoint] = []
     best: dict[str, ProfilePoint | None] = {}
-    previous: ProfilePoint | None = None
+    previous: ProfilePoint | None = None  # the family's best so far
+    unpaid = 0
     for variant in sorted(family, key=lambda v: v.instance_count):
         start, implied = 0, None
         if previous is not None:
@@ -213,9 +218,12 @@ def _family_line(
         best[variant.name] = best_point(line, limits)
         if any(over_memory(p, limits) for p in line):
             break
-        if not _grows(previous, best[variant.name], limits.growth):
+        if _grows(previous, best[variant.name], limits.growth):
+            previous, unpaid = best[variant.name], 0
+            continue
+        unpaid += 1
+        if unpaid >= limits.patience:
             break
-        previous = best[variant.name]
     return points, best
 
 

@@ -195,14 +195,35 @@ def test_concurrency_goes_on_past_a_step_that_adds_nothing_when_the_next_one_doe
     assert [p.concurrency for p in line] == [1, 2, 4, 8]
 
 
-def test_instances_stop_once_the_best_point_stops_growing():
+def test_instances_stop_after_two_counts_in_a_row_that_do_not_pay():
     variants = [
-        v for v in _variants(VariantSpace(max_instances=4, queue_delays_us=(0,))) if v.dynamic_batching
+        v for v in _variants(VariantSpace(max_instances=5, queue_delays_us=(0,))) if v.dynamic_batching
     ]
     theory = Theory()
     quick(variants, (1,), (1, 2, 4, 8), theory, SearchLimits())
-    # Concurrency 8 is at most two calls of 4: the third instance adds nothing, the fourth is not tried.
-    assert sorted({name for name, _, _ in theory.calls}) == [v.name for v in variants[:3]]
+    # Concurrency 8 is at most two calls of 4: the third and fourth instances add nothing, the fifth
+    # is not tried.
+    assert sorted({name for name, _, _ in theory.calls}) == [v.name for v in variants[:4]]
+
+
+def test_an_instance_count_that_does_not_pay_does_not_stop_the_next_that_does():
+    # The large-space benchmark's batched_sleeper (S = 100 ms, 4 requests a call, 10 ms delay, p99
+    # bound 150 ms): 3 instances add nothing at concurrency 8 (the load) and take two rounds at 16;
+    # 4 serve all 16 in one round, twice 2 instances' best.
+    variants = [
+        v for v in _variants(VariantSpace(max_instances=4, queue_delays_us=(10_000,))) if v.dynamic_batching
+    ]
+    throughput = {1: 40.0, 2: 80.0, 3: 120.0, 4: 160.0}
+
+    def measure(v: Variant, b: int, c: int) -> ProfilePoint:
+        calls = v.instance_count * 4
+        p99 = math.ceil(c / calls) * 100.0 + 10.0
+        tput = min(c, calls) * 10.0 if c <= calls else throughput[v.instance_count] * c / (c + calls)
+        return ProfilePoint("m", b, c, throughput=tput, latency_p99_ms=p99, **v.columns())
+
+    fast = quick(variants, (1,), (1, 2, 4, 8, 16), measure, SearchLimits(latency_p99_ms=150.0))
+    best = best_point(fast.points, SearchLimits(latency_p99_ms=150.0))
+    assert (best.instance_count, best.concurrency, best.throughput) == (4, 16, 160.0)
 
 
 def test_instances_stop_once_memory_passes_the_limit():
