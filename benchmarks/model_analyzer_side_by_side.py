@@ -1,26 +1,30 @@
 """gpupack's config search side by side with NVIDIA Model Analyzer 1.58 (issue 21), in one run.
 
-Runs four searches of one model on this host, one after another, on the same tritonserver (the one
-nvidia-pytriton ships), over the same space and under the same p99 bound, and writes
-``benchmarks/results/model-analyzer-side-by-side/{README.md,results.csv}``:
+Runs four searches of the same models on this host, one after another, on the same tritonserver (the
+one nvidia-pytriton ships), over the same space and under the same p99 bound, and writes
+``benchmarks/results/model-analyzer-side-by-side/{README.md,results.csv}`` (``--name`` puts them in a
+subfolder):
 
 * Model Analyzer ``brute`` and ``quick`` (``model-analyzer profile``, local launch mode, a wrapper
   script as ``triton_server_path`` that sets up the Python backend the way gpupack's launcher does,
   ``perf_analyzer`` from the tritonclient 2.51.0 wheel, ``measurement-mode time_windows``);
 * gpupack ``brute`` and ``quick`` (``gpupack profile --search``, builtin load generator).
 
-The space: instance count 1..``--max-instances``; the dynamic batcher off (the model's own config,
-one instance) or on with a max queue delay of 0 us (what Model Analyzer's automatic search turns on;
-it cannot search queue delays automatically, so gpupack gets ``--queue-delays-us 0``); the model's
-own max_batch_size (Model Analyzer's min = max model batch size); client batch 1 (gpupack also
-measures "batcher off, 2+ instances", which Model Analyzer's automatic search never builds);
-concurrency 1, 2, 4, 8 (Model Analyzer: ``run_config_search_max_concurrency 8``, powers of two).
-Both measure 1 s windows.
+The space, per model: instance count 1..``--max-instances``; the dynamic batcher off (the model's own
+config, one instance) or on with each max queue delay of ``--queue-delays-us``; max_batch_size
+``--max-batch-size`` only; client batch 1; concurrency ``--concurrency``. Model Analyzer's automatic
+search turns the batcher on with no delay and cannot search delays; its quick mode refuses a space
+of more than one combination of model config parameters. So with only delay 0, both of its modes
+search automatically; with other delays its brute mode searches them manually
+(``model_config_parameters``: the instance counts x the delays, and the concurrencies listed, beside
+its default config) while its quick mode searches its automatic space (delay 0 only: a subset, which
+can only make it faster). gpupack also measures "batcher off, 2+ instances", which Model Analyzer
+builds in neither mode: gpupack's space is the larger one.
 
 For each run it records the measurements made (perf_analyzer runs / profile points), the wall time,
-and the best config's throughput with p99 within the bound, computed the same way for both tools from
-what each measured (Model Analyzer's checkpoint, gpupack's profile.csv). Model Analyzer lives in its
-own venv (numpy 2 / protobuf 6), given by ``--model-analyzer``.
+and each model's best config: its throughput with p99 within the bound, computed the same way for
+both tools from what each measured (Model Analyzer's checkpoint, gpupack's profile.csv). Model
+Analyzer lives in its own venv (numpy 2 / protobuf 6), given by ``--model-analyzer``.
 
     .venv/bin/python benchmarks/model_analyzer_side_by_side.py \
         --model-analyzer /tmp/ma_venv/bin/model-analyzer \
@@ -39,30 +43,46 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "model-analyzer-side-by-side"
-MODEL = "batched_sleeper"
 SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 TRITON = SITE / "pytriton" / "tritonserver"
 LIBS = SITE / "nvidia_pytriton.libs"
+# perf_analyzer's own defaults, which Model Analyzer leaves as they are: a measurement is stable when
+# 3 consecutive windows agree within this % (throughput and latency), after at most this many windows.
+PA_STABILITY_PCT = 10
+PA_MAX_TRIALS = 10
+
+
+@dataclass
+class Best:
+    """One model's best point under the bound in one search."""
+
+    config: str = "none under the bound"
+    concurrency: int | None = None
+    throughput: float | None = None
+    p99_ms: float | None = None
 
 
 @dataclass
 class Outcome:
-    """One tool's one search: what it measured, how long it took, its best point under the bound."""
+    """One tool's one search: what it measured (per model), how long it took, each model's best."""
 
     tool: str
     mode: str
-    measurements: int
     wall_s: float
-    best_config: str
-    best_concurrency: int | None
-    best_throughput: float | None
-    best_p99_ms: float | None
     rc: int
+    load_before: str
+    measurements: dict[str, int] = field(default_factory=dict)
+    best: dict[str, Best] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Measurements over every model."""
+        return sum(self.measurements.values())
 
 
 def _run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[int, float]:
@@ -72,18 +92,23 @@ def _run(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[
     return rc, time.monotonic() - started
 
 
-def prepare(work: Path, service_time_ms: int, perf_analyzer: Path) -> Path:
-    """A model repository with the service time set, a backend directory, and the two wrappers."""
+def _set_parameter(text: str, key: str, value: str) -> str:
+    return re.sub(
+        rf'"{key}", value: \{{ string_value: "\d+" \}}',
+        f'"{key}", value: {{ string_value: "{value}" }}',
+        text,
+    )
+
+
+def prepare(work: Path, models: dict[str, int], max_batch_size: int, perf_analyzer: Path) -> None:
+    """A model repository (service times and max_batch_size set), a backend directory, two wrappers."""
     shutil.rmtree(work, ignore_errors=True)
     (work / "repo").mkdir(parents=True)
-    shutil.copytree(ROOT / "profiler" / "examples" / MODEL, work / "repo" / MODEL)
-    cfg = work / "repo" / MODEL / "config.pbtxt"
-    text = re.sub(
-        r'"service_time_ms", value: \{ string_value: "\d+" \}',
-        f'"service_time_ms", value: {{ string_value: "{service_time_ms}" }}',
-        cfg.read_text(),
-    )
-    cfg.write_text(text)
+    for model, service_ms in models.items():
+        shutil.copytree(ROOT / "profiler" / "examples" / model, work / "repo" / model)
+        cfg = work / "repo" / model / "config.pbtxt"
+        text = _set_parameter(cfg.read_text(), "service_time_ms", str(service_ms))
+        cfg.write_text(re.sub(r"(?m)^max_batch_size: \d+$", f"max_batch_size: {max_batch_size}", text))
     # The Python backend stub for this Python, beside the backend (profiler/server/install.py does this).
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     shutil.copytree(TRITON / "backends" / "python", work / "backends" / "python")
@@ -111,7 +136,23 @@ def prepare(work: Path, service_time_ms: int, perf_analyzer: Path) -> Path:
     )
     server.chmod(0o755)
     pa.chmod(0o755)
-    return cfg
+
+
+def _manual(a: argparse.Namespace, mode: str) -> bool:
+    """Model Analyzer's brute mode searches the delays manually when there is more than delay 0."""
+    return mode == "brute" and a.queue_delays_us != [0]
+
+
+def _ma_model(a: argparse.Namespace, mode: str) -> dict:
+    entry: dict = {"cpu_only": True, "constraints": {"perf_latency_p99": {"max": a.p99_ms}}}
+    if _manual(a, mode):
+        entry["model_config_parameters"] = {
+            "max_batch_size": [a.max_batch_size],
+            "dynamic_batching": {"max_queue_delay_microseconds": a.queue_delays_us},
+            "instance_group": [[{"kind": "KIND_CPU", "count": list(range(1, a.max_instances + 1))}]],
+        }
+        entry["parameters"] = {"concurrency": a.concurrency}
+    return entry
 
 
 def ma_config(work: Path, mode: str, a: argparse.Namespace) -> Path:
@@ -137,7 +178,7 @@ def ma_config(work: Path, mode: str, a: argparse.Namespace) -> Path:
             "measurement-mode": "time_windows",
             "measurement-interval": int(a.window * 1000),
         },
-        "profile_models": {MODEL: {"cpu_only": True, "constraints": {"perf_latency_p99": {"max": a.p99_ms}}}},
+        "profile_models": {model: _ma_model(a, mode) for model in a.models},
     }
     out.mkdir(parents=True)
     path = work / f"ma-{mode}.yaml"
@@ -153,14 +194,19 @@ def _ma_variant(model_config: dict) -> str:
     return f"{count} instance(s), {batcher}{delay_text}, max batch {model_config.get('maxBatchSize')}"
 
 
-def ma_outcome(work: Path, mode: str, rc: int, wall: float, p99_ms: float) -> Outcome:
-    """Measurements and best point under the bound, from Model Analyzer's checkpoint."""
-    best: tuple[float, str, int, float] | None = None
-    count = 0
+def _better(best: Best, name: str, conc: int, tput: float, p99: float, bound: float) -> Best:
+    if p99 <= bound and (best.throughput is None or tput > best.throughput):
+        return Best(name, conc, round(tput, 2), round(p99, 1))
+    return best
+
+
+def ma_outcome(work: Path, mode: str, outcome: Outcome, a: argparse.Namespace) -> Outcome:
+    """Measurements and best point under the bound per model, from Model Analyzer's checkpoint."""
     ckpt = work / f"ma-{mode}" / "ckpt" / "0.ckpt"
-    if ckpt.is_file():
-        results = json.loads(ckpt.read_text())["ResultManager.results"]["_results"].get(MODEL, {})
-        for name, (run_config, measurements) in results.items():
+    results = json.loads(ckpt.read_text())["ResultManager.results"]["_results"] if ckpt.is_file() else {}
+    for model in a.models:
+        best, count = Best(), 0
+        for name, (run_config, measurements) in results.get(model, {}).items():
             variant = _ma_variant(
                 run_config["_model_run_configs"][0]["_model_config_variant"]["model_config"]
             )
@@ -169,67 +215,76 @@ def ma_outcome(work: Path, mode: str, rc: int, wall: float, p99_ms: float) -> Ou
                 mc = m["_model_config_measurements"][0]
                 data = dict((k, v["_value"]) for k, v in mc["_non_gpu_data"])
                 conc = mc["_model_specific_pa_params"]["concurrency-range"]
-                if data["perf_latency_p99"] <= p99_ms and (best is None or data["perf_throughput"] > best[0]):
-                    best = (data["perf_throughput"], f"{name}: {variant}", conc, data["perf_latency_p99"])
-    return _outcome("Model Analyzer 1.58", mode, count, wall, best, rc)
+                best = _better(
+                    best,
+                    f"{name}: {variant}",
+                    conc,
+                    data["perf_throughput"],
+                    data["perf_latency_p99"],
+                    a.p99_ms,
+                )
+        outcome.measurements[model], outcome.best[model] = count, best
+    return outcome
 
 
-def gpupack_outcome(out: Path, mode: str, rc: int, wall: float, p99_ms: float) -> Outcome:
-    """Measurements and best point under the bound, from gpupack's profile.csv."""
-    best: tuple[float, str, int, float] | None = None
-    count = 0
+def gpupack_outcome(out: Path, outcome: Outcome, a: argparse.Namespace) -> Outcome:
+    """Measurements and best point under the bound per model, from gpupack's profile.csv."""
     path = out / "profile.csv"
     rows = list(csv.DictReader(path.open())) if path.is_file() else []
-    for r in rows:
-        if r["error"] or not r["throughput_infer_per_sec"]:
-            continue
-        count += 1
-        tput, p99 = float(r["throughput_infer_per_sec"]), float(r["latency_p99_ms"])
-        batcher = (
-            f"dynamic batching (queue delay {r['max_queue_delay_us']} us)"
-            if r["dynamic_batching"] == "true"
-            else "no batcher"
-        )
-        variant = (
-            f"{r['variant']}: {r['instance_count']} instance(s), {batcher}, max batch {r['max_batch_size']}"
-        )
-        if p99 <= p99_ms and (best is None or tput > best[0]):
-            best = (tput, variant, int(r["concurrency"]), p99)
-    return _outcome("gpupack", mode, count, wall, best, rc)
+    for model in a.models:
+        best, count = Best(), 0
+        for r in rows:
+            if r["model"] != model or r["error"] or not r["throughput_infer_per_sec"]:
+                continue
+            count += 1
+            batcher = (
+                f"dynamic batching (queue delay {r['max_queue_delay_us']} us)"
+                if r["dynamic_batching"] == "true"
+                else "no batcher"
+            )
+            instances, max_batch = r["instance_count"], r["max_batch_size"]
+            name = f"{r['variant']}: {instances} instance(s), {batcher}, max batch {max_batch}"
+            tput, p99 = float(r["throughput_infer_per_sec"]), float(r["latency_p99_ms"])
+            best = _better(best, name, int(r["concurrency"]), tput, p99, a.p99_ms)
+        outcome.measurements[model], outcome.best[model] = count, best
+    return outcome
 
 
-def _outcome(tool: str, mode: str, count: int, wall: float, best: tuple | None, rc: int) -> Outcome:
-    if best is None:
-        return Outcome(tool, mode, count, round(wall, 1), "none under the bound", None, None, None, rc)
-    return Outcome(
-        tool, mode, count, round(wall, 1), best[1], best[2], round(best[0], 2), round(best[3], 1), rc
-    )
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _nice(a: argparse.Namespace) -> list[str]:
+    return ["nice", "-n", str(a.nice)] if a.nice else []
 
 
 def run_ma(work: Path, mode: str, a: argparse.Namespace) -> Outcome:
     """One Model Analyzer search."""
     cfg = ma_config(work, mode, a)
-    cmd = ["nice", "-n", str(a.nice), str(a.model_analyzer), "profile", "-f", str(cfg)]
-    rc, wall = _run(cmd, work / f"ma-{mode}.log")
-    return ma_outcome(work, mode, rc, wall, a.p99_ms)
+    load = _load()
+    rc, wall = _run([*_nice(a), str(a.model_analyzer), "profile", "-f", str(cfg)], work / f"ma-{mode}.log")
+    return ma_outcome(work, mode, Outcome("Model Analyzer 1.58", mode, round(wall, 1), rc, load), a)
 
 
 def run_gpupack(work: Path, mode: str, a: argparse.Namespace) -> Outcome:
     """One gpupack search, through its command line."""
     targets = work / "targets.yaml"
-    targets.write_text(f"{MODEL}: {{throughput: 1, max_latency_p99_ms: {a.p99_ms}}}\n")
+    targets.write_text(
+        "".join(f"{model}: {{throughput: 1, max_latency_p99_ms: {a.p99_ms}}}\n" for model in a.models)
+    )
     out = work / f"gpupack-{mode}"
     gpupack = Path(sys.executable).parent / "gpupack"
     cmd = [
-        "nice", "-n", str(a.nice), str(gpupack), "profile", "--search", mode,
-        "--model-repository", str(work / "repo"), "--models", MODEL, "--batch", "1",
+        *_nice(a), str(gpupack), "profile", "--search", mode,
+        "--model-repository", str(work / "repo"), "--models", ",".join(a.models), "--batch", "1",
         "--concurrency", ",".join(map(str, a.concurrency)), "--max-instances", str(a.max_instances),
-        "--queue-delays-us", "0", "--targets", str(targets), "--window", str(a.window),
-        "--warmup", str(a.warmup), "--max-windows", str(a.max_windows), "--no-reload-per-batch",
-        "--output", str(out),
+        "--queue-delays-us", ",".join(map(str, a.queue_delays_us)), "--targets", str(targets),
+        "--window", str(a.window), "--warmup", str(a.warmup), "--max-windows", str(a.max_windows),
+        "--no-reload-per-batch", "--output", str(out),
     ]  # fmt: skip
+    load = _load()
     rc, wall = _run(cmd, work / f"gpupack-{mode}.log")
-    return gpupack_outcome(out, mode, rc, wall, a.p99_ms)
+    return gpupack_outcome(out, Outcome("gpupack", mode, round(wall, 1), rc, load), a)
 
 
 def _ratio(x: float | None, y: float | None) -> str:
@@ -237,14 +292,21 @@ def _ratio(x: float | None, y: float | None) -> str:
 
 
 def write_results(outcomes: list[Outcome], a: argparse.Namespace, host: dict[str, str]) -> None:
-    """results.csv and README.md."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fields = list(Outcome.__dataclass_fields__)
-    with (RESULTS / "results.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
+    """results.csv (a row per search and model) and README.md."""
+    folder = RESULTS / a.name if a.name else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = ["tool", "mode", "wall_s", "load_before", "rc", "model", "measurements", "best_config"]
+    fields += ["best_concurrency", "best_throughput", "best_p99_ms"]
+    with (folder / "results.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(fields)
         for o in outcomes:
-            w.writerow(o.__dict__)
+            for model in a.models:
+                b = o.best[model]
+                w.writerow(
+                    [o.tool, o.mode, o.wall_s, o.load_before, o.rc, model, o.measurements[model]]
+                    + [b.config, b.concurrency, b.throughput, b.p99_ms]
+                )
     by = {(o.tool.split()[0], o.mode): o for o in outcomes}
     gq, gb, mq, mb = (
         by[("gpupack", "quick")],
@@ -252,28 +314,43 @@ def write_results(outcomes: list[Outcome], a: argparse.Namespace, host: dict[str
         by[("Model", "quick")],
         by[("Model", "brute")],
     )
-    lines = [
-        "| tool | mode | measurements | wall time (s) | best config under the bound | concurrency |"
-        " throughput (infer/s) | p99 (ms) | exit |",
-        "|---|---|---|---|---|---|---|---|---|",
+    searches = [
+        "| tool | mode | measurements | wall time (s) | load average (1 min) before | exit |",
+        "|---|---|---|---|---|---|",
     ]
-    for o in outcomes:
-        lines.append(
-            f"| {o.tool} | {o.mode} | {o.measurements} | {o.wall_s} | {o.best_config} |"
-            f" {o.best_concurrency} | {o.best_throughput} | {o.best_p99_ms} | {o.rc} |"
-        )
+    searches += [
+        f"| {o.tool} | {o.mode} | {o.total} | {o.wall_s} | {o.load_before.split(',')[0]} | {o.rc} |"
+        for o in outcomes
+    ]
+    bests = [
+        "| model | tool | mode | measurements | best config under the bound | concurrency |"
+        " throughput (infer/s) | p99 (ms) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model in a.models:
+        for o in outcomes:
+            b = o.best[model]
+            bests.append(
+                f"| {model} | {o.tool} | {o.mode} | {o.measurements[model]} | {b.config} | {b.concurrency} |"
+                f" {b.throughput} | {b.p99_ms} |"
+            )
     ratios = [
         f"- gpupack quick / Model Analyzer quick wall time: {_ratio(gq.wall_s, mq.wall_s)} (goal <= 0.5)",
-        "- gpupack quick best / gpupack brute best throughput:"
-        f" {_ratio(gq.best_throughput, gb.best_throughput)} (goal >= 0.95)",
-        f"- gpupack quick best / Model Analyzer brute best: {_ratio(gq.best_throughput, mb.best_throughput)}",
-        "- Model Analyzer quick best / Model Analyzer brute best:"
-        f" {_ratio(mq.best_throughput, mb.best_throughput)}",
         f"- gpupack brute / Model Analyzer brute wall time: {_ratio(gb.wall_s, mb.wall_s)}",
+        f"- gpupack quick / gpupack brute wall time: {_ratio(gq.wall_s, gb.wall_s)}",
     ]
-    (RESULTS / "README.md").write_text(
+    for model in a.models:
+        q, b = gq.best[model].throughput, gb.best[model].throughput
+        ratios.append(
+            f"- {model}: gpupack quick best / gpupack brute best {_ratio(q, b)} (goal >= 0.95);"
+            f" / Model Analyzer brute best {_ratio(q, mb.best[model].throughput)};"
+            f" Model Analyzer quick best / its brute best"
+            f" {_ratio(mq.best[model].throughput, mb.best[model].throughput)}"
+        )
+    (folder / "README.md").write_text(
         _README.format(
-            table="\n".join(lines),
+            searches="\n".join(searches),
+            bests="\n".join(bests),
             ratios="\n".join(ratios),
             command=" ".join(sys.argv),
             args=json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}),
@@ -286,30 +363,34 @@ _README = """# gpupack's config search side by side with Model Analyzer 1.58 (is
 
 Written by `benchmarks/model_analyzer_side_by_side.py` (one run of all four searches, in the order
 of the table), on {date}, on this 2-core CPU host ({platform}), which other jobs share: load average
-{uptime_before} before the run, {uptime_after} after it. Every search ran at `nice -n {nice}`.
+{uptime_before} before the run, {uptime_after} after it. Every search ran at {priority}.
 
     {command}
 
 Options: `{args}`
 
-Model: `profiler/examples/batched_sleeper` with `service_time_ms` {service} (a fixed service time per
-execute call, max_batch_size 4), on nvidia-pytriton's tritonserver 2.51 (Python backend), both tools
-in local launch mode. Same space on both sides: instance count 1..{max_instances}, the dynamic batcher
-off (the model's own config) or on with max queue delay 0 us (Model Analyzer's automatic search
-turns it on with no delay and cannot search delays, so gpupack searched `--queue-delays-us 0`),
-max_batch_size {max_batch_size} only (gpupack's space also holds "batcher off, 2+ instances", which
-Model Analyzer's automatic search never builds: it turns the batcher on in every variant but its
-default config), client batch 1, concurrency {concurrency}, 1 s measurement windows
-(Model Analyzer: perf_analyzer `--measurement-mode time_windows --measurement-interval 1000`,
-perf_analyzer's own stability rule; gpupack: builtin generator, `--window 1 --warmup {warmup}
---max-windows {max_windows}`), p99 bound {p99} ms (Model Analyzer: `constraints: perf_latency_p99`;
-gpupack: `--targets` with `max_latency_p99_ms`). "Measurements": Model Analyzer's perf_analyzer runs
-(checkpoint entries), gpupack's profile points. "Best": the highest throughput among the measured
-points with p99 within the bound, computed the same way from each tool's own records (Model
-Analyzer's checkpoint, gpupack's profile.csv). Model Analyzer's `perf_analyzer` is the 2.51.0
-binary from the tritonclient wheel (as `.ci/run` gets it); Model Analyzer runs in its own venv.
+Models: {models} from `profiler/examples` (a fixed service time per execute call for
+batched_sleeper, per request for sleepy), max_batch_size {max_batch_size}, on nvidia-pytriton's
+tritonserver 2.51 (Python backend), both tools in local launch mode. Space per model: instance count
+1..{max_instances}; the dynamic batcher off (the model's own config) or on with max queue delay(s)
+{delays} us; client batch 1; concurrency {concurrency}; p99 bound {p99} ms (Model Analyzer:
+`constraints: perf_latency_p99`; gpupack: `--targets` with `max_latency_p99_ms`). {space_note}
 
-{table}
+Measurement rules. Model Analyzer: perf_analyzer `--measurement-mode time_windows
+--measurement-interval {window_ms}`, no warm-up, stable when 3 consecutive windows agree within
+±{pa_stability} % on throughput and latency (perf_analyzer's defaults, which Model Analyzer keeps),
+at most {pa_trials} windows; Model Analyzer restarts the server for each config. gpupack: builtin
+generator, a {warmup} s warm-up (and until every request in flight has had a response), then {window}
+s windows, stable when 3 consecutive windows' throughputs agree within ±10 %, at most {max_windows}
+windows; one server, variants loaded and unloaded through its model control API. "Measurements":
+Model Analyzer's perf_analyzer runs (checkpoint entries), gpupack's profile points. "Best": the
+highest throughput among the measured points with p99 within the bound, computed the same way from
+each tool's own records (Model Analyzer's checkpoint, gpupack's profile.csv). Model Analyzer's
+`perf_analyzer` is the 2.51.0 binary from the tritonclient wheel; Model Analyzer runs in its own venv.
+
+{searches}
+
+{bests}
 
 {ratios}
 
@@ -318,44 +399,80 @@ shared, loaded host: wall times move with the load (see above), and a single run
 """
 
 
+def _space_note(a: argparse.Namespace) -> str:
+    if a.queue_delays_us == [0]:
+        return (
+            "Both Model Analyzer modes search automatically (the batcher on with no delay, which is all"
+            " its automatic search builds); gpupack also searches the batcher off with 2+ instances."
+        )
+    return (
+        "Model Analyzer brute searched the delays manually (`model_config_parameters`: instance counts x"
+        " delays with the batcher on, the concurrencies listed) beside its default config; Model Analyzer"
+        " quick cannot search more than one combination of config parameters (it refuses them), so it"
+        " searched its automatic space, delay 0 only: a subset of the others'. gpupack also searches the"
+        " batcher off with 2+ instances, which Model Analyzer builds in neither mode."
+    )
+
+
+def _models(text: str) -> dict[str, int]:
+    out = {}
+    for item in text.split(","):
+        name, _, service = item.partition(":")
+        out[name] = int(service or 100)
+    return out
+
+
 def main() -> None:
     """Parse the options, run the four searches, write the results."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-analyzer", type=Path, default=Path("/tmp/ma_venv/bin/model-analyzer"))
     p.add_argument("--perf-analyzer", type=Path, required=True, help="perf_analyzer 2.51 binary")
     p.add_argument("--work", type=Path, default=Path("/tmp/ma-bench"))
-    p.add_argument("--service-time-ms", type=int, default=100)
+    p.add_argument(
+        "--name", default="", help="results in this subfolder of results/model-analyzer-side-by-side"
+    )
+    p.add_argument(
+        "--models", type=_models, default=_models("batched_sleeper:100"), help="NAME:SERVICE_MS,..."
+    )
     p.add_argument("--p99-ms", type=float, default=150.0)
     p.add_argument("--max-instances", type=int, default=2)
     p.add_argument("--max-batch-size", type=int, default=4)
+    p.add_argument("--queue-delays-us", type=lambda s: [int(x) for x in s.split(",")], default=[0])
     p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8])
     p.add_argument("--window", type=float, default=1.0)
     p.add_argument("--warmup", type=float, default=0.5)
-    p.add_argument("--max-windows", type=int, default=6)
-    p.add_argument("--nice", type=int, default=19)
+    p.add_argument("--max-windows", type=int, default=PA_MAX_TRIALS)
+    p.add_argument("--nice", type=int, default=0)
     p.add_argument("--only", default="ma-brute,ma-quick,gpupack-brute,gpupack-quick")
     a = p.parse_args()
-    prepare(a.work, a.service_time_ms, a.perf_analyzer.resolve())
-    uptime_before = os.getloadavg()
+    services, a.models = a.models, list(a.models)
+    prepare(a.work, services, a.max_batch_size, a.perf_analyzer.resolve())
+    uptime_before = _load()
     outcomes = []
     for job in a.only.split(","):
         tool, mode = job.split("-")
         outcome = (run_ma if tool == "ma" else run_gpupack)(a.work, mode, a)
-        print(json.dumps(outcome.__dict__), flush=True)
+        print(json.dumps(outcome, default=lambda o: o.__dict__), flush=True)
         outcomes.append(outcome)
     host = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "platform": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "uptime_before": ", ".join(f"{x:.2f}" for x in uptime_before),
-        "uptime_after": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "nice": str(a.nice),
-        "service": str(a.service_time_ms),
+        "uptime_before": uptime_before,
+        "uptime_after": _load(),
+        "priority": f"`nice -n {a.nice}`" if a.nice else "normal priority (nice 0)",
+        "models": ", ".join(f"`{m}` (service_time_ms {services[m]})" for m in a.models),
         "max_instances": str(a.max_instances),
         "max_batch_size": str(a.max_batch_size),
+        "delays": ", ".join(map(str, a.queue_delays_us)),
         "concurrency": ", ".join(map(str, a.concurrency)),
         "warmup": str(a.warmup),
+        "window": f"{a.window:g}",
+        "window_ms": str(int(a.window * 1000)),
         "max_windows": str(a.max_windows),
+        "pa_stability": str(PA_STABILITY_PCT),
+        "pa_trials": str(PA_MAX_TRIALS),
         "p99": f"{a.p99_ms:g}",
+        "space_note": _space_note(a),
     }
     if len(outcomes) == 4:
         write_results(outcomes, a, host)

@@ -14,11 +14,20 @@ from 1 instance up:
    (5 %) above the line's best so far; or at once when a point fails or memory passes the limit.
    One step is not enough: with a 0 queue delay, two requests in lockstep never share a call, so
    concurrency 2 can add nothing where 4 doubles the throughput (seen in the recorded samples);
-   Model Analyzer waits for 4 such steps (its THROUGHPUT_MINIMUM_CONSECUTIVE_*_TRIES);
-2. instances are added until the variant's best point within the bound (``best_point``) is less
-   than ``growth`` above the previous instance count's, or has none, or memory passes the limit:
-   a further instance only costs memory. A variant's concurrency starts at the previous instance
-   count's best point: below it that one was not saturated, so the extra instance would idle;
+   Model Analyzer waits for 4 such steps (its THROUGHPUT_MINIMUM_CONSECUTIVE_*_TRIES). A step whose
+   p99 is clearly past the bound (by more than ``growth``) ends the line at once when the variant
+   has no queue delay (``past_bound``): in a closed loop more requests then only wait longer;
+2. instances are added until ``patience`` (2) instance counts in a row do not pay, one paying when
+   its best point within the bound (``best_point``) is at least ``growth`` above the family's best so
+   far; or at once when memory passes the limit: a further instance then only costs memory. One is
+   not enough, for the reason of step 1 on the other axis: at batch 1 with 4 requests a call,
+   concurrency 16 takes 4 instances for one round, so 3 add nothing at 8 (the load) and are past
+   the bound at 16 where 4 double the throughput (measured, benchmarks/results/model-analyzer-side-
+   by-side/large-space). A variant's concurrency starts at the family's best point: below it that
+   one was not saturated, so the extra instance would idle. When that point's concurrency is no
+   more than its instance count, every request of it had an
+   instance of its own, so this variant would repeat it: the line starts at the next concurrency,
+   which must beat that point (*implied*; none left: more instances cannot pay, the family stops);
 3. after each batch size, variants *dominated* there (another's best point no worse on throughput,
    memory and p99, and better by ``growth`` on throughput or memory), or with no point within the
    limits, are not measured at the (smaller) batch sizes after it; a family whose first instance
@@ -27,7 +36,8 @@ from 1 instance up:
    third instance can idle (the load is the bound) where at batch 2 it adds half (recorded).
 
 These rules are heuristics, checked on recorded samples (tests/unit/test_config_search.py): there
-quick measures about half of brute's points and finds brute's best under every bound tried.
+quick measures a third to a half of brute's points (25-36 of 72) and finds brute's best under every
+bound tried.
 
 The best point of a model is the highest throughput within its p99 bound and the memory limit;
 points within ``growth`` of it count as equal (that is the measurements' noise), and the one of them
@@ -138,6 +148,20 @@ def _grows(before: ProfilePoint | None, after: ProfilePoint | None, growth: floa
     return before is None or before.throughput is None or after.throughput >= before.throughput * (1 + growth)
 
 
+def past_bound(point: ProfilePoint, variant: Variant, limits: SearchLimits) -> bool:
+    """True when more concurrency cannot bring ``point``'s p99 back within the bound (step 1).
+
+    Its p99 is past the bound by more than ``growth`` (the noise), and ``variant`` has no queue delay
+    to wait out: in a closed loop a request then waits only for those ahead of it, and more of them
+    never shortens that. With a queue delay, more requests fill a call before the delay ends, so the
+    p99 can fall as concurrency rises.
+    """
+    bound = limits.latency_p99_ms
+    if bound is None or point.latency_p99_ms is None or variant.max_queue_delay_us:
+        return False
+    return point.latency_p99_ms > bound * (1 + limits.growth)
+
+
 def concurrency_line(
     variant: Variant,
     batch_size: int,
@@ -145,15 +169,20 @@ def concurrency_line(
     measure: Measure,
     limits: SearchLimits,
     start: int = 0,
+    implied: ProfilePoint | None = None,
 ) -> list[ProfilePoint]:
-    """Step 1: one variant at one batch size, concurrency rising from ``start`` until it stops paying."""
+    """Step 1: one variant at one batch size, concurrency rising from ``start`` until it stops paying.
+
+    ``implied``: a point below ``start`` that this variant would repeat (see step 2), the one the
+    first step measured must beat.
+    """
     line: list[ProfilePoint] = []
-    best: ProfilePoint | None = None
+    best: ProfilePoint | None = implied
     unpaid = 0
     for concurrency in sorted(c for c in concurrencies if c >= start):
         point = measure(variant, batch_size, concurrency)
         line.append(point)
-        if not point.ok or over_memory(point, limits):
+        if not point.ok or over_memory(point, limits) or past_bound(point, variant, limits):
             break
         pays = within(point, limits) and _grows(best, point, limits.growth)
         if pays:
@@ -174,17 +203,27 @@ def _family_line(
     """Step 2: one family at one batch size, instances added until they stop paying."""
     points: list[ProfilePoint] = []
     best: dict[str, ProfilePoint | None] = {}
-    previous: ProfilePoint | None = None
+    previous: ProfilePoint | None = None  # the family's best so far
+    unpaid = 0
     for variant in sorted(family, key=lambda v: v.instance_count):
-        start = previous.concurrency if previous is not None else 0
-        line = concurrency_line(variant, batch_size, concurrencies, measure, limits, start)
+        start, implied = 0, None
+        if previous is not None:
+            start = previous.concurrency
+            if previous.concurrency <= previous.instance_count:  # each request had an instance of its own
+                start, implied = previous.concurrency + 1, previous
+        line = concurrency_line(variant, batch_size, concurrencies, measure, limits, start, implied)
+        if not line:  # every concurrency it could take is implied: more instances cannot pay
+            break
         points += line
         best[variant.name] = best_point(line, limits)
         if any(over_memory(p, limits) for p in line):
             break
-        if not _grows(previous, best[variant.name], limits.growth):
+        if _grows(previous, best[variant.name], limits.growth):
+            previous, unpaid = best[variant.name], 0
+            continue
+        unpaid += 1
+        if unpaid >= limits.patience:
             break
-        previous = best[variant.name]
     return points, best
 
 

@@ -256,6 +256,7 @@ class _Driver:
         self.in_flight: set[asyncio.Task] = set()
         self.dropped = 0  # open-loop arrivals past OPEN_LOOP_MAX_IN_FLIGHT
         self.window_drops: list[int] = []
+        self.warmup_drops = 0  # arrivals dropped before the first window (``begin``)
 
     def tasks(self, timeout_s: float, failed: asyncio.Event) -> list[asyncio.Task]:
         """The load's traffic: ``concurrency`` closed-loop workers, or the open-loop arrivals."""
@@ -300,11 +301,21 @@ class _Driver:
         self.latencies_ms.append((done - sent) * 1000)
         return True
 
+    def begin(self) -> None:
+        """The warm-up is over: the first window counts only what completes (or is dropped) from now.
+
+        Without it the first window also held the warm-up's completions, so its throughput never
+        agreed with the next ones and every point took one window more than its stability needed.
+        """
+        self.cursor = len(self.ends)
+        self.warmup_drops = self.dropped
+        self.windows, self.window_drops = [], []
+
     def cut(self, start: float, end: float) -> None:
         """Close a window: the completions since the last cut ended before ``end`` (one thread appends)."""
         count = len(self.ends)
         self.windows.append(Window(start, end, tuple(self.latencies_ms[self.cursor : count])))
-        self.window_drops.append(self.dropped - sum(self.window_drops))
+        self.window_drops.append(self.dropped - self.warmup_drops - sum(self.window_drops))
         self.cursor = count
 
     def recent_drops(self) -> int:
@@ -336,6 +347,8 @@ async def _measure_loads(loads: Sequence[Load], settings: MeasureSettings) -> tu
     tasks = [task for driver in drivers for task in driver.tasks(settings.request_timeout_s, failed)]
     try:
         await _warm_up(drivers, failed, settings)
+        for driver in drivers:
+            driver.begin()
         start = time.monotonic()
         while any(not d.error for d in drivers):
             await _wait(failed, settings.window_s)

@@ -1,10 +1,12 @@
 """The config search's ``measure`` on a real server: load a variant, measure a point, record it.
 
 ``VariantMeasurer`` is the callable ``config_search`` drives. It keeps one variant loaded at a time
-(switching unloads the last one and waits until the server let it go, so that each variant's memory
-is its own; with ``reload_per_batch`` a new batch size gets a fresh load too), measures with the
-sweep's load engine and sampler, and records every point at once: the profile is rewritten
-atomically after each, with the progress reported, so Ctrl-C or a crash keeps what is done.
+(switching asks the server to unload the last one, loads the next meanwhile, and waits until the
+server let the last one go before measuring, so that each variant's memory is its own; past
+``SWITCH_UNLOAD_S`` the server is restarted instead; with ``reload_per_batch`` a new batch size gets
+a fresh load too), measures with the sweep's load engine and sampler, and records every point at
+once: the profile is rewritten atomically after each, with the progress reported, so Ctrl-C or a
+crash keeps what is done.
 
 A point already measured (a resumed search) is returned from the profile without measuring: the
 search then takes the same decisions again and measures only what is missing.
@@ -33,6 +35,14 @@ from profiler.profiles.schema import Profile, ProfilePoint
 from profiler.server.triton import ModelLoadError
 
 PointKey = tuple[str, tuple[int, bool, int | None, int | None], int, int]
+
+# Switching variants: how long the last one may take to unload before our server is restarted instead.
+# A stub-process model unloads in about a second per instance on the 2-core CPU host (measured); the
+# one unload seen to hang (the model stayed READY with no inference in flight) never ended, and
+# tritonserver, holding no model, restarts in a few seconds. A slow unload cut short costs only that
+# restart, so the timeout is short (the sweep's is the same rule: RELOAD_UNLOAD_S, 30 s, and
+# TritonControl's default, 120 s, was the one hit).
+SWITCH_UNLOAD_S = 10.0
 
 
 def point_key(model: str, variant: Variant, batch_size: int, concurrency: int) -> PointKey:
@@ -164,24 +174,52 @@ class VariantMeasurer:
         ):
             self._loaded = (variant.name, batch_size)
             return self._specs_for(variant, batch_size)
+        leaving = None
         if loaded is not None:
             self._loaded = None
             try:
-                self.server.control.unload(loaded[0])
+                self.server.control.request_unload(loaded[0])
+                leaving = loaded[0]
             except GpupackError as exc:
                 self._recover(self.server.failure(after_error=True) or exc.message)
         lost = self.server.failure()
         if lost:  # it died after the last variant was done with it: not this one's fault
             self._recover(lost)
+            leaving = None
+        trouble = self._load(variant.name)
+        if leaving is not None and not self._let_go(leaving) and not trouble:
+            trouble = self._load(variant.name)  # the restart took it down too
+        if trouble:
+            return trouble
+        self._loaded = (variant.name, batch_size)
+        return self._specs_for(variant, batch_size)
+
+    def _load(self, name: str) -> str | None:
+        """Load a variant; why it failed, if it did (the server recovered when it went down)."""
         try:
-            self.server.control.load(variant.name)
+            self.server.control.load(name)
         except ModelLoadError as exc:
             lost = self.server.failure(after_error=True)
             if lost:
                 self._recover(lost)
             return lost or exc.message
-        self._loaded = (variant.name, batch_size)
-        return self._specs_for(variant, batch_size)
+        return None
+
+    def _let_go(self, name: str) -> bool:
+        """Wait until the server has let the last variant go; False when it had to be restarted for that.
+
+        The next variant loads meanwhile (a load is not measured), so the two overlap; its points wait
+        for this, so that their memory is theirs alone.
+        """
+        try:
+            self.server.control.wait_unloaded(name, SWITCH_UNLOAD_S)
+        except GpupackError as exc:
+            lost = self.server.failure(after_error=True)
+            self._recover(
+                lost or f"{exc.message} (a variant here unloads within seconds; a restart is quicker)"
+            )
+            return False
+        return True
 
     def _specs_for(self, variant: Variant, batch_size: int) -> str | None:
         if (variant.name, batch_size) in self._specs:

@@ -140,10 +140,28 @@ class TritonControl:
             GpupackError: the server refused, or still holds the model after ``timeout_s``.
 
         """
+        self.request_unload(model, timeout_s)
+        self.wait_unloaded(model, timeout_s)
+
+    def request_unload(self, model: str, timeout_s: float = UNLOAD_TIMEOUT_S) -> None:
+        """Ask the server to unload ``model``; it goes on letting it go (``wait_unloaded``) in the background.
+
+        Raises:
+            GpupackError: the server refused.
+
+        """
         try:
             self._client.unload_model(model, client_timeout=timeout_s)
         except InferenceServerException as exc:
             raise GpupackError(f"{model}: the server did not unload it ({_message(exc)})") from None
+
+    def wait_unloaded(self, model: str, timeout_s: float = UNLOAD_TIMEOUT_S) -> None:
+        """Wait until the server has let ``model`` go (its stub process has exited).
+
+        Raises:
+            GpupackError: it still holds the model after ``timeout_s``.
+
+        """
         deadline = time.monotonic() + timeout_s
         while self.model_states().get(model) in ("READY", "UNLOADING", "LOADING"):
             if time.monotonic() > deadline:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from profiler_support import BROKEN_MODEL, EXAMPLES, wait_until_gone
 
+from profiler.measure import search_driver
 from profiler.measure.loadgen import MeasureSettings
 from profiler.measure.request import ProfileRequest
 from profiler.measure.search_run import VARIANTS_DIR, SearchRequest, run_config_search
@@ -143,3 +144,62 @@ def test_variant_that_fails_to_load_gets_error_points_and_the_search_goes_on(tmp
     assert (repository / "broken" / "config.pbtxt").read_text() == (
         EXAMPLES / "identity" / "config.pbtxt"
     ).read_text()
+
+
+# Its first variant (config_0) takes a minute to unload: its finalize (run as the server unloads it)
+# sleeps, as the one unload seen to hang on this host never ended.
+SLOW_UNLOAD_MODEL = """
+import time
+
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.name = args["model_name"]
+
+    def execute(self, requests):
+        return [
+            pb_utils.InferenceResponse(
+                [pb_utils.Tensor("OUTPUT0", pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy())]
+            )
+            for r in requests
+        ]
+
+    def finalize(self):
+        if self.name.endswith("_config_0"):
+            time.sleep(60)
+"""
+
+
+def test_a_variant_that_does_not_unload_in_time_restarts_the_server_and_the_next_one_is_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(search_driver, "SWITCH_UNLOAD_S", 2.0)
+    repository = tmp_path / "models"
+    shutil.copytree(EXAMPLES / "identity", repository / "slow")
+    (repository / "slow" / "1" / "model.py").write_text(SLOW_UNLOAD_MODEL)
+    output = tmp_path / "search"
+    request = SearchRequest(
+        ProfileRequest(
+            models=("slow",),
+            concurrencies=(1,),
+            output=output,
+            model_repository=repository,
+            settings=SETTINGS,
+            reload_per_batch=False,
+        ),
+        mode="brute",
+        space=VariantSpace(max_instances=2, queue_delays_us=()),
+    )
+    reporter = Collect()
+    result = run_config_search(request, reporter)
+    assert not wait_until_gone(output / VARIANTS_DIR)
+
+    assert (result.measured, result.failed) == (2, 0), result.summary()
+    assert [p.variant for p in read_profile(output).points] == ["slow_config_0", "slow_config_1"]
+    restarts = [n for n in reporter.notices if "restarting tritonserver" in n]
+    assert restarts == [
+        "slow_config_0: still loaded 2 s after the unload request (a variant here unloads within "
+        "seconds; a restart is quicker); restarting tritonserver"
+    ]

@@ -135,14 +135,51 @@ def test_concurrency_stops_after_two_steps_in_a_row_that_add_less_than_five_perc
     assert [c for _, _, c in impatient.calls] == [1, 2]
 
 
-def test_concurrency_stops_after_two_steps_in_a_row_past_the_p99_bound():
+def test_concurrency_stops_at_the_first_step_past_the_p99_bound_without_a_queue_delay():
     variants = [
         v for v in _variants(VariantSpace(max_instances=1, queue_delays_us=(0,))) if v.dynamic_batching
     ]
     theory = Theory()
     quick(variants, (1,), (1, 2, 4, 8, 16, 32), theory, SearchLimits(latency_p99_ms=50.0))
-    # Batching 4 per call: one round up to concurrency 4 (40 ms), two rounds at 8 (80 ms), more at 16.
+    # Batching 4 per call: one round up to concurrency 4 (40 ms), two rounds at 8 (80 ms): with no
+    # queue delay to wait out, more requests only queue longer.
+    assert [c for _, _, c in theory.calls] == [1, 2, 4, 8]
+
+
+def test_concurrency_past_the_p99_bound_by_no_more_than_the_noise_or_with_a_queue_delay_goes_on():
+    delayed = [
+        v for v in _variants(VariantSpace(max_instances=1, queue_delays_us=(10_000,))) if v.dynamic_batching
+    ]
+    theory = Theory()
+    quick(delayed, (1,), (1, 2, 4, 8, 16, 32), theory, SearchLimits(latency_p99_ms=50.0))
+    # With the 10 ms delay, 50 ms up to concurrency 4, 90 ms at 8, 130 ms at 16: two unpaid steps.
     assert [c for _, _, c in theory.calls] == [1, 2, 4, 8, 16]
+    undelayed = [
+        v for v in _variants(VariantSpace(max_instances=1, queue_delays_us=(0,))) if v.dynamic_batching
+    ]
+    noisy = Theory()
+    quick(undelayed, (1,), (1, 2, 4, 8, 16, 32), noisy, SearchLimits(latency_p99_ms=78.0))
+    # 80 ms at concurrency 8 is within 5 % of 78: not clearly past, so patience applies (120 ms at 16).
+    assert [c for _, _, c in noisy.calls] == [1, 2, 4, 8, 16]
+
+
+def test_a_point_implied_by_the_previous_instance_count_is_not_measured_again():
+    variants = [
+        v for v in _variants(VariantSpace(max_instances=3, queue_delays_us=())) if not v.dynamic_batching
+    ]
+    theory = Theory()
+    fast = quick(variants, (1,), (1, 2, 4, 8), theory, SearchLimits(latency_p99_ms=50.0))
+    # 1 instance: 25 infer/s at concurrency 1 (40 ms), 80 ms at 2, past the bound. 2 instances at
+    # concurrency 1 would repeat that point (its request had an instance of its own): they start at 2
+    # (50 infer/s, 40 ms), which must beat it; then 3 instances start at 3, the next concurrency 4.
+    assert theory.calls == [
+        (variants[0].name, 1, 1),
+        (variants[0].name, 1, 2),
+        (variants[1].name, 1, 2),
+        (variants[1].name, 1, 4),
+        (variants[2].name, 1, 4),
+    ]
+    assert best_point(fast.points, SearchLimits(latency_p99_ms=50.0)).instance_count == 2
 
 
 def test_concurrency_goes_on_past_a_step_that_adds_nothing_when_the_next_one_does():
@@ -158,14 +195,35 @@ def test_concurrency_goes_on_past_a_step_that_adds_nothing_when_the_next_one_doe
     assert [p.concurrency for p in line] == [1, 2, 4, 8]
 
 
-def test_instances_stop_once_the_best_point_stops_growing():
+def test_instances_stop_after_two_counts_in_a_row_that_do_not_pay():
     variants = [
-        v for v in _variants(VariantSpace(max_instances=4, queue_delays_us=(0,))) if v.dynamic_batching
+        v for v in _variants(VariantSpace(max_instances=5, queue_delays_us=(0,))) if v.dynamic_batching
     ]
     theory = Theory()
     quick(variants, (1,), (1, 2, 4, 8), theory, SearchLimits())
-    # Concurrency 8 is at most two calls of 4: the third instance adds nothing, the fourth is not tried.
-    assert sorted({name for name, _, _ in theory.calls}) == [v.name for v in variants[:3]]
+    # Concurrency 8 is at most two calls of 4: the third and fourth instances add nothing, the fifth
+    # is not tried.
+    assert sorted({name for name, _, _ in theory.calls}) == [v.name for v in variants[:4]]
+
+
+def test_an_instance_count_that_does_not_pay_does_not_stop_the_next_that_does():
+    # The large-space benchmark's batched_sleeper (S = 100 ms, 4 requests a call, 10 ms delay, p99
+    # bound 150 ms): 3 instances add nothing at concurrency 8 (the load) and take two rounds at 16;
+    # 4 serve all 16 in one round, twice 2 instances' best.
+    variants = [
+        v for v in _variants(VariantSpace(max_instances=4, queue_delays_us=(10_000,))) if v.dynamic_batching
+    ]
+    throughput = {1: 40.0, 2: 80.0, 3: 120.0, 4: 160.0}
+
+    def measure(v: Variant, b: int, c: int) -> ProfilePoint:
+        calls = v.instance_count * 4
+        p99 = math.ceil(c / calls) * 100.0 + 10.0
+        tput = min(c, calls) * 10.0 if c <= calls else throughput[v.instance_count] * c / (c + calls)
+        return ProfilePoint("m", b, c, throughput=tput, latency_p99_ms=p99, **v.columns())
+
+    fast = quick(variants, (1,), (1, 2, 4, 8, 16), measure, SearchLimits(latency_p99_ms=150.0))
+    best = best_point(fast.points, SearchLimits(latency_p99_ms=150.0))
+    assert (best.instance_count, best.concurrency, best.throughput) == (4, 16, 160.0)
 
 
 def test_instances_stop_once_memory_passes_the_limit():
@@ -176,9 +234,8 @@ def test_instances_stop_once_memory_passes_the_limit():
     # 50 MB of server + 100 MB per instance: 2 instances take 250 MB, more than 200.
     fast = quick(variants, (1,), (1, 2, 4, 8), theory, SearchLimits(memory_mb=200.0))
     assert {name for name, _, _ in theory.calls} == {variants[0].name, variants[1].name}
-    assert [c for name, _, c in theory.calls if name == variants[1].name] == [
-        1
-    ]  # memory stops concurrency too
+    # Memory stops concurrency too (concurrency 1 is implied by 1 instance's point: see below).
+    assert [c for name, _, c in theory.calls if name == variants[1].name] == [2]
     assert best_point(fast.points, SearchLimits(memory_mb=200.0)).instance_count == 1
 
 
@@ -188,11 +245,11 @@ def test_a_failed_point_ends_its_variants_concurrency_line_only():
     ]
     theory = Theory(fail={(variants[0].name, 1, 2)})
     quick(variants, (1,), (1, 2, 4), theory, SearchLimits())
-    # Its best point so far (concurrency 1) still counts: the next instance count is tried.
+    # Its best point so far (concurrency 1) still counts: the next instance count is tried (from
+    # concurrency 2: at 1 it would repeat that point).
     assert theory.calls == [
         (variants[0].name, 1, 1),
         (variants[0].name, 1, 2),
-        (variants[1].name, 1, 1),
         (variants[1].name, 1, 2),
         (variants[1].name, 1, 4),
     ]

@@ -103,3 +103,19 @@ def test_arrivals_dropped_past_the_in_flight_cap_count_in_their_window_and_make_
     assert driver.window_drops == [0, 2, 0] and driver.recent_drops() == 2
     measured = driver.measurement(stability_pct=10.0)
     assert measured.throughput == 50.0 and measured.failed_requests == 2 and measured.stable is False
+
+
+def test_the_first_window_counts_only_what_completes_after_the_warm_up():
+    driver = _Driver(Load("h:1", "m", (), 0, request_rate=RATE), client=None)  # type: ignore[arg-type]
+    driver.latencies_ms += [20.0] * 30  # the warm-up's completions and drops
+    driver.ends += [0.0] * 30
+    driver.dropped = 3
+    driver.begin()
+    for window in range(1, STABLE_WINDOWS + 1):
+        driver.latencies_ms += [20.0] * 50
+        driver.ends += [float(window)] * 50
+        driver.cut(float(window), window + 1.0)
+    assert [w.requests for w in driver.windows] == [50] * STABLE_WINDOWS
+    assert driver.window_drops == [0] * STABLE_WINDOWS
+    measured = driver.measurement(stability_pct=10.0)
+    assert measured.throughput == 50.0 and measured.stable is True and measured.windows == STABLE_WINDOWS
