@@ -8,6 +8,8 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,16 @@ def test_launch_scripts_serve_every_model_and_stop_cleanly_on_sigterm_and_sighup
         )
         for i in ports
     }  # fmt: skip
+    # Each child's output is read as it comes, so the test can wait for `gpupack serve`'s own "serving"
+    # line: the server answers ready a moment before serve has checked its models and said so.
+    lines = {i: ([], []) for i in children}
+    readers = [
+        threading.Thread(target=lambda stream, into: into.extend(stream), args=(stream, into), daemon=True)
+        for i, child in children.items()
+        for stream, into in zip((child.stdout, child.stderr), lines[i], strict=True)
+    ]
+    for reader in readers:
+        reader.start()
     try:
         for index, child in children.items():
             client = httpclient.InferenceServerClient(f"localhost:{ports[index]}")
@@ -63,9 +75,16 @@ def test_launch_scripts_serve_every_model_and_stop_cleanly_on_sigterm_and_sighup
             for model in ("identity", "sleepy") if index == 0 else ("sleepy",):
                 echo(client, model)
             client.close()
+            deadline = time.monotonic() + 60
+            while not any("serving " in line for line in lines[index][1]) and time.monotonic() < deadline:
+                time.sleep(0.1)
         children[0].send_signal(signal.SIGTERM)
         children[1].send_signal(signal.SIGHUP)
-        outputs = {i: child.communicate(timeout=60) for i, child in children.items()}
+        for child in children.values():
+            child.wait(timeout=60)
+        for reader in readers:
+            reader.join(timeout=10)
+        outputs = {i: ("".join(out), "".join(err)) for i, (out, err) in lines.items()}
     finally:
         for child in children.values():
             child.kill()
