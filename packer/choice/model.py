@@ -81,14 +81,11 @@ class Shared:
     slot: dict[tuple[int, int], cp_model.IntVar]
     y: dict[tuple[int, int, int], cp_model.IntVar]
 
-    def served(self, params: Params, x: dict) -> list[list[tuple[int, cp_model.IntVar]]]:
-        """Per item, its served terms (coefficient, variable): w·x, and the shared discount (s − w)·y."""
-        terms: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in params.target]
-        for (i, o, _), v in x.items():
-            terms[i].append((params.throughput[i][o], v))
-        for (i, o, _), v in self.y.items():
-            terms[i].append((params.sure(i, o) - params.throughput[i][o], v))
-        return terms
+    def served(self, params: Params, x: dict) -> list[tuple[int, int, cp_model.IntVar]]:
+        """Every served term (item, coefficient, variable): w·x for each x, then (s − w)·y for each y."""
+        return [(i, params.throughput[i][o], v) for (i, o, _), v in x.items()] + [
+            (i, params.sure(i, o) - params.throughput[i][o], v) for (i, o, _), v in self.y.items()
+        ]
 
 
 NO_SHARED = Shared({}, {})
@@ -155,21 +152,23 @@ def _fraction_var(model: cp_model.CpModel, params: Params, slots: list[int]) -> 
 
 
 def _demand_constraints(
-    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, slots: list[int], shared: Shared
+    model: cp_model.CpModel, problem: Problem, params: Params, x: dict, slots: list[int], terms: list
 ) -> cp_model.IntVar | None:
-    """(2)-(4): replicas per model; returns z when there are targets."""
+    """(2)-(4): replicas per model (``terms``: per item, its served terms); returns z with targets."""
     fraction = _fraction_var(model, params, slots) if problem.has_targets else None
     per_item: list[list[cp_model.IntVar]] = [[] for _ in params.target]
     for (i, _, _), v in x.items():
         per_item[i].append(v)
-    terms = shared.served(params, x) if problem.has_targets else []
+    item_terms: list[list[tuple[int, cp_model.IntVar]]] = [[] for _ in params.target]
+    for i, w, v in terms:
+        item_terms[i].append((w, v))
     for i, tau in enumerate(params.target):
         replicas = per_item[i]
         if tau is None:
             # (2) one replica without a target
             model.add(sum(replicas) == 1)
             continue
-        served = sum(w * v for w, v in terms[i])
+        served = sum(w * v for w, v in item_terms[i])
         if problem.goal.minimizes:
             # (3) target met
             model.add(served >= tau)
@@ -272,7 +271,9 @@ def build_model(
     # shared[t, k], y[i, o, k] and (15)'s y ≥ x + shared − 1, with co-location
     shared = _shared_vars(model, problem, params, x, slots)
     # z (in ChoiceVars.fraction) and (2)-(4)
-    fraction = _demand_constraints(model, problem, params, x, slots, shared)
+    # the served terms: w·x, less (w − s)·y on a shared slot
+    terms = shared.served(params, x)
+    fraction = _demand_constraints(model, problem, params, x, slots, terms)
     for t, k in gpu_slots:
         _gpu_constraints(model, problem, params, x, used, t, k, shared)
     # (7) used slots first, per type
@@ -280,9 +281,7 @@ def build_model(
         for k in range(n - 1):
             model.add(used[t, k] >= used[t, k + 1])
     cost = sum(params.cost[t] * used[t, k] for t, k in gpu_slots)
-    throughput = sum(params.throughput[i][o] * v for (i, o, _), v in x.items()) + sum(
-        (params.sure(i, o) - params.throughput[i][o]) * v for (i, o, _), v in shared.y.items()
-    )
+    throughput = sum(w * v for _, w, v in terms)
     if problem.gpu_budget is not None:
         # (11) the budget
         model.add(sum(used.values()) <= problem.gpu_budget)
