@@ -15,7 +15,6 @@ from collections import Counter
 from itertools import pairwise
 
 from packer.check_index import PlanIndex, point_problems
-from packer.colocation import min_ratio_for
 from packer.inputs import GpuType
 from packer.mig.check import check_sliced_gpu, servers
 from packer.plan import Gpu, Plan
@@ -74,7 +73,7 @@ def _check_gpu(problem: Problem, gpu: Gpu, gpu_type: GpuType, index: PlanIndex) 
         out.append(f"{where}: memory or cost differs from its type's")
     out += _check_capacity(problem, gpu, gpu_type, index.packed[gpu_type.name], where)
     out += point_problems(problem, where, gpu.points, gpu_type, index)
-    out += _check_colocation(problem, gpu, index.type_index[gpu_type.name], index, where)
+    out += _check_colocation(problem, gpu, index.type_index[gpu_type.name], where)
     return out
 
 
@@ -94,15 +93,14 @@ def _served(problem: Problem, plan: Plan) -> Counter:
     return served
 
 
-def _check_colocation(problem: Problem, gpu: Gpu, t: int, index: PlanIndex, where: str) -> list[str]:
+def _check_colocation(problem: Problem, gpu: Gpu, t: int, where: str) -> list[str]:
     """The predicted ratios recomputed, and each at least its model's least allowed ratio."""
     expected = problem.predicted_ratios(t, gpu.points)
     if len(expected) != len(gpu.ratios) or not all(map(_close, expected, gpu.ratios)):
         return [f"{where}: predicted ratios {list(gpu.ratios)}, actual {list(expected)}"]
     out = []
     for p, ratio in zip(gpu.points, expected, strict=False):  # none alone
-        target = index.targets.get(p.model)
-        least = min_ratio_for(p, problem.colocation or 0.0, target.max_latency_p99_ms if target else None)
+        least = problem.least_ratio(p)
         if ratio < least - _TOLERANCE:
             out.append(
                 f"{where}: {p.model} is predicted at {ratio:.3f} of its profiled throughput beside the "

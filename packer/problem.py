@@ -80,10 +80,11 @@ class Problem:
         The least ratio is ``colocation``, raised by a model's p99 bound (``colocation.min_ratio_for``).
         """
         predicted = self.predicted_ratios(t, points)
-        return all(
-            r >= min_ratio_for(p, self.colocation or 0.0, self.p99_bounds.get(p.model)) - 1e-9
-            for p, r in zip(points, predicted, strict=False)
-        )
+        return all(r >= self.least_ratio(p) - 1e-9 for p, r in zip(points, predicted, strict=False))
+
+    def least_ratio(self, point: ProfilePoint) -> float:
+        """The least predicted ratio ``point`` may share a GPU at: ``colocation``, raised by its p99 bound."""
+        return min_ratio_for(point, self.colocation or 0.0, self.p99_bounds.get(point.model))
 
     @cached_property
     def p99_bounds(self) -> dict[str, float | None]:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from packer.colocation import load_of, min_ratio_for, partner_room, weight
+from packer.colocation import load_of, partner_room, weight
 from packer.problem import Item, Problem
 from packer.resources import GPU_UTIL, units_down, units_up
 from packer.settings import Goal
@@ -81,14 +81,13 @@ def _colocation(problem: Problem, item: Item) -> tuple[tuple[int | None, ...], t
     """Per option of ``item``: its partners' room (utilization units) and what it serves for sure."""
     rooms, shared = [], []
     r = problem.resources.index(GPU_UTIL)
-    bound = item.target.max_latency_p99_ms if item.target else None
     for o in item.options:
         load = load_of(o.point, problem.server[o.type_index][r]) if problem.colocates(o.type_index) else None
         if load is None:
             rooms.append(None)
             shared.append(units_down(o.throughput))
             continue
-        least = min_ratio_for(o.point, problem.colocation or 0.0, bound)
+        least = problem.least_ratio(o.point)
         room = partner_room(load, least)
         rooms.append(None if math.isinf(room) else units_down(100 * room))
         shared.append(units_down(o.throughput * least))
