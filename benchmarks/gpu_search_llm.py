@@ -109,11 +109,12 @@ def _subset(profile, keep) -> object:
     return dataclasses.replace(profile, points=tuple(p for p in profile.points if keep(p)))
 
 
-def _write(profile, source: Path, directory: Path) -> None:
-    """``profile`` into ``directory``, with the search's scratch repository of variants beside it."""
+def _write(profile, sources: list[Path], directory: Path) -> None:
+    """``profile`` into ``directory``, with the sources' scratch repositories of variants beside it."""
     write_profile(profile, directory)
-    if (source / VARIANTS_DIR).is_dir():
-        shutil.copytree(source / VARIANTS_DIR, directory / VARIANTS_DIR, symlinks=True, dirs_exist_ok=True)
+    for variants in (source / VARIANTS_DIR for source in sources):
+        if variants.is_dir():
+            shutil.copytree(variants, directory / VARIANTS_DIR, symlinks=True, dirs_exist_ok=True)
 
 
 def _plan(profile_dir: Path, targets: Path, extra: list[str]) -> dict:
@@ -159,7 +160,7 @@ def plans(args: argparse.Namespace) -> int:
             directory = args.search
             if subset is not None:
                 directory = Path(scratch) / name.replace(" ", "-")
-                _write(subset, args.search, directory)
+                _write(subset, [args.search], directory)
             extra = []
             if name == "joint choice":
                 extra = ["--model-repository", str(args.repository), "--write-repositories", str(args.out)]
@@ -176,10 +177,7 @@ def merge(args: argparse.Namespace) -> int:
     points = []
     for source in args.sources:
         points += [p for p in read_profile(source).points if p.model in args.models.split(",")]
-    _write(dataclasses.replace(first, points=tuple(points)), args.sources[0], args.out)
-    for source in args.sources[1:]:
-        if (source / VARIANTS_DIR).is_dir():
-            shutil.copytree(source / VARIANTS_DIR, args.out / VARIANTS_DIR, symlinks=True, dirs_exist_ok=True)
+    _write(dataclasses.replace(first, points=tuple(points)), args.sources, args.out)
     print(f"{len(points)} rows of {args.models} in {args.out}")
     return 0
 
