@@ -76,3 +76,24 @@ def test_llm_decoder_decodes_as_transformers_does(monkeypatch):
             sequence.next_token = token
     # layers x (K, V) x KV heads x positions x head dim x fp32 bytes
     assert decoder.slot_bytes() == 2 * 2 * 2 * 64 * 16 * 4
+
+
+def test_llm_decoder_slots_grow_on_demand_until_a_share_reserves_them(monkeypatch):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    m = _example_module(monkeypatch)
+    config = transformers.LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8,
+    )  # fmt: skip
+    pool = m.SlotPool(m.Decoder(config, torch.device("cpu"), torch.float32), limit=2)
+    first, second = pool.take(), pool.take()
+    assert pool.take() is None and pool.count == 2  # at the limit: the next sequence waits
+    pool.give(first)
+    assert pool.take() is first  # reused, never freed
+    pool.give(first)
+    pool.give(second)
+    pool.reserve(3)  # a share: these and the two held, and no more
+    assert (pool.count, pool.limit, len(pool.free)) == (5, 5, 5)
+    taken = [pool.take() for _ in range(5)]
+    assert all(t is not None for t in taken) and pool.take() is None

@@ -263,11 +263,17 @@ class SlotPool:
     that (as vLLM reserves its whole share as KV blocks), so its memory is the share.
     """
 
-    def __init__(self, decoder, limit, reserve=0):
+    def __init__(self, decoder, limit):
         self.decoder = decoder
         self.limit = limit
-        self.free = [decoder.new_slot() for _ in range(reserve)]
-        self.count = reserve
+        self.free = []
+        self.count = 0
+
+    def reserve(self, more):
+        """Allocate ``more`` slots now and allocate none later: the pool is its slots from here on."""
+        self.free += [self.decoder.new_slot() for _ in range(more)]
+        self.count += more
+        self.limit = self.count
 
     def take(self):
         """A free slot, a new one while under the limit, else ``None`` (the sequence waits)."""
@@ -327,7 +333,7 @@ class TritonPythonModel:
         self.pool = SlotPool(self.decoder, self.max_num_seqs)
         self._warm_up()
         if share is not None and device.type == "cuda":
-            self.pool = self._reserve(share)
+            self._reserve(share)
         self.waiting = collections.deque()
         self.active = []
         self.condition = threading.Condition()
@@ -373,14 +379,11 @@ class TritonPythonModel:
                 f"{VLLM_KNOB} {share} ({budget / MB:.0f} MB) leaves no room for one sequence's KV cache "
                 f"({slot / MB:.0f} MB) after the weights ({own / MB:.0f} MB, {how})"
             )
-        pool = SlotPool(self.decoder, held + max(0, more), reserve=max(0, more))
-        pool.free.extend(self.pool.free)  # the warm-up's slot is one of them
-        pool.count += held
+        self.pool.reserve(max(0, more))  # beside the warm-up's slot
         pb_utils.Logger.log_info(
-            f"{VLLM_KNOB} {share}: {pool.count} KV slots of {slot / MB:.0f} MB "
+            f"{VLLM_KNOB} {share}: {self.pool.count} KV slots of {slot / MB:.0f} MB "
             f"after {own / MB:.0f} MB ({how})"
         )
-        return pool
 
     def _max_tokens(self, request):
         tensor = pb_utils.get_input_tensor_by_name(request, "sampling_parameters")
