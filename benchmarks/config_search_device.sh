@@ -16,11 +16,8 @@ source benchmarks/install-bundle.sh .gpu-bundle /tmp/triton > /dev/null
 mkdir -p /tmp/gpupack-nonvml
 echo 'raise ImportError("hidden: a CPU-only recording")' > /tmp/gpupack-nonvml/pynvml.py
 export PYTHONPATH=$root:/tmp/gpupack-nonvml${PYTHONPATH:+:$PYTHONPATH}
-if ! python3 -c "import packaging" 2> /dev/null; then
-  vendored=$(python3 -c "import os, pip._vendor.packaging as p; print(os.path.dirname(p.__file__))")
-  mkdir -p /tmp/gpupack-shim && ln -sfn "$vendored" /tmp/gpupack-shim/packaging
-  export PYTHONPATH=$PYTHONPATH:/tmp/gpupack-shim
-fi
+# shellcheck source=benchmarks/packaging-shim.sh
+source benchmarks/packaging-shim.sh python3
 space=(--model-repository "$root/profiler/examples" --models batched_sleeper --batch "${BATCH:-1,2}"
   --concurrency "${CONCURRENCY:-1,2,4,8,16}" --max-instances 3 --queue-delays-us "${DELAYS:-0,10000}"
   --window "${WINDOW:-0.8}" --warmup 0.4 --max-windows 6

@@ -51,13 +51,8 @@ generators=(builtin)
 if [[ -n $perf_analyzer ]]; then generators+=(perf_analyzer); else echo "no perf_analyzer: built-in only" >&2; fi
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
 
-# tritonclient imports `packaging`; a host without it can use the copy vendored in pip.
-if ! "$py" -c "import packaging" 2> /dev/null; then
-  if vendored=$("$py" -c "import os, pip._vendor.packaging as p; print(os.path.dirname(p.__file__))"); then
-    mkdir -p /tmp/gpupack-shim && ln -sfn "$vendored" /tmp/gpupack-shim/packaging
-    export PYTHONPATH=$PYTHONPATH:/tmp/gpupack-shim
-  fi
-fi
+# shellcheck source=benchmarks/packaging-shim.sh
+source benchmarks/packaging-shim.sh "$py"
 "$py" - << 'EOF'
 import sys
 import numpy, tritonclient.grpc.aio, profiler.measure.run  # noqa: F401  the profiler imports, without ortools

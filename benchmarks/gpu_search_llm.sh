@@ -59,12 +59,8 @@ else
   llm_models=llm_sleeper
 fi
 export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
-if ! "$py" -c "import packaging" 2> /dev/null; then
-  if vendored=$("$py" -c "import os, pip._vendor.packaging as p; print(os.path.dirname(p.__file__))"); then
-    mkdir -p /tmp/gpupack-shim && ln -sfn "$vendored" /tmp/gpupack-shim/packaging
-    export PYTHONPATH=$PYTHONPATH:/tmp/gpupack-shim
-  fi
-fi
+# shellcheck source=benchmarks/packaging-shim.sh
+source benchmarks/packaging-shim.sh "$py"
 gpupack=("$py" -m cli)
 
 # step NAME LIMIT_S COMMAND...: run a capped step, say how it ended, keep going.
