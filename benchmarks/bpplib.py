@@ -147,10 +147,10 @@ def run(instance: Instance, seconds: float, workers: int) -> dict:
     }
 
 
-def load() -> dict[str, dict]:
-    if not CSV_PATH.exists():
+def load(path: Path = CSV_PATH) -> dict[str, dict]:
+    if not path.exists():
         return {}
-    with CSV_PATH.open() as f:
+    with path.open() as f:
         return {row["instance"]: row for row in csv.DictReader(f)}
 
 
@@ -213,6 +213,32 @@ def report() -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare(before: Path) -> str:
+    """Per family: this CSV's rows against ``before``'s on the instances both have."""
+    old, new = load(before), load()
+    lines = [
+        "| FAMILY | INSTANCES | PROVEN (before / now) | MATCHED OPTIMUM (before / now) "
+        "| AVG (s) before / now | MORE GPUS | FEWER GPUS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for family in FAMILIES:
+        both = [(old[k], r) for k, r in new.items() if r["family"] == family and k in old]
+        if not both:
+            continue
+
+        olds, news = [o for o, _ in both], [n for _, n in both]
+        proven = [sum(r["optimal"] == "1" for r in rows) for rows in (olds, news)]
+        matched = [sum(r["gpus"] == r["reference"] for r in rows) for rows in (olds, news)]
+        avg = [sum(float(r["seconds"]) for r in rows) / len(rows) for rows in (olds, news)]
+        more = sum(int(n["gpus"]) > int(o["gpus"]) for o, n in both)
+        fewer = sum(int(n["gpus"]) < int(o["gpus"]) for o, n in both)
+        lines.append(
+            f"| {family} | {len(both)} | {proven[0]} / {proven[1]} | {matched[0]} / {matched[1]} "
+            f"| {avg[0]:.2f} / {avg[1]:.2f} | {more} | {fewer} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -224,7 +250,11 @@ def main() -> None:
         "--workers", type=int, default=0, help="CP-SAT workers (default 0: all cores, as gpupack plan)"
     )
     parser.add_argument("--report", action="store_true", help="write results/bpplib.md from the CSV")
+    parser.add_argument("--against", type=Path, help="print the rows per family against an earlier CSV")
     args = parser.parse_args()
+    if args.against:
+        print(compare(args.against))
+        return
     if args.report:
         TABLE_PATH.write_text(report())
         print(TABLE_PATH.read_text())

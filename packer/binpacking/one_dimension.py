@@ -4,7 +4,7 @@ Items of equal size are one type with a count d[t] (``item_types``, the vector g
 resource; many replicas of one model cost nothing extra); sizes and capacity are divided by their
 common divisor. The steps, each
 skipped once the best packing meets the best bound, in this order: 1, 2, 3, (5 first when ⌈z_LP⌉
-is within ``EARLY_EXACT_GAP`` of z_LP), 3', 4', 4, 5, 6, then 3' again with any time left:
+is within ``EARLY_EXACT_GAP`` of z_LP), 3', 4', 4, 5, 6, then 3' again with any work left:
 
     1. upper bound: first-fit and best-fit decreasing (``fit``; FFD's count is reported), and
        minimum bin slack (``slack``).
@@ -22,7 +22,7 @@ is within ``EARLY_EXACT_GAP`` of z_LP), 3', 4', 4, 5, 6, then 3' again with any 
        optimum; INFEASIBLE over a complete enumeration proves K + 1 a lower bound. Too many
        patterns: the IP over those of smallest reduced cost, as a heuristic.
     6. up to ``fixed_bins.MAX_ITEMS`` items: CP-SAT's x[i, b] search for a K-bin packing
-       (``fixed_bins.search``), with the time left (INFEASIBLE there also proves K + 1).
+       (``fixed_bins.search``), with the work left (INFEASIBLE there also proves K + 1).
 
 When the tables of steps 3-5 (distinct sizes × capacity cells) would be too large, as with
 thousands of models measured in 0.01 MB, steps 3-5 run on a coarse grid instead
@@ -60,10 +60,12 @@ from packer.settings import SearchProgress, SolverSettings
 # Dynamic programs over capacities (MBS', pricing) cost types × capacity cells per bin or column;
 # above this (e.g. thousands of distinct model sizes in 0.01 MB units) only steps 1–2 run.
 DP_CELL_LIMIT = 20_000_000
-# Share of the time limit column generation may use; the rest goes to the pattern IPs.
-LP_SHARE = 0.4
+# Share of the work budget column generation may use; the rest goes to the pattern IPs. Most LPs
+# converge far sooner; Scholl 3's (capacity 100,000: 15 ms a pricing) take ~4.6 units, and without
+# the LP's bound the steps after it prove nothing there.
+LP_SHARE = 0.6
 # Grid (capacity units) of the pattern steps for sizes too many and fine for the exact tables, and
-# the shares of the time left its rounded-down LP and its rounded-up packing may use.
+# the shares of the work left its rounded-down LP and its rounded-up packing may use.
 COARSE_UNITS = 5_000
 COARSE_LP_SHARE = 0.3
 COARSE_PACK_SHARE = 0.8
@@ -71,16 +73,16 @@ COARSE_PACK_SHARE = 0.8
 # engine's steps 1-2): they run only with this many times what those took at the top still left.
 GREEDY_MARGIN = 2.0
 # Below this gap between the bound and the LP's value, step 5 runs first (before 3'), with this
-# share of the time left: non-IRUP instances are proven there within a second or two.
+# share of the work left: non-IRUP instances are proven there within a second or two.
 EARLY_EXACT_GAP = 0.01
 EARLY_EXACT_SHARE = 0.5
-# Share of the time left MBS' (step 1) may use: at 10,000 models of 800 sizes it would take ~20 s.
+# Share of the work left MBS' (step 1) may use: at 10,000 models of 800 sizes it would take ~20 s.
 SLACK_SHARE = 0.3
-# Share of the time left diving (step 3') may use.
+# Share of the work left diving (step 3') may use.
 DIVE_SHARE = 0.4
-# Share of the time left bin elimination (step 4') may use.
+# Share of the work left bin elimination (step 4') may use.
 ELIMINATION_SHARE = 0.3
-# Share of the time left the exact step's IP may use when step 6 is still to come.
+# Share of the work left the exact step's IP may use when step 6 is still to come.
 EXACT_SHARE = 0.6
 
 
@@ -159,14 +161,14 @@ def _fixed_bins_step(job: _Job, best: _Best) -> _Best:
 
 
 def _minimum_slack(job: _Job) -> list[int]:
-    """Step 1's MBS' within ``SLACK_SHARE`` of the time left; best fit packs what it left."""
+    """Step 1's MBS' within ``SLACK_SHARE`` of the work left; best fit packs what it left."""
     bins = minimum_slack(job.types.column(0), list(job.types.counts), job.cap, job.until(SLACK_SHARE))
     left = [d - sum(b[t] for b in bins) for t, d in enumerate(job.types.counts)]
     return job.types.assign(bins + pack_residual(job.types, left, ("best",)))
 
 
 def _eliminate_step(job: _Job, best: _Best) -> _Best:
-    """Step 4': bin elimination (``elimination``) within ``ELIMINATION_SHARE`` of the time left."""
+    """Step 4': bin elimination (``elimination``) within ``ELIMINATION_SHARE`` of the work left."""
     if not best.open or job.out_of_time:
         return best
     until = job.until(ELIMINATION_SHARE)
@@ -178,7 +180,7 @@ def _dive_step(
 ) -> _Best:
     """Step 3': diving (``diving``) for a packing into the bound's bins.
 
-    Within ``share`` of the time left; the best packing it completes on the way counts too.
+    Within ``share`` of the work left; the best packing it completes on the way counts too.
     """
     if not best.open or job.out_of_time:
         return best
@@ -220,7 +222,7 @@ def _coarse_steps(job: _Job, best: _Best, units: int) -> _Best:
 
 
 def _pattern_steps(job: _Job, best: _Best, ffd: list[int], bfd: list[int], started: float) -> _Best:
-    """Steps 3, (5 early), 3', 4', 4, 5, and 3' again with the time left when step 6 won't run."""
+    """Steps 3, (5 early), 3', 4', 4, 5, and 3' again with the work left when step 6 won't run."""
     types = job.types
     lp_deadline = started + LP_SHARE * (job.deadline - started)
     model = job.column_generation(types, types.patterns(ffd) + types.patterns(bfd))
@@ -240,7 +242,7 @@ def _pattern_steps(job: _Job, best: _Best, ffd: list[int], bfd: list[int], start
             break
         until = job.until(EXACT_SHARE) if small else job.deadline
         best = best.took(step(types, lp, best.lower, best.count, job.settings, until), types)
-    if not small:  # no step 6 to come: the time left goes to diving
+    if not small:  # no step 6 to come: the work left goes to diving
         best = _dive_step(job, best, model, lp.duals, share=1.0)
     if not lp.converged and best.open:
         best = best.offer(None, note="column generation stopped at the time limit before converging")

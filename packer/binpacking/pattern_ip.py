@@ -61,10 +61,18 @@ FILL_PAIR_LIMIT = 20_000
 # (measured: ~1.2 µs a node in CPython on the reference host).
 NODES_PER_CLOCK = 10_000
 ENUMERATION_S_PER_NODE = 1.2e-6
-# SCIP's work: the nodes of its branch and bound, ~this many per work unit on these pattern IPs, plus
-# a fixed cost per call (presolve and the root LP); its node limit makes a stopped search deterministic.
-SCIP_NODES_PER_UNIT = 25
-SCIP_S_PER_CALL = 0.15
+# SCIP's work, estimated from the IP's size (``scip_cost``): a fixed cost per call; the root (presolve,
+# LP, cuts), per variable and, past ``SCIP_ROOT_ROWS`` constraints, in proportion to them; and each
+# further node, a fixed part and a part per variable. Measured on the reference host: the root of
+# 10,700 columns × 191 rows (Falkenauer T t501_00) 1.0-1.2 s, of 20,141 × 1,032 (Hard28 BPP742) more
+# than 9 s; nodes 0.04-0.13 s at 150-500 columns, 0.07 s at 3,760 (BPP60), 0.57 s at 9,014 (BPP645).
+# The node limit (deterministic) is the work given less the root over a node's cost; an IP whose root
+# alone would not fit is not solved (no node limit bounds the root).
+SCIP_S_PER_CALL = 0.05
+SCIP_ROOT_S_PER_VARIABLE = 1e-4
+SCIP_ROOT_ROWS = 200
+SCIP_NODE_S = 0.04
+SCIP_NODE_S_PER_VARIABLE = 3e-5
 
 
 @dataclass(frozen=True)
@@ -258,21 +266,32 @@ def column_ip(
 def solve(solver: pywraplp.Solver, settings: SolverSettings, seconds: float) -> int:
     """Run SCIP for ``seconds`` of work (one thread: deterministic); returns its result status.
 
-    In a work session the limit is a node limit (``SCIP_NODES_PER_UNIT``), the nodes used are spent
-    and the wall cap is SCIP's time limit; outside one, ``seconds`` is its time limit.
+    In a work session the limit is a node limit sized by ``scip_cost``: an IP whose root alone would not
+    fit is left unsolved (NOT_SOLVED); the estimated work of the nodes used is spent, and the wall cap
+    is SCIP's time limit. Outside one, ``seconds`` is its time limit.
     """
     solver.SetNumThreads(1)
     if work.metered():
-        nodes = max(1, int(seconds * SCIP_NODES_PER_UNIT))
+        root, node = scip_cost(solver.NumVariables(), solver.NumConstraints())
+        if root > seconds:
+            return pywraplp.Solver.NOT_SOLVED
+        nodes = max(1, int((seconds - root) / node))
         solver.SetSolverSpecificParametersAsString(f"limits/totalnodes = {nodes}\n")
         seconds = work.wall_left()
     solver.SetTimeLimit(max(10, int(min(seconds, 1e6) * 1000)))
     if settings.debug:
         solver.EnableOutput()
     result = solver.Solve()
-    work.spend(SCIP_S_PER_CALL + solver.nodes() / SCIP_NODES_PER_UNIT)
+    if work.metered():
+        work.spend(root + max(0, solver.nodes() - 1) * node)
     work.check_cap()
     return result
+
+
+def scip_cost(variables: int, constraints: int) -> tuple[float, float]:
+    """Work units of SCIP's call with its root, and of each node after it, for an IP of this size."""
+    root = SCIP_S_PER_CALL + SCIP_ROOT_S_PER_VARIABLE * variables * max(1.0, constraints / SCIP_ROOT_ROWS)
+    return root, SCIP_NODE_S + SCIP_NODE_S_PER_VARIABLE * variables
 
 
 _STATUS = {
