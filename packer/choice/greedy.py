@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from packer import work
 from packer.choice.params import WEIGHT_UNITS, Params
 from packer.problem import Problem
 from packer.settings import Goal
@@ -24,6 +25,10 @@ from packer.solution import Placement
 
 # No co-location limit on the weighted load a model may see.
 NO_LIMIT = np.iinfo(np.int64).max // 4
+# Work per first-fit scan: a fixed part and a part per open GPU scanned (NumPy rows; measured on the
+# reference host: 10,000 models over ~3,500 open GPUs on average, 1.6-1.9 s).
+SCAN_S = 4e-5
+SCAN_S_PER_GPU = 3.7e-8
 
 
 class _Open:
@@ -109,6 +114,7 @@ class _Greedy:
         gpus = self.open[t]
         if gpus.n == 0:
             return None
+        work.spend(SCAN_S + SCAN_S_PER_GPU * gpus.n)
         ok = (gpus.load[: gpus.n] + need <= self.rooms[t]).all(axis=1)
         if self.params.util is not None:
             ok &= self._within(t, bundle, gpus.flight[: gpus.n], gpus.limit[: gpus.n])
