@@ -21,9 +21,9 @@ from packer.settings import SolverSettings
 # Above this many enumerated patterns the IP is no longer quick to solve, and the depth-first
 # enumeration itself takes about a second in CPython.
 PATTERN_LIMIT = 20_000
-# Share of the time left the column-pattern heuristic may use before the exact step.
+# Share of the work left the column-pattern heuristic may use before the exact step.
 HEURISTIC_SHARE = 0.2
-# Share of the time left the pattern enumeration may use, and how often it narrows the gap.
+# Share of the work left the pattern enumeration may use, and how often it narrows the gap.
 ENUMERATION_SHARE = 0.3
 ENUMERATION_TRIES = 3
 # The share when only a complete enumeration will do (``complete_only``): a cut one is thrown away,
