@@ -48,10 +48,9 @@ REPAIR_BINS = 6
 # CP-SAT work (deterministic seconds) per repair.
 REPAIR_WORK = 0.3
 # Work per move: a fixed part and a part per item (the vectorized scans of best fit and swap down;
-# measured on the reference host: ~0.3 ms a move at 10,000 items, where 0.25 ms charged 1.5 s of
-# moves for 1.2 units in the scale benchmark's throughput plan).
-MOVE_S = 6.2e-5
-MOVE_S_PER_ITEM = 3.1e-8
+# measured on the reference host: 0.17 ms a move at 2,000 items, 0.35 ms at 10,000).
+MOVE_S = 1.24e-4
+MOVE_S_PER_ITEM = 2.2e-8
 # Work per attempt to set up its state (bins, loads; ~19 ms at 10,000 items).
 ATTEMPT_S_PER_ITEM = 1.9e-6
 
