@@ -101,7 +101,7 @@ class SearchLimits:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """The points measured (in measurement order) and the variants pruned as dominated."""
+    """The points measured (in measurement order) and the variants pruned (dominated, or their family)."""
 
     points: tuple[ProfilePoint, ...]
     pruned: tuple[str, ...] = ()
