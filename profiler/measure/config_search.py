@@ -51,12 +51,12 @@ point's throughput and p99 moved by up to 5 % at random (300 draws), quick still
 throughput on the large space every time; on the batched_sleeper samples 2 draws in 300 (under 120
 and 150 ms) get 0.92 of it, the same draws as with the walk before (2 and 3 instances serve the
 same there, and the noise ranks them). benchmarks/config_search_replay.py prints these figures.
-The walk before (each family from 1 instance up, every count's line) took
-25-36 and 54-68 points there, in 11-14 and 23-24 loads: a load costs 1.5-4 s on this host (more
-with more instances: a stub process each), a point about 3.5 s. What quick gives up: fewer trade-off
-points for the planner (lower instance counts appear only while they keep up, and the first that
-falls behind), and a family is judged by its top alone (one that pays only at fewer instances, say
-where instances contend for the host, is found only through the step-down).
+The walk before (each family from 1 instance up, every count's line) took 25-36 points in 11-14
+loads on the samples and 54-68 in 23-24 on the large space: live, on this host, a point costs about
+3.5 s and a load 1.5-9 s (more with more instances: a Python stub process each). What quick gives
+up: fewer trade-off points for the planner (lower instance counts appear only while they keep up,
+and the first that falls behind), and a family is judged by its top alone (one that pays only at
+fewer instances, say where instances contend for the host, is found only through the step-down).
 
 The best point of a model is the highest throughput within its p99 bound and the memory limit;
 points within ``growth`` of it count as equal (that is the measurements' noise), and the one of them
