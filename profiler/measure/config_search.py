@@ -29,11 +29,12 @@ runs the same on a real server (``search_run``) and on recorded samples (the uni
    the batcher for a model that serves a call's requests one after another (``sleepy``: it only
    adds waiting), or the batcher without a queue delay for one whose requests arrive one by one
    (no call is filled);
-3. the other families *step down*: one instance fewer at a time, one point each, at the
-   concurrency of the family's best point so far, for as long as that point keeps up (within the
-   limits and its throughput no more than ``growth`` below the best): the same throughput for less
-   memory. The first that falls behind is kept (a trade-off: less memory, less throughput) and ends
-   the walk;
+3. the other families *step down*: one instance fewer at a time, at the concurrency of the
+   family's best point so far, for as long as that point keeps up (within the limits and its
+   throughput no more than ``growth`` below the best): the same throughput for less memory. A point
+   past the bound there gets one more, a concurrency lower (fewer instances queue more requests;
+   where calls contend for the host, fewer of them can serve more: tested). The first that falls
+   behind is kept (a trade-off: less memory, less throughput) and ends the walk;
 4. after each batch size, variants *dominated* there (another's best point no worse on throughput,
    memory and p99, and better by ``growth`` on throughput or memory), or with no point within the
    limits, are not measured at the (smaller) batch sizes after it. Largest first because a call
@@ -43,14 +44,14 @@ runs the same on a real server (``search_run``) and on recorded samples (the uni
 
 These rules are heuristics, checked by replay (``quick`` over recorded brute profiles:
 tests/unit/test_config_search.py) under p99 bounds of 120, 150, 250 and 500 ms and none. On the
-recorded batched_sleeper samples (9 variants, 72 points) quick measures 12-15 points in 6-7 variant
-loads and finds brute's best point under every bound; on the Model Analyzer side-by-side
-benchmark's large space (batched_sleeper and sleepy, 12 variants x 5 concurrencies each, 120 points)
-17-22 points in 8-10 loads, and brute's best point for both models under every bound. With each
-point's throughput and p99 moved by up to 5 % at random (300 draws), quick still finds brute's best
-throughput on the large space every time; on the batched_sleeper samples 2 draws in 300 (under 120
-and 150 ms) get 0.92 of it, the same draws as with the walk before (2 and 3 instances serve the
-same there, and the noise ranks them). benchmarks/config_search_replay.py prints these figures.
+recorded batched_sleeper samples (9 variants, 72 points) quick measures 15 points in 7 variant loads
+and finds brute's best point under every bound; on the Model Analyzer side-by-side benchmark's large
+space (batched_sleeper and sleepy, 12 variants x 5 concurrencies each, 120 points) 18-22 points in
+8-10 loads, and brute's best point for both models under every bound. With each point's throughput
+and p99 moved by up to 5 % at random (300 draws), quick still finds brute's best throughput on the
+large space every time; on the batched_sleeper samples 2 draws in 300 (under 120 and 150 ms) get
+0.92 of it, the same draws as with the walk before (2 and 3 instances serve the same there, and the
+noise ranks them). benchmarks/config_search_replay.py prints these figures.
 The walk before (each family from 1 instance up, every count's line) took 25-36 points in 11-14
 loads on the samples and 54-68 in 23-24 on the large space: live, on this host, a point costs about
 3.5 s and a load 1.5-9 s (more with more instances: a Python stub process each). What quick gives
@@ -255,21 +256,27 @@ def _step_down(
     family: Sequence[Variant],
     top: ProfilePoint,
     batch_size: int,
+    concurrencies: Sequence[int],
     measure: Measure,
     limits: SearchLimits,
 ) -> tuple[list[ProfilePoint], dict[str, ProfilePoint | None]]:
-    """Step 3: fewer instances than the top, at its best point's concurrency, while they keep up."""
+    """Step 3: fewer instances than the top, at the family's best concurrency, while they keep up.
+
+    One concurrency lower when that point is past the bound: fewer instances queue more requests.
+    """
     points: list[ProfilePoint] = []
     best: dict[str, ProfilePoint | None] = {}
     reference = top
     for variant in sorted(
         (v for v in family if v.instance_count < top.instance_count), key=lambda v: -v.instance_count
     ):
-        point = measure(variant, batch_size, reference.concurrency)
-        points.append(point)
-        best[variant.name] = best_point([point], limits)
-        keeps_up = (point.throughput or 0.0) >= (reference.throughput or 0.0) * (1 - limits.growth)
-        if best[variant.name] is None or not keeps_up:
+        tried = [measure(variant, batch_size, reference.concurrency)]
+        lower = [c for c in concurrencies if c < reference.concurrency]
+        if tried[0].ok and not over_memory(tried[0], limits) and not within(tried[0], limits) and lower:
+            tried.append(measure(variant, batch_size, max(lower)))
+        points += tried
+        point = best[variant.name] = best_point(tried, limits)
+        if point is None or (point.throughput or 0.0) < (reference.throughput or 0.0) * (1 - limits.growth):
             break
         if _grows(reference, point, limits.growth):
             reference = point
@@ -331,7 +338,7 @@ def quick(
             if name in beaten:  # step 2: the family is left out, at this batch size and the smaller ones
                 pruned |= {v.name for v in members}
                 continue
-            measured, family_best = _step_down(members, top_point, batch_size, measure, limits)
+            measured, family_best = _step_down(members, top_point, batch_size, concurrencies, measure, limits)
             points += measured
             best.update(family_best)
         pruned |= dominated(best, limits.growth)
