@@ -3,7 +3,7 @@
 ``quick`` is pure logic over a ``measure`` callable (profiler/measure/config_search.py), so a brute
 search's profile can stand in for the server: each point quick asks for is read from it. Per model
 and per p99 bound, this prints the points quick measures, the variant loads they take in that order
-(each a switch on a live server: 1.5-9 s on the 2-core CPU host, more with more instances, against
+(each a switch on a live server: 1.5-12 s on the 2-core CPU host, more with more instances, against
 about 3.5 s a point), and quick's best throughput within the bound over brute's. ``--noise N``
 replays N more times with each point's throughput and p99 moved by up to ``--noise-pct`` at random
 (seeds 0..N-1), to see how the rules fare when repeated measurements disagree.

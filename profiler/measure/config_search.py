@@ -54,7 +54,7 @@ large space every time; on the batched_sleeper samples 2 draws in 300 (under 120
 noise ranks them). benchmarks/config_search_replay.py prints these figures.
 The walk before (each family from 1 instance up, every count's line) took 25-36 points in 11-14
 loads on the samples and 54-68 in 23-24 on the large space: live, on this host, a point costs about
-3.5 s and a load 1.5-9 s (more with more instances: a Python stub process each). What quick gives
+3.5 s and a load 1.5-12 s (more with more instances: a Python stub process each). What quick gives
 up: fewer trade-off points for the planner (lower instance counts appear only while they keep up,
 and the first that falls behind), and a family is judged by its top alone (one that pays only at
 fewer instances, say where instances contend for the host, is found only through the step-down).

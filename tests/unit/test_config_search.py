@@ -132,7 +132,7 @@ def test_quick_on_the_large_space_measures_a_sixth_of_its_points_and_finds_brute
     # concurrency 16; sleepy's, whose model serves a call's requests one after another, 4 instances
     # and no batcher (the batcher only adds waiting): both families of the batcher are left out at
     # their tops. 18-22 points in 8-10 loads for both models together (the rules before: 54-68
-    # points in 23-24 loads); about 0.5 s of warm-up and 3 s of windows a point and 1.5-9 s a load
+    # points in 23-24 loads); about 0.5 s of warm-up and 3 s of windows a point and 1.5-12 s a load
     # live, which is what the benchmark's wall time is made of.
     limits = SearchLimits(latency_p99_ms=bound_ms)
     points = loads = 0
