@@ -6,38 +6,58 @@ runs the same on a real server (``search_run``) and on recorded samples (the uni
 ``brute`` measures every variant at every point it can take (a batch size within its max_batch_size).
 
 ``quick`` measures far fewer. Variants that differ only in their instance count form a *family*
-(same batcher, queue delay, max_batch_size); per batch size, the largest first, each family is walked
-from 1 instance up:
+(same batcher, queue delay, max_batch_size). Per batch size, the largest first:
 
-1. per variant, concurrency rises (smallest first) until ``patience`` (2) steps in a row do not pay,
-   a step paying when its p99 is within the model's bound and its throughput at least ``growth``
-   (5 %) above the line's best so far; or at once when a point fails or memory passes the limit.
-   One step is not enough: with a 0 queue delay, two requests in lockstep never share a call, so
-   concurrency 2 can add nothing where 4 doubles the throughput (seen in the recorded samples);
-   Model Analyzer waits for 4 such steps (its THROUGHPUT_MINIMUM_CONSECUTIVE_*_TRIES). A step whose
-   p99 is clearly past the bound (by more than ``growth``) ends the line at once when the variant
-   has no queue delay (``past_bound``): in a closed loop more requests then only wait longer;
-2. instances are added until ``patience`` (2) instance counts in a row do not pay, one paying when
-   its best point within the bound (``best_point``) is at least ``growth`` above the family's best so
-   far; or at once when memory passes the limit: a further instance then only costs memory. One is
-   not enough, for the reason of step 1 on the other axis: at batch 1 with 4 requests a call,
-   concurrency 16 takes 4 instances for one round, so 3 add nothing at 8 (the load) and are past
-   the bound at 16 where 4 double the throughput (measured, benchmarks/results/model-analyzer-side-
-   by-side/large-space). A variant's concurrency starts at the family's best point: below it that
-   one was not saturated, so the extra instance would idle. When that point's concurrency is no
-   more than its instance count, every request of it had an
-   instance of its own, so this variant would repeat it: the line starts at the next concurrency,
-   which must beat that point (*implied*; none left: more instances cannot pay, the family stops);
-3. after each batch size, variants *dominated* there (another's best point no worse on throughput,
+1. each family's *top* is measured first: its most instances, where it shows the most it can do
+   (throughput grows with instances until the load or the host is the bound). Its concurrency line
+   starts at the largest concurrency up to its instance count (``knee``; below it some instance
+   idles, and every request has an instance of its own, as with fewer instances, which step 3
+   measures) and rises until ``patience`` (2) steps in a row do not pay, a step paying when its p99
+   is within the model's bound and its throughput at least ``growth`` (5 %) above the line's best
+   so far; or at once when a point fails or memory passes the limit. One step is not enough: with
+   a 0 queue delay, two requests in lockstep never share a call, so concurrency 2 can add nothing
+   where 4 doubles the throughput (seen in the recorded samples); Model Analyzer waits for 4 such
+   steps (its THROUGHPUT_MINIMUM_CONSECUTIVE_*_TRIES). A step whose p99 is clearly past the bound
+   (by more than ``growth``) ends the rise at once when the variant has no queue delay
+   (``past_bound``): in a closed loop more requests then only wait longer. When no point of the
+   rise is within the limits, concurrency falls below the start until one is (on this host a
+   loaded variant's p99 is noisiest at its first points). A top with no point within the limits
+   (over memory, failed, past the bound everywhere) hands over to the next fewer instances;
+2. families whose top's best point another family's top *dominates* (see step 4; at their most
+   instances, memory is about the same, so throughput decides) are left out, at this batch size
+   and the smaller ones: a dimension that does not pay for a model is dropped after one line. So
+   the batcher for a model that serves a call's requests one after another (``sleepy``: it only
+   adds waiting), or the batcher without a queue delay for one whose requests arrive one by one
+   (no call is filled);
+3. the other families *step down*: one instance fewer at a time, at the concurrency of the
+   family's best point so far, for as long as that point keeps up (within the limits and its
+   throughput no more than ``growth`` below the best): the same throughput for less memory. A point
+   past the bound there gets one more, a concurrency lower (fewer instances queue more requests;
+   where calls contend for the host, fewer of them can serve more: tested). The first that falls
+   behind is kept (a trade-off: less memory, less throughput) and ends the walk;
+4. after each batch size, variants *dominated* there (another's best point no worse on throughput,
    memory and p99, and better by ``growth`` on throughput or memory), or with no point within the
-   limits, are not measured at the (smaller) batch sizes after it; a family whose first instance
-   counts are pruned starts at the next. Largest first because a call then holds the fewest
-   requests, so that more instances or a larger max_batch_size pay the most there: at batch 1 a
-   third instance can idle (the load is the bound) where at batch 2 it adds half (recorded).
+   limits, are not measured at the (smaller) batch sizes after it. Largest first because a call
+   then holds the fewest requests, so that more instances or a larger max_batch_size pay the most
+   there: at batch 1 a third instance can idle (the load is the bound) where at batch 2 it adds
+   half (recorded).
 
-These rules are heuristics, checked on recorded samples (tests/unit/test_config_search.py): there
-quick measures a third to a half of brute's points (25-36 of 72) and finds brute's best under every
-bound tried.
+These rules are heuristics, checked by replay (``quick`` over recorded brute profiles:
+tests/unit/test_config_search.py) under p99 bounds of 120, 150, 250 and 500 ms and none. On the
+recorded batched_sleeper samples (9 variants, 72 points) quick measures 15 points in 7 variant loads
+and finds brute's best point under every bound; on the Model Analyzer side-by-side benchmark's large
+space (batched_sleeper and sleepy, 12 variants x 5 concurrencies each, 120 points) 18-22 points in
+8-10 loads, and brute's best point for both models under every bound. With each point's throughput
+and p99 moved by up to 5 % at random (300 draws), quick still finds brute's best throughput on the
+large space every time; on the batched_sleeper samples 2 draws in 300 (under 120 and 150 ms) get
+0.92 of it, the same draws as with the walk before (2 and 3 instances serve the same there, and the
+noise ranks them). benchmarks/config_search_replay.py prints these figures.
+The walk before (each family from 1 instance up, every count's line) took 25-36 points in 11-14
+loads on the samples and 54-68 in 23-24 on the large space: live, on this host, a point costs about
+3.5 s and a load 1.5-12 s (more with more instances: a Python stub process each). What quick gives
+up: fewer trade-off points for the planner (lower instance counts appear only while they keep up,
+and the first that falls behind), and a family is judged by its top alone (one that pays only at
+fewer instances, say where instances contend for the host, is found only through the step-down).
 
 The best point of a model is the highest throughput within its p99 bound and the memory limit;
 points within ``growth`` of it count as equal (that is the measurements' noise), and the one of them
@@ -85,7 +105,7 @@ class SearchLimits:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """The points measured (in measurement order) and the variants pruned as dominated."""
+    """The points measured (in measurement order) and the variants pruned (dominated, or their family)."""
 
     points: tuple[ProfilePoint, ...]
     pruned: tuple[str, ...] = ()
@@ -169,20 +189,21 @@ def concurrency_line(
     measure: Measure,
     limits: SearchLimits,
     start: int = 0,
-    implied: ProfilePoint | None = None,
 ) -> list[ProfilePoint]:
     """Step 1: one variant at one batch size, concurrency rising from ``start`` until it stops paying.
 
-    ``implied``: a point below ``start`` that this variant would repeat (see step 2), the one the
-    first step measured must beat.
+    When no point of the rise is within the limits (a failure or memory aside), concurrency then
+    falls below ``start`` until one is.
     """
     line: list[ProfilePoint] = []
-    best: ProfilePoint | None = implied
+    best: ProfilePoint | None = None
     unpaid = 0
-    for concurrency in sorted(c for c in concurrencies if c >= start):
+    for concurrency in sorted(c for c in set(concurrencies) if c >= start):
         point = measure(variant, batch_size, concurrency)
         line.append(point)
-        if not point.ok or over_memory(point, limits) or past_bound(point, variant, limits):
+        if not point.ok or over_memory(point, limits):
+            return line
+        if past_bound(point, variant, limits):
             break
         pays = within(point, limits) and _grows(best, point, limits.growth)
         if pays:
@@ -190,40 +211,75 @@ def concurrency_line(
         unpaid = 0 if pays else unpaid + 1
         if unpaid >= limits.patience:
             break
+    if best is not None:
+        return line
+    for concurrency in sorted((c for c in set(concurrencies) if c < start), reverse=True):
+        point = measure(variant, batch_size, concurrency)
+        line.append(point)
+        if not point.ok or over_memory(point, limits) or within(point, limits):
+            break
     return line
 
 
-def _family_line(
+def knee(variant: Variant, concurrencies: Sequence[int]) -> int:
+    """Where a variant's line starts (step 1): the largest concurrency up to its instance count.
+
+    Below it, some instance has no request at all; each request has one of its own, so such a point
+    is the same as with fewer instances, which step 3 measures. The smallest when none is that small.
+    """
+    fitting = [c for c in concurrencies if c <= variant.instance_count]
+    return max(fitting) if fitting else min(concurrencies)
+
+
+def _family_top(
     family: Sequence[Variant],
     batch_size: int,
     concurrencies: Sequence[int],
     measure: Measure,
     limits: SearchLimits,
-) -> tuple[list[ProfilePoint], dict[str, ProfilePoint | None]]:
-    """Step 2: one family at one batch size, instances added until they stop paying."""
+) -> tuple[list[ProfilePoint], dict[str, ProfilePoint | None], Variant | None]:
+    """Step 1 for a family: its most instances first, fewer while a count has no point within the limits."""
     points: list[ProfilePoint] = []
     best: dict[str, ProfilePoint | None] = {}
-    previous: ProfilePoint | None = None  # the family's best so far
-    unpaid = 0
-    for variant in sorted(family, key=lambda v: v.instance_count):
-        start, implied = 0, None
-        if previous is not None:
-            start = previous.concurrency
-            if previous.concurrency <= previous.instance_count:  # each request had an instance of its own
-                start, implied = previous.concurrency + 1, previous
-        line = concurrency_line(variant, batch_size, concurrencies, measure, limits, start, implied)
-        if not line:  # every concurrency it could take is implied: more instances cannot pay
-            break
+    for variant in sorted(family, key=lambda v: -v.instance_count):
+        line = concurrency_line(
+            variant, batch_size, concurrencies, measure, limits, knee(variant, concurrencies)
+        )
         points += line
         best[variant.name] = best_point(line, limits)
-        if any(over_memory(p, limits) for p in line):
+        if best[variant.name] is not None:
+            return points, best, variant
+    return points, best, None
+
+
+def _step_down(
+    family: Sequence[Variant],
+    top: ProfilePoint,
+    batch_size: int,
+    concurrencies: Sequence[int],
+    measure: Measure,
+    limits: SearchLimits,
+) -> tuple[list[ProfilePoint], dict[str, ProfilePoint | None]]:
+    """Step 3: fewer instances than the top, at the family's best concurrency, while they keep up.
+
+    One concurrency lower when that point is past the bound: fewer instances queue more requests.
+    """
+    points: list[ProfilePoint] = []
+    best: dict[str, ProfilePoint | None] = {}
+    reference = top
+    for variant in sorted(
+        (v for v in family if v.instance_count < top.instance_count), key=lambda v: -v.instance_count
+    ):
+        tried = [measure(variant, batch_size, reference.concurrency)]
+        lower = [c for c in concurrencies if c < reference.concurrency]
+        if tried[0].ok and not over_memory(tried[0], limits) and not within(tried[0], limits) and lower:
+            tried.append(measure(variant, batch_size, max(lower)))
+        points += tried
+        point = best[variant.name] = best_point(tried, limits)
+        if point is None or (point.throughput or 0.0) < (reference.throughput or 0.0) * (1 - limits.growth):
             break
-        if _grows(previous, best[variant.name], limits.growth):
-            previous, unpaid = best[variant.name], 0
-            continue
-        unpaid += 1
-        if unpaid >= limits.patience:
-            break
+        if _grows(reference, point, limits.growth):
+            reference = point
     return points, best
 
 
@@ -260,7 +316,7 @@ def quick(
     measure: Measure,
     limits: SearchLimits,
 ) -> SearchOutcome:
-    """Far fewer points than ``brute``: steps 1-3 of the module docstring."""
+    """Far fewer points than ``brute``: steps 1-4 of the module docstring."""
     families: dict[tuple, list[Variant]] = {}
     for variant in variants:
         families.setdefault(variant.family, []).append(variant)
@@ -268,11 +324,22 @@ def quick(
     pruned: set[str] = set()
     for batch_size in sorted(batch_sizes, reverse=True):
         best: dict[str, ProfilePoint | None] = {}
+        tops: dict[str, tuple[list[Variant], ProfilePoint]] = {}
         for family in families.values():
             members = [v for v in family if takes(v, batch_size) and v.name not in pruned]
             if members:
-                measured, family_best = _family_line(members, batch_size, concurrencies, measure, limits)
+                measured, family_best, top = _family_top(members, batch_size, concurrencies, measure, limits)
                 points += measured
                 best.update(family_best)
+                if top is not None:
+                    tops[top.name] = (members, family_best[top.name])
+        beaten = dominated({name: point for name, (_, point) in tops.items()}, limits.growth)
+        for name, (members, top_point) in tops.items():
+            if name in beaten:  # step 2: the family is left out, at this batch size and the smaller ones
+                pruned |= {v.name for v in members}
+                continue
+            measured, family_best = _step_down(members, top_point, batch_size, concurrencies, measure, limits)
+            points += measured
+            best.update(family_best)
         pruned |= dominated(best, limits.growth)
     return SearchOutcome(tuple(points), tuple(v.name for v in variants if v.name in pruned))
