@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from profiler.measure.config_search import SearchLimits, quick  # noqa: E402
-from profiler.measure.variants import Variant  # noqa: E402
+from profiler.measure.variants import Variant, recorded_variants  # noqa: E402
 from profiler.profiles.profile_io import read_profile  # noqa: E402
 from profiler.profiles.schema import ProfilePoint  # noqa: E402
 
@@ -83,18 +83,7 @@ def main() -> None:
     for model in dict.fromkeys(p.model for p in profile.points):
         mine = [p for p in profile.points if p.model == model]
         points = {(p.variant, p.batch_size, p.concurrency): p for p in mine}
-        variants = tuple(
-            {
-                p.variant: Variant(
-                    p.instance_count,
-                    bool(p.dynamic_batching),
-                    p.max_queue_delay_us,
-                    p.max_batch_size,
-                    p.variant,
-                )
-                for p in mine
-            }.values()
-        )
+        variants = recorded_variants(mine)
         for bound in bounds:
             count, loads, ratio = _replay(points, variants, bound)
             line = (

@@ -30,7 +30,7 @@ from tritonclient.grpc import model_config_pb2
 
 from profiler.base.errors import InputError
 from profiler.base.files import cannot_write, ensure_directory, read_text, write_atomic
-from profiler.profiles.schema import MAX_COUNT
+from profiler.profiles.schema import MAX_COUNT, ProfilePoint
 
 CONFIG_FILE = "config.pbtxt"
 # Model Analyzer's own default (its --run-config-search-max-instance-count is 5; the issue asks 4).
@@ -117,6 +117,17 @@ class Variant:
             else "no dynamic batching"
         )
         return text + (f", max batch {self.max_batch_size}" if self.max_batch_size else "")
+
+
+def recorded_variants(points: list[ProfilePoint]) -> tuple[Variant, ...]:
+    """The variants recorded on ``points`` (the columns ``Variant.columns`` writes), first seen first."""
+    found: dict[str, Variant] = {}
+    for p in points:
+        if p.variant not in found:
+            found[p.variant] = Variant(
+                p.instance_count, bool(p.dynamic_batching), p.max_queue_delay_us, p.max_batch_size, p.variant
+            )
+    return tuple(found.values())
 
 
 def read_config(model_dir: Path) -> model_config_pb2.ModelConfig:

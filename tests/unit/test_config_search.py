@@ -22,7 +22,7 @@ from profiler.measure.config_search import (
     dominated,
     quick,
 )
-from profiler.measure.variants import Variant, VariantSpace, generate_variants, read_config
+from profiler.measure.variants import Variant, VariantSpace, generate_variants, read_config, recorded_variants
 from profiler.profiles.profile_io import read_profile
 from profiler.profiles.schema import ProfilePoint
 
@@ -48,18 +48,7 @@ class Recorded:
         points = [p for p in read_profile(source).points if p.model == model]
         self.points = {(p.variant, p.batch_size, p.concurrency): p for p in points}
         # The variants, from the points' own columns (those of the large space are not the examples').
-        self.variants = tuple(
-            {
-                p.variant: Variant(
-                    p.instance_count,
-                    bool(p.dynamic_batching),
-                    p.max_queue_delay_us,
-                    p.max_batch_size,
-                    p.variant,
-                )
-                for p in points
-            }.values()
-        )
+        self.variants = recorded_variants(points)
         self.calls: list[tuple[str, int, int]] = []
 
     def loads(self) -> int:
